@@ -1,0 +1,101 @@
+"""Typed errors. Each carries the offending input and builds its message from it.
+
+    TrialreconError
+    ├── InputError                 bad input given to us: exit status 2
+    │   ├── DocumentError          a source document that cannot be read or has no facts
+    │   └── SnapshotError          a snapshot file that cannot be used
+    │       ├── IntegrityError     its sha256 disagrees with the manifest
+    │       └── ParseError         its content is not the record we expect
+    │           └── MissingFieldError   a required field is absent (carries the field path)
+    ├── FetchError                 a registry request failed
+    │   └── TransientFetchError    ... in a way that retrying may mend (timeouts, 429, 5xx)
+    ├── UnsafePathError            an id or URL that would escape the snapshots folder
+    └── OutputLockedError          another run holds the output folder
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class TrialreconError(Exception):
+    """Base of every error the pipeline raises on purpose."""
+
+
+class InputError(TrialreconError):
+    """Bad input: the run stops with exit status 2 and writes nothing."""
+
+
+class DocumentError(InputError):
+    """A source document cannot be read or holds no facts."""
+
+    def __init__(self, path: Path | str, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class SnapshotError(InputError):
+    """A snapshot file cannot be used."""
+
+    def __init__(self, path: Path | str, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class IntegrityError(SnapshotError):
+    """A snapshot's bytes no longer match the sha256 in the manifest."""
+
+    def __init__(self, path: Path | str, expected: str, actual: str) -> None:
+        self.expected = expected
+        self.actual = actual
+        super().__init__(path, f"sha256 is {actual[:12]}…, manifest says {expected[:12]}…")
+
+
+class ParseError(SnapshotError):
+    """A snapshot's content is not the record its parser expects."""
+
+
+class MissingFieldError(ParseError):
+    """A field the parser needs is absent."""
+
+    def __init__(self, path: Path | str, field_path: str) -> None:
+        self.field_path = field_path
+        super().__init__(path, f"required field {field_path!r} is missing")
+
+
+class FetchError(TrialreconError):
+    """A registry request failed."""
+
+    def __init__(self, url: str, problem: str, status: int | None = None) -> None:
+        self.url = url
+        self.problem = problem
+        self.status = status
+        super().__init__(f"{url}: {problem}")
+
+
+class TransientFetchError(FetchError):
+    """A registry request failed in a way that retrying may mend."""
+
+    def __init__(
+        self, url: str, problem: str, status: int | None = None, retry_after: float | None = None
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(url, problem, status)
+
+
+class UnsafePathError(TrialreconError):
+    """An id or URL would make a file name outside the snapshots folder."""
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+        super().__init__(f"{value!r} cannot be used as a snapshot name")
+
+
+class OutputLockedError(TrialreconError):
+    """Another run holds the lock on the output folder."""
+
+    def __init__(self, output_dir: Path | str) -> None:
+        self.output_dir = str(output_dir)
+        super().__init__(f"{self.output_dir}: another trialrecon run is writing here")

@@ -1,0 +1,283 @@
+"""The domain records that flow through the pipeline, stage by stage.
+
+Document side (what a page *states*): :class:`SourceDocument`, :class:`StatedTrial`,
+:class:`Claim`, :class:`OngoingTrial`, :class:`Reference`, :class:`GlossaryEntry`, gathered in
+:class:`ExtractedDocument`.
+
+Registry side (what a registry *records*): :class:`TrialRecord` and its parts, parsed from a
+snapshot described by a :class:`SnapshotEntry`.
+
+These models are the single source of truth for the JSON Schemas and the data dictionary in
+``schemas/`` (``python -m pipeline schemas`` regenerates them).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Record(BaseModel):
+    """Base of every record: immutable, and strict about unknown fields in our own data."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# ---------------------------------------------------------------------------------------------
+# Vocabularies
+# ---------------------------------------------------------------------------------------------
+
+Registry = Literal["ctgov", "ctis", "euctr", "cteu"]
+"""ctgov = ClinicalTrials.gov API v2, ctis = EU CTIS public API, euctr = EU Clinical Trials
+Register, cteu = clinicaltrials.eu consumer pages."""
+
+Provenance = Literal["captured", "captured text", "reconstructed"]
+"""captured: bytes written by the registry itself; captured text: a text capture of a web page;
+reconstructed: built by us in the registry's native format from public facts (never captured)."""
+
+ClaimField = Literal[
+    "phase", "condition", "intervention", "primary_endpoint", "design", "population", "status",
+    "enrollment", "countries",
+]
+
+
+class Phase(StrEnum):
+    """Trial phase on ClinicalTrials.gov's vocabulary (the finest of the registries')."""
+
+    EARLY_PHASE1 = "EARLY_PHASE1"
+    PHASE1 = "PHASE1"
+    PHASE2 = "PHASE2"
+    PHASE3 = "PHASE3"
+    PHASE4 = "PHASE4"
+    NA = "NA"
+
+
+class TrialStatus(StrEnum):
+    """Overall recruitment status on one vocabulary across registries.
+
+    The mapping from each registry's labels and codes lives in :mod:`pipeline.vocab`
+    (``STATUS_MAP``) and is printed in the data dictionary.
+    """
+
+    NOT_YET_RECRUITING = "NOT_YET_RECRUITING"  # authorised or approved, not started
+    RECRUITING = "RECRUITING"
+    ENROLLING_BY_INVITATION = "ENROLLING_BY_INVITATION"
+    ACTIVE_NOT_RECRUITING = "ACTIVE_NOT_RECRUITING"  # ongoing, recruitment ended
+    ONGOING = "ONGOING"  # ongoing, recruitment state not told (EU CTR "Ongoing", CTIS "Authorised")
+    SUSPENDED = "SUSPENDED"  # temporarily halted
+    TERMINATED = "TERMINATED"  # ended early
+    COMPLETED = "COMPLETED"  # ended as planned
+    WITHDRAWN = "WITHDRAWN"  # withdrawn, revoked, not authorised: never ran
+    UNKNOWN = "UNKNOWN"
+
+
+EnrollmentType = Literal["actual", "estimated"]
+EnrollmentScope = Literal["whole_trial", "eea", "member_state"]
+DatePrecision = Literal["year", "month", "day"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Document side
+# ---------------------------------------------------------------------------------------------
+
+
+class SourceDocument(Record):
+    """One page about a drug's trials, as captured."""
+
+    document_id: str = Field(description="Stable id of the document, e.g. 'aldesleukin'.")
+    source_url: str = Field(description="Where the page lives (file:// for a local file).")
+    title: str = Field(description="The page's heading, usually the drug's name.")
+    sha256: str = Field(description="sha256 of the document's bytes.")
+    extracted_at: datetime = Field(description="When the facts were extracted (UTC).")
+
+
+class StatedTrial(Record):
+    """One row of the page's summary table, every cell as stated."""
+
+    document_id: str
+    row_number: int = Field(description="1-based position of the row in the table.")
+    trial_id: str = Field(description="NCT########, YYYY-NNNNNN-NN-NN (EU CT) or EudraCT number.")
+    phase: str = Field(description="Phase cell as stated, e.g. 'Phase 1/2'.")
+    condition: str = Field(description="Condition cell as stated.")
+    status: str = Field(description="Status cell as stated, e.g. 'Authorised'.")
+    enrollment: int | None = Field(description="Enrollment cell as an integer.")
+
+
+class Claim(Record):
+    """One narrative sentence that names a trial or cites a reference."""
+
+    document_id: str
+    claim_id: str = Field(description="Stable id within the document, e.g. 'c012'.")
+    section: str = Field(description="Heading of the section the sentence stands in.")
+    sentence: str = Field(description="The sentence, citation markers included.")
+    trial_ids: list[str] = Field(description="Trial ids the sentence names, in order.")
+    ref_numbers: list[int] = Field(description="Reference numbers the sentence cites, in order.")
+    field: ClaimField | None = Field(
+        default=None, description="What the sentence speaks about, where that can be told."
+    )
+    fields: list[ClaimField] = Field(
+        default_factory=list, description="Every field the sentence speaks about (field is the first)."
+    )
+
+
+class OngoingTrial(Record):
+    """One entry of the page's 'ongoing trials' list."""
+
+    document_id: str
+    position: int = Field(description="1-based position in the list.")
+    title: str
+    status: str
+    countries: list[str] = Field(description="Countries shown, as written on the page.")
+    more_countries: int = Field(default=0, description="The '+N' count of countries not shown.")
+    trial_id: str | None = Field(
+        default=None, description="The trial the entry is about, where the page itself says so."
+    )
+
+
+class Reference(Record):
+    """One numbered reference URL."""
+
+    document_id: str
+    ref_number: int
+    url: str
+    trial_id: str | None = Field(
+        default=None,
+        description="The trial the reference points at, told by its URL or by the sentences citing it.",
+    )
+    trial_id_source: Literal["url", "citing_sentence"] | None = Field(
+        default=None, description="How trial_id was told."
+    )
+
+
+class GlossaryEntry(Record):
+    document_id: str
+    term: str
+    definition: str
+
+
+class ExtractedDocument(Record):
+    """Every stated fact of one document."""
+
+    document: SourceDocument
+    trials: list[StatedTrial]
+    claims: list[Claim]
+    ongoing: list[OngoingTrial]
+    references: list[Reference]
+    glossary: list[GlossaryEntry]
+
+
+# ---------------------------------------------------------------------------------------------
+# Snapshots
+# ---------------------------------------------------------------------------------------------
+
+
+class SnapshotEntry(Record):
+    """One manifest line: a stored response (or reconstruction) and where it came from."""
+
+    path: str = Field(description="Path of the file relative to the snapshots folder.")
+    registry: Registry | Literal["document"]
+    trial_id: str | None = Field(default=None, description="Trial the snapshot is about, if any.")
+    url: str = Field(description="URL the bytes were (or would be) fetched from.")
+    fetched_at: datetime | None = Field(
+        default=None, description="When fetched (captured) or built (reconstructed), UTC."
+    )
+    sha256: str
+    http_status: int | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    content_type: str | None = None
+    provenance: Provenance
+    source_urls: list[str] = Field(
+        default_factory=list, description="Public pages a reconstruction was built from."
+    )
+    stale: bool = Field(default=False, description="The last refresh failed; this is older data.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Registry side
+# ---------------------------------------------------------------------------------------------
+
+
+class PartialDate(Record):
+    """A date as precise as the registry gives it: '2023', '2023-03' or '2023-03-30'."""
+
+    value: str
+    precision: DatePrecision
+    raw: str | None = Field(default=None, description="The registry's own text, when it differs.")
+
+
+class Intervention(Record):
+    type: str | None = Field(default=None, description="e.g. DRUG, BIOLOGICAL (CT.gov enum).")
+    name: str
+    other_names: list[str] = Field(default_factory=list)
+    description: str | None = None
+
+
+class Arm(Record):
+    label: str
+    type: str | None = None
+    description: str | None = None
+    intervention_names: list[str] = Field(default_factory=list)
+
+
+class Outcome(Record):
+    kind: Literal["primary", "secondary"]
+    measure: str
+    time_frame: str | None = None
+    description: str | None = None
+
+
+class Identifier(Record):
+    other_id: str
+    id_type: str = Field(
+        description="NCT, EU_CT, EUDRACT, SPONSOR_PROTOCOL, or the registry's own type name."
+    )
+    source: str | None = Field(default=None, description="Where the registry says it comes from.")
+
+
+class Design(Record):
+    study_type: str | None = Field(default=None, description="INTERVENTIONAL, OBSERVATIONAL, ...")
+    allocation: str | None = Field(default=None, description="RANDOMIZED, NON_RANDOMIZED, NA")
+    masking: str | None = Field(default=None, description="NONE (open label), SINGLE, DOUBLE, ...")
+    intervention_model: str | None = None
+    primary_purpose: str | None = None
+
+
+class TrialRecord(Record):
+    """What one registry records about one trial, normalized, with the raw values beside."""
+
+    trial_id: str = Field(description="The registry's own id for the record.")
+    registry: Registry
+    title: str | None = Field(default=None, description="Brief or public title.")
+    official_title: str | None = None
+    acronym: str | None = None
+    sponsor: str | None = None
+    phases: list[Phase] = Field(default_factory=list)
+    phase_raw: str | None = Field(default=None, description="The registry's phase value(s), as given.")
+    status: TrialStatus | None = Field(default=None, description="Normalized overall status.")
+    status_raw: str | None = Field(default=None, description="The registry's status label or code.")
+    enrollment: int | None = None
+    enrollment_type: EnrollmentType | None = None
+    enrollment_scope: EnrollmentScope | None = None
+    start_date: PartialDate | None = None
+    completion_date: PartialDate | None = None
+    last_updated: PartialDate | None = None
+    conditions: list[str] = Field(default_factory=list)
+    keywords: list[str] = Field(default_factory=list)
+    interventions: list[Intervention] = Field(default_factory=list)
+    arms: list[Arm] = Field(default_factory=list)
+    outcomes: list[Outcome] = Field(default_factory=list)
+    countries: list[str] = Field(default_factory=list, description="ISO 3166-1 alpha-2 codes.")
+    identifiers: list[Identifier] = Field(default_factory=list)
+    design: Design = Field(default_factory=Design)
+    age_groups: list[str] = Field(
+        default_factory=list, description="CHILD, ADULT, OLDER_ADULT (CT.gov vocabulary)."
+    )
+    brief_summary: str | None = None
+    field_paths: dict[str, str] = Field(
+        default_factory=dict,
+        description="For each of our fields, the path of the value in the native record.",
+    )

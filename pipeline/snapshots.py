@@ -1,0 +1,202 @@
+"""The snapshot store: every registry response (or reconstruction) we rely on, kept on disk.
+
+Layout::
+
+    snapshots/
+      manifest.json              one entry per file (see models.SnapshotEntry), sorted by path
+      documents/<name>.txt       source documents
+      ctgov/<NCT id>.json        ClinicalTrials.gov API v2 single-study JSON
+      ctis/<EU CT number>.json   CTIS public API "retrieve" JSON
+      euctr/<EudraCT no>.txt     EU CTR full-text download (or .html, the trial page)
+      cteu/<slug>.html           clinicaltrials.eu trial pages
+
+A file is only ever used after its sha256 is checked against the manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import TypeAdapter, ValidationError
+
+from pipeline.errors import IntegrityError, SnapshotError, UnsafePathError
+from pipeline.models import Provenance, SnapshotEntry
+
+DEFAULT_SNAPSHOTS_DIR = Path(__file__).resolve().parent.parent / "snapshots"
+MANIFEST_NAME = "manifest.json"
+
+# A snapshot name is one path segment of plain characters: ids and slugs, never '..' or '/'.
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+_SAFE_DIRS = {"documents", "ctgov", "ctis", "euctr", "cteu"}
+_SAFE_EXTS = {"json", "html", "txt"}
+
+_manifest_adapter = TypeAdapter(list[SnapshotEntry])
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Hex sha256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def snapshot_relpath(folder: str, name: str, ext: str) -> str:
+    """The manifest path for a snapshot, refusing anything that could leave its folder.
+
+    Raises:
+        UnsafePathError: ``folder``, ``name`` or ``ext`` is not a plain, known segment.
+    """
+    if folder not in _SAFE_DIRS:
+        raise UnsafePathError(folder)
+    if ext not in _SAFE_EXTS:
+        raise UnsafePathError(ext)
+    if not _SAFE_NAME.match(name) or ".." in name:
+        raise UnsafePathError(name)
+    return f"{folder}/{name}.{ext}"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class SnapshotStore:
+    """A snapshots folder and its manifest.
+
+    Example::
+
+        store = SnapshotStore(Path("snapshots"))
+        entry = store.entry_for("ctgov", "NCT03645928")
+        data = store.read(entry)   # raises IntegrityError if the bytes changed
+    """
+
+    def __init__(self, root: Path = DEFAULT_SNAPSHOTS_DIR) -> None:
+        self.root = Path(root)
+        self.manifest_path = self.root / MANIFEST_NAME
+
+    # -- manifest ---------------------------------------------------------------------------
+
+    def entries(self) -> list[SnapshotEntry]:
+        """Every manifest entry, sorted by path (empty when there is no manifest yet)."""
+        if not self.manifest_path.exists():
+            return []
+        raw = self.manifest_path.read_bytes()
+        try:
+            return _manifest_adapter.validate_json(raw)
+        except ValidationError as exc:
+            raise SnapshotError(self.manifest_path, f"manifest is not valid: {exc.errors()[0]['msg']}") from exc
+
+    def save_entries(self, entries: Iterable[SnapshotEntry]) -> None:
+        """Replace the manifest with ``entries`` (one per path, the last one wins)."""
+        by_path = {e.path: e for e in entries}
+        ordered = [by_path[p] for p in sorted(by_path)]
+        data = json.dumps(
+            [e.model_dump(mode="json", exclude_defaults=False) for e in ordered], indent=1, ensure_ascii=False
+        )
+        atomic_write_bytes(self.manifest_path, (data + "\n").encode())
+
+    def upsert(self, entry: SnapshotEntry) -> None:
+        """Add ``entry`` to the manifest, replacing any entry for the same path."""
+        self.save_entries([*self.entries(), entry])
+
+    def entry_for(self, registry: str, trial_id: str) -> SnapshotEntry | None:
+        """The manifest entry of one registry's record of one trial, if there is one."""
+        for entry in self.entries():
+            if entry.registry == registry and entry.trial_id == trial_id:
+                return entry
+        return None
+
+    # -- files ------------------------------------------------------------------------------
+
+    def path_of(self, entry: SnapshotEntry) -> Path:
+        """Absolute path of an entry's file, refusing a manifest path that leaves the store."""
+        folder, _, filename = entry.path.partition("/")
+        name, _, ext = filename.rpartition(".")
+        snapshot_relpath(folder, name, ext)  # validates every segment
+        return self.root / entry.path
+
+    def read(self, entry: SnapshotEntry) -> bytes:
+        """The bytes of a snapshot, checked against the manifest's sha256.
+
+        Raises:
+            SnapshotError: the file is missing.
+            IntegrityError: the file's sha256 differs from the manifest's.
+        """
+        path = self.path_of(entry)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError as exc:
+            raise SnapshotError(path, "listed in the manifest but missing") from exc
+        actual = sha256_bytes(data)
+        if actual != entry.sha256:
+            raise IntegrityError(path, entry.sha256, actual)
+        return data
+
+    def write(
+        self,
+        folder: str,
+        name: str,
+        ext: str,
+        content: bytes,
+        *,
+        registry: str,
+        url: str,
+        provenance: Provenance,
+        trial_id: str | None = None,
+        http_status: int | None = None,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        content_type: str | None = None,
+        source_urls: list[str] | None = None,
+        fetched_at: datetime | None = None,
+    ) -> SnapshotEntry:
+        """Store ``content`` atomically and record it in the manifest."""
+        rel = snapshot_relpath(folder, name, ext)
+        atomic_write_bytes(self.root / rel, content)
+        entry = SnapshotEntry(
+            path=rel,
+            registry=registry,  # type: ignore[arg-type]
+            trial_id=trial_id,
+            url=url,
+            fetched_at=fetched_at or datetime.now(UTC),
+            sha256=sha256_bytes(content),
+            http_status=http_status,
+            etag=etag,
+            last_modified=last_modified,
+            content_type=content_type,
+            provenance=provenance,
+            source_urls=source_urls or [],
+        )
+        self.upsert(entry)
+        return entry
+
+    def mark_stale(self, path: str, stale: bool = True) -> None:
+        """Flag an entry whose refresh failed (its data is older than asked)."""
+        self.save_entries(
+            e.model_copy(update={"stale": stale}) if e.path == path else e for e in self.entries()
+        )
+
+    def verify(self) -> list[IntegrityError | SnapshotError]:
+        """Every entry whose file is missing or changed; an empty list means all is well."""
+        problems: list[IntegrityError | SnapshotError] = []
+        for entry in self.entries():
+            try:
+                self.read(entry)
+            except SnapshotError as exc:
+                problems.append(exc)
+        return problems
