@@ -281,3 +281,51 @@ class TrialRecord(Record):
         default_factory=dict,
         description="For each of our fields, the path of the value in the native record.",
     )
+
+
+class TrialLink(Record):
+    """Two registry numbers of one trial, and why we believe they are the same trial."""
+
+    trial_id: str = Field(description="The number the document uses (NCT or EU CT).")
+    other_id: str = Field(description="The other registry's number for the same trial.")
+    other_registry: Registry = Field(description="Where other_id's record lives.")
+    strength: Literal["confirmed", "candidate"] = Field(
+        description="confirmed: a source states the link; candidate: plausible, not stated anywhere."
+    )
+    evidence: str = Field(description="Source URL, or the snapshot field path, that gives the link.")
+    note: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Reconciliation
+# ---------------------------------------------------------------------------------------------
+
+Verdict = Literal["match", "partial", "mismatch", "unverifiable"]
+
+
+class Evidence(Record):
+    """Where a registry value was read: enough to open the snapshot and find it again."""
+
+    snapshot_path: str | None = None
+    snapshot_sha256: str | None = None
+    provenance: Provenance | None = None
+    registry_trial_id: str | None = Field(default=None, description="Id of the registry record used.")
+    field_path: str | None = Field(default=None, description="Path of the value in the native record.")
+    link: str | None = Field(default=None, description="How the record was reached, e.g. 'candidate link via ...'.")
+
+
+class ReconciliationRow(Record):
+    """One stated fact compared with one registry value."""
+
+    document_id: str
+    claim_id: str = Field(description="Claim id, or 'table:<row>:<field>', 'ongoing:<n>', 'ref:<n>'.")
+    trial_id: str | None
+    field: str
+    stated_value: str | None
+    registry_value: str | None
+    registry: str | None = Field(description="ctgov, ctis, euctr, cteu, 'document' (page against itself).")
+    verdict: Verdict
+    rule: str = Field(description="Name of the comparison, e.g. 'phase.set_equal'.")
+    detail: str | None = Field(default=None, description="Why, in words (e.g. 'registry figure is 95 lower').")
+    score: float | None = Field(default=None, description="Similarity score where a fuzzy rule was used.")
+    evidence: Evidence = Field(default_factory=Evidence)
