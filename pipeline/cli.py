@@ -1,0 +1,168 @@
+"""Command line: ``python -m pipeline <command>`` (also installed as ``trialrecon``).
+
+Exit status: 0 complete, 1 ``check`` found unaccepted discrepancies, 2 bad input (nothing was
+written), 3 partial (some snapshots could not be used; everything else loaded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pipeline.errors import InputError, OutputLockedError, TrialreconError
+from pipeline.snapshots import DEFAULT_SNAPSHOTS_DIR, SnapshotStore
+
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_PARTIAL = 0, 1, 2, 3
+
+
+def _snapshots_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--snapshots", type=Path, default=DEFAULT_SNAPSHOTS_DIR, metavar="DIR",
+                   help="snapshot store to read (default: the repo's snapshots/)")
+
+
+def _documents_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--document", dest="documents", type=Path, action="append", metavar="PATH",
+                   help="a page to extract (repeatable); default: the embedded Aldesleukin page")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="trialrecon",
+        description="Reconcile what a page says about a drug's clinical trials with the registries.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="extract, reconcile and load into DuckDB + Parquet (a Prefect flow)",
+                         description="Example: python -m pipeline run --document page.txt --output out/")
+    _documents_arg(run)
+    run.add_argument("--output", type=Path, default=Path("output"), metavar="DIR",
+                     help="output folder (default: output/)")
+    _snapshots_arg(run)
+
+    check = sub.add_parser("check", help="compare the page with the registries; exit 1 on unaccepted discrepancies",
+                           description="Example: python -m pipeline check --baseline baseline/aldesleukin.json")
+    _documents_arg(check)
+    check.add_argument("--baseline", type=Path, metavar="FILE",
+                       help="accepted discrepancies (default: baseline/<document_id>.json)")
+    _snapshots_arg(check)
+
+    inspect = sub.add_parser("inspect", help="print the parsed record(s) of one snapshot file as JSON",
+                             description="Example: python -m pipeline inspect snapshots/ctgov/NCT03645928.json")
+    inspect.add_argument("path", type=Path)
+
+    schemas = sub.add_parser("schemas", help="regenerate schemas/ (JSON Schemas and the data dictionary)")
+    schemas.add_argument("--check", action="store_true", help="exit 1 if schemas/ is stale instead of writing")
+
+    sub.add_parser("reconstruct", help="rebuild the reconstructed snapshots from snapshots/reconstruction/")
+    return parser
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pipeline.extract import read_document
+
+    # Bad input must cost nothing: read every document before any flow or output is touched.
+    for path in args.documents or []:
+        read_document(path)
+    from pipeline.flows import trialrecon_flow
+
+    summary = trialrecon_flow(documents=args.documents, output_dir=args.output, snapshots_dir=args.snapshots)
+    print(f"run {summary.run_id}: documents {', '.join(summary.documents)}; {summary.records} registry records")
+    width = max(len(t) for t in summary.row_counts)
+    for table, count in summary.row_counts.items():
+        print(f"  {table:<{width}}  {count:>6}")
+    print(f"database: {summary.database}")
+    print(f"parquet:  {summary.parquet_dir}/")
+    if summary.trials_without_records:
+        print(f"no registry record for {len(summary.trials_without_records)} trials: "
+              + ", ".join(summary.trials_without_records))
+    for err in summary.load_errors:
+        print(f"could not use {err.snapshot}: {err.error}", file=sys.stderr)
+    return summary.exit_code
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from pipeline import stages
+    from pipeline.baseline import check, format_check, load_baseline
+
+    store = SnapshotStore(args.snapshots)
+    sources = ([stages.document_source(p, store) for p in args.documents]
+               if args.documents else stages.default_documents(store))
+    docs = stages.extract_documents(sources)
+    records = stages.load_records(store)
+    rows = stages.reconcile_documents(docs, records)
+    exit_code = EXIT_OK
+    for doc in docs:
+        doc_id = doc.document.document_id
+        baseline_path = args.baseline or Path("baseline") / f"{doc_id}.json"
+        result = check([r for r in rows if r.document_id == doc_id], load_baseline(baseline_path))
+        print(f"# {doc_id} (baseline: {baseline_path})")
+        print(format_check(result))
+        exit_code = max(exit_code, result.exit_code)
+    for err in records.errors:
+        print(f"could not use {err.snapshot}: {err.error}", file=sys.stderr)
+    return exit_code
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from pipeline.errors import SnapshotError
+    from pipeline.registries import parse_snapshot
+
+    try:
+        data = args.path.read_bytes()
+    except OSError as exc:
+        raise SnapshotError(args.path, exc.strerror or "cannot be read") from exc
+    records = parse_snapshot(data, path=str(args.path))
+    out = [r.model_dump(mode="json") for r in records]
+    print(json.dumps(out[0] if len(out) == 1 else out, indent=2, ensure_ascii=False))
+    return EXIT_OK
+
+
+def cmd_schemas(args: argparse.Namespace) -> int:
+    from pipeline.dictionary import SCHEMAS_DIR, stale_files, write_schemas
+
+    if args.check:
+        stale = stale_files(SCHEMAS_DIR)
+        for name in stale:
+            print(f"stale: schemas/{name}")
+        return EXIT_CHECK_FAILED if stale else EXIT_OK
+    for path in write_schemas(SCHEMAS_DIR):
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> int:
+    from pipeline.reconstruct import main as reconstruct_main
+
+    return reconstruct_main()
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "check": cmd_check,
+    "inspect": cmd_inspect,
+    "schemas": cmd_schemas,
+    "reconstruct": cmd_reconstruct,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments, run the command, and turn our errors into one line and an exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OutputLockedError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except TrialreconError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_PARTIAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

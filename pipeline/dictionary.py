@@ -1,0 +1,118 @@
+"""Generate ``schemas/`` from the code: JSON Schemas of the models, the DuckDB DDL and the data
+dictionary. ``python -m pipeline schemas`` writes them; a test fails when the committed copies
+are stale, so the documentation cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from pipeline import models
+from pipeline.tables import ALL_TABLES, VIEWS
+
+SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
+
+SCHEMA_MODELS: tuple[type[BaseModel], ...] = (
+    models.ExtractedDocument,
+    models.SnapshotEntry,
+    models.TrialRecord,
+    models.TrialLink,
+    models.ReconciliationRow,
+)
+
+VERDICTS = {
+    "match": "the registry value agrees with the stated value (possibly less specific; see detail).",
+    "partial": "they agree in part (overlapping phases, a subset of countries or endpoints, ...).",
+    "mismatch": "they disagree; detail says how (e.g. by how much for enrollment).",
+    "unverifiable": "no registry record (or only a candidate record) holds the value.",
+}
+
+
+def _status_mapping_md() -> list[str]:
+    try:
+        from pipeline.vocab import status_mapping_rows
+    except ImportError:  # vocabularies not built yet
+        return []
+    lines = ["## Status vocabulary", "",
+             "`trials.status_normalized` puts every registry's status on one vocabulary:", "",
+             "| registry | registry label or code | status_normalized |", "|---|---|---|"]
+    lines += [f"| {reg} | {raw} | {norm} |" for reg, raw, norm in status_mapping_rows()]
+    return [*lines, ""]
+
+
+def _extra_models() -> tuple[type[BaseModel], ...]:
+    try:
+        from pipeline.baseline import AcceptedDiscrepancy
+    except ImportError:
+        return ()
+    return (AcceptedDiscrepancy,)
+
+
+def data_dictionary() -> str:
+    """The Markdown data dictionary: every table, column and view of the output."""
+    lines = [
+        "# Data dictionary",
+        "",
+        "Generated from `pipeline/tables.py` and `pipeline/models.py` by `python -m pipeline schemas`;",
+        "do not edit by hand. Every table is in `output/trialrecon.duckdb` and in",
+        "`output/parquet/<table>.parquet`. Every row carries the `run_id` of the run that wrote it.",
+        "",
+        "## Tables",
+        "",
+    ]
+    lines += [f"- [`{t.name}`](#{t.name}): {t.description}" for t in ALL_TABLES]
+    lines.append("")
+    for table in ALL_TABLES:
+        lines += [f"### {table.name}", "", table.description, ""]
+        if table.primary_key:
+            lines += [f"Key: {', '.join(f'`{c}`' for c in table.primary_key)}.", ""]
+        lines += [f"A run replaces the rows of each {', '.join(f'`{c}`' for c in table.replace_by)} it writes.", ""]
+        lines += ["| column | type | description |", "|---|---|---|"]
+        lines += [f"| `{c.name}` | {c.type} | {c.description} |" for c in table.columns]
+        lines.append("")
+    lines += ["## Views", ""]
+    for name, (description, ddl) in VIEWS.items():
+        lines += [f"### {name}", "", description, "", "```sql", ddl, "```", ""]
+    lines += ["## Verdicts", "", "| verdict | meaning |", "|---|---|"]
+    lines += [f"| {v} | {m} |" for v, m in VERDICTS.items()]
+    lines.append("")
+    lines += _status_mapping_md()
+    return "\n".join(lines)
+
+
+def ddl() -> str:
+    """DuckDB DDL of every table and view."""
+    parts = [f"{t.ddl()};" for t in ALL_TABLES] + [f"{sql};" for _, sql in VIEWS.values()]
+    return "\n\n".join(parts) + "\n"
+
+
+def render_schemas() -> dict[str, str]:
+    """File name -> content of everything in ``schemas/``."""
+    files = {"data-dictionary.md": data_dictionary(), "ddl.sql": ddl()}
+    for model in (*SCHEMA_MODELS, *_extra_models()):
+        files[f"{model.__name__}.schema.json"] = json.dumps(model.model_json_schema(), indent=2) + "\n"
+    return files
+
+
+def write_schemas(folder: Path = SCHEMAS_DIR) -> list[Path]:
+    """Write every generated file; returns their paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, content in render_schemas().items():
+        path = folder / name
+        path.write_text(content, encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def stale_files(folder: Path = SCHEMAS_DIR) -> list[str]:
+    """Names of generated files that are missing or differ from what the code would write."""
+    stale = []
+    for name, content in render_schemas().items():
+        path = folder / name
+        if not path.exists() or path.read_text(encoding="utf-8") != content:
+            stale.append(name)
+    return stale

@@ -1,0 +1,223 @@
+"""Stage 5: write a batch of rows into ``output/trialrecon.duckdb`` and ``output/parquet/``.
+
+Loading is all-or-nothing. The previous database is copied to a staging file, the batch is
+applied there (delete the units being reloaded, bulk-insert the new rows through Arrow), and the
+staging file atomically replaces the database. The Parquet export is written into a fresh
+version folder and ``output/parquet`` (a symlink) is swapped to it in one atomic rename. A run
+killed at any point leaves the previous outputs readable and complete.
+
+Only one run may write an output folder at a time: :func:`output_lock` holds a file lock.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+from filelock import FileLock, Timeout
+
+from pipeline.errors import OutputLockedError
+from pipeline.tables import ALL_TABLES, TABLES_BY_NAME, VIEWS, Table
+
+DB_NAME = "trialrecon.duckdb"
+PARQUET_LINK = "parquet"
+VERSIONS_DIR = ".versions"
+LOCK_NAME = ".trialrecon.lock"
+KEEP_VERSIONS = 2
+
+
+@dataclass
+class Batch:
+    """What one run writes.
+
+    Attributes:
+        rows: table name -> rows (dicts keyed by column name; missing columns are NULL).
+        replace: table name -> key tuples (in the table's ``replace_by`` order) whose existing
+            rows are deleted before the new rows go in.
+        truncate: tables whose existing rows are all deleted first (full-state tables).
+    """
+
+    rows: dict[str, list[dict[str, object]]] = field(default_factory=dict)
+    replace: dict[str, list[tuple[object, ...]]] = field(default_factory=dict)
+    truncate: set[str] = field(default_factory=set)
+
+    def add(self, table: str, rows: Sequence[Mapping[str, object]]) -> None:
+        self.rows.setdefault(table, []).extend(dict(r) for r in rows)
+
+    def replace_keys(self, table: str, keys: Sequence[tuple[object, ...]]) -> None:
+        self.replace.setdefault(table, []).extend(keys)
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    database: Path
+    parquet_dir: Path
+    row_counts: dict[str, int]
+
+
+@contextmanager
+def output_lock(output_dir: Path, timeout: float = 0) -> Iterator[None]:
+    """Hold the output folder's lock; a second run waits ``timeout`` seconds, then gives up.
+
+    Raises:
+        OutputLockedError: another run holds the lock.
+    """
+    output_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(output_dir / LOCK_NAME))
+    try:
+        lock.acquire(timeout=timeout)
+    except Timeout as exc:
+        raise OutputLockedError(output_dir) from exc
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def arrow_table(table: Table, rows: Sequence[Mapping[str, object]]) -> pa.Table:
+    """Rows as an Arrow table with the table's exact schema (unknown keys are an error)."""
+    names = table.column_names
+    for row in rows:
+        extra = set(row) - set(names)
+        if extra:
+            raise ValueError(f"table {table.name}: unknown columns {sorted(extra)}")
+    columns = {name: [row.get(name) for row in rows] for name in names}
+    return pa.Table.from_pydict(columns, schema=table.arrow_schema())
+
+
+def _ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    for table in ALL_TABLES:
+        con.execute(table.ddl())
+        existing = {r[0] for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table.name]
+        ).fetchall()}
+        for col in table.columns:
+            if col.name not in existing:  # an output written by an older version
+                con.execute(f'ALTER TABLE "{table.name}" ADD COLUMN "{col.name}" {col.type}')
+    for _, (_, ddl) in VIEWS.items():
+        con.execute(ddl)
+
+
+def _apply(con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
+    for name in sorted(batch.truncate):
+        con.execute(f'DELETE FROM "{TABLES_BY_NAME[name].name}"')
+    for name, keys in sorted(batch.replace.items()):
+        table = TABLES_BY_NAME[name]
+        if not keys:
+            continue
+        key_cols = table.replace_by
+        key_schema = pa.schema([table.arrow_schema().field(c) for c in key_cols])
+        key_table = pa.Table.from_pylist([dict(zip(key_cols, k, strict=True)) for k in set(keys)], schema=key_schema)
+        con.register("_keys", key_table)
+        cond = " AND ".join(f't."{c}" IS NOT DISTINCT FROM k."{c}"' for c in key_cols)
+        con.execute(f'DELETE FROM "{table.name}" t USING _keys k WHERE {cond}')
+        con.unregister("_keys")
+    for name, rows in sorted(batch.rows.items()):
+        table = TABLES_BY_NAME[name]
+        if not rows:
+            continue
+        con.register("_rows", arrow_table(table, rows))
+        cols = ", ".join(f'"{c}"' for c in table.column_names)
+        con.execute(f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM _rows')
+        con.unregister("_rows")
+
+
+def _order_by(table: Table) -> str:
+    cols = table.primary_key or tuple(c.name for c in table.columns if not c.type.endswith("[]"))
+    return ", ".join(f'"{c}"' for c in cols)
+
+
+def _export_parquet(con: duckdb.DuckDBPyConnection, folder: Path) -> dict[str, int]:
+    folder.mkdir(parents=True)
+    counts: dict[str, int] = {}
+    for table in ALL_TABLES:
+        target = folder / f"{table.name}.parquet"
+        con.execute(
+            f'COPY (SELECT * FROM "{table.name}" ORDER BY {_order_by(table)}) TO ? (FORMAT PARQUET)',
+            [str(target)],
+        )
+        counts[table.name] = con.execute(f'SELECT count(*) FROM "{table.name}"').fetchone()[0]  # type: ignore[index]
+    return counts
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _swap_symlink(link: Path, target: str) -> None:
+    if link.exists() and not link.is_symlink():  # a plain folder from an older layout
+        legacy = link.parent / VERSIONS_DIR / "legacy-parquet"
+        shutil.rmtree(legacy, ignore_errors=True)
+        legacy.parent.mkdir(parents=True, exist_ok=True)
+        link.rename(legacy)
+    tmp = link.with_name(f".{link.name}.swap")
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(target)
+    os.replace(tmp, link)
+
+
+def _prune_versions(output_dir: Path, keep: str) -> None:
+    versions = output_dir / VERSIONS_DIR
+    if not versions.is_dir():
+        return
+    old = sorted((p for p in versions.iterdir() if p.name != keep), key=lambda p: p.stat().st_mtime)
+    for path in old[: max(0, len(old) - (KEEP_VERSIONS - 1))]:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def write_outputs(batch: Batch, output_dir: Path, version: str) -> LoadResult:
+    """Apply ``batch`` to the output folder's database and re-export every table to Parquet.
+
+    Args:
+        batch: the rows to write and the units they replace.
+        output_dir: the output folder (created if missing).
+        version: a name for this version of the Parquet export (the run id).
+
+    Returns:
+        Where the outputs are and how many rows each table now holds.
+    """
+    output_dir.mkdir(parents=True, exist_ok=True)
+    database = output_dir / DB_NAME
+    staging = output_dir / f".{DB_NAME}.{version}.staging"
+    version_dir = output_dir / VERSIONS_DIR / version
+    swapped = False
+    try:
+        staging.unlink(missing_ok=True)
+        if database.exists():
+            shutil.copyfile(database, staging)
+        con = duckdb.connect(str(staging))
+        try:
+            _ensure_schema(con)
+            con.execute("BEGIN")
+            _apply(con, batch)
+            con.execute("COMMIT")
+            shutil.rmtree(version_dir, ignore_errors=True)
+            counts = _export_parquet(con, version_dir / PARQUET_LINK)
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+        with open(staging, "rb") as fh:
+            os.fsync(fh.fileno())
+        _fsync_dir(version_dir / PARQUET_LINK)
+        os.replace(staging, database)
+        _swap_symlink(output_dir / PARQUET_LINK, f"{VERSIONS_DIR}/{version}/{PARQUET_LINK}")
+        swapped = True
+        _fsync_dir(output_dir)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        Path(f"{staging}.wal").unlink(missing_ok=True)
+        if not swapped:
+            shutil.rmtree(version_dir, ignore_errors=True)
+        raise
+    _prune_versions(output_dir, keep=version)
+    return LoadResult(database=database, parquet_dir=output_dir / PARQUET_LINK, row_counts=counts)

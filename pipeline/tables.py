@@ -1,0 +1,256 @@
+"""The output tables: names, columns, types, keys and descriptions — the analysts' contract.
+
+Every table here is created in ``output/trialrecon.duckdb`` and exported to
+``output/parquet/<table>.parquet``. ``schemas/data-dictionary.md`` is generated from these
+definitions (``python -m pipeline schemas``), so the documentation cannot drift from the code.
+
+``replace_by`` names the columns that identify one unit of loading: a run deletes every row
+whose key it is about to write, then inserts. That is why running twice gives the same rows and a
+second document's rows stand beside the first's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # DuckDB type
+    description: str
+    nullable: bool = True
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    description: str
+    columns: tuple[Column, ...]
+    replace_by: tuple[str, ...]
+    primary_key: tuple[str, ...] = field(default=())
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def arrow_schema(self) -> pa.Schema:
+        return pa.schema([pa.field(c.name, _ARROW_TYPES[c.type], nullable=c.nullable) for c in self.columns])
+
+    def ddl(self) -> str:
+        cols = ",\n  ".join(
+            f'"{c.name}" {c.type}' + ("" if c.nullable else " NOT NULL") for c in self.columns
+        )
+        return f'CREATE TABLE IF NOT EXISTS "{self.name}" (\n  {cols}\n)'
+
+
+_ARROW_TYPES: dict[str, pa.DataType] = {
+    "VARCHAR": pa.string(),
+    "INTEGER": pa.int32(),
+    "BIGINT": pa.int64(),
+    "DOUBLE": pa.float64(),
+    "BOOLEAN": pa.bool_(),
+    "TIMESTAMPTZ": pa.timestamp("us", tz="UTC"),
+    "VARCHAR[]": pa.list_(pa.string()),
+    "INTEGER[]": pa.list_(pa.int32()),
+}
+
+RUN_ID = Column("run_id", "VARCHAR", "Id of the pipeline run that wrote the row (see pipeline_runs).", False)
+DOC_ID = Column("document_id", "VARCHAR", "Id of the source document (see documents).", False)
+TRIAL_ID = Column("trial_id", "VARCHAR", "The registry's id of the record (NCT, EU CT or EudraCT number).", False)
+REGISTRY = Column("registry", "VARCHAR", "ctgov, ctis, euctr or cteu.", False)
+
+
+def _t(name: str, description: str, columns: list[Column], replace_by: tuple[str, ...], pk: tuple[str, ...] = ()) -> Table:
+    return Table(name, description, (*columns, RUN_ID), replace_by, pk)
+
+
+DOCUMENT_TABLES = (
+    _t("documents", "One row per source document.", [
+        DOC_ID,
+        Column("source_url", "VARCHAR", "Where the page lives (file:// for a local file)."),
+        Column("title", "VARCHAR", "The page's heading, usually the drug's name."),
+        Column("sha256", "VARCHAR", "sha256 of the document's bytes."),
+        Column("extracted_at", "TIMESTAMPTZ", "When its facts were extracted."),
+    ], ("document_id",), ("document_id",)),
+    _t("document_trials", "The page's summary table, one row per table row, every cell as stated.", [
+        DOC_ID,
+        Column("row_number", "INTEGER", "1-based position of the row in the table."),
+        Column("trial_id", "VARCHAR", "Trial id cell."),
+        Column("phase", "VARCHAR", "Phase cell as stated, e.g. 'Phase 1/2'."),
+        Column("condition", "VARCHAR", "Condition cell as stated."),
+        Column("status", "VARCHAR", "Status cell as stated."),
+        Column("enrollment", "INTEGER", "Enrollment cell as an integer."),
+    ], ("document_id",), ("document_id", "row_number")),
+    _t("document_claims", "Narrative sentences that name a trial or cite a reference.", [
+        DOC_ID,
+        Column("claim_id", "VARCHAR", "Stable id within the document ('c001', ...)."),
+        Column("section", "VARCHAR", "Heading of the section the sentence stands in."),
+        Column("sentence", "VARCHAR", "The sentence, citation markers included."),
+        Column("trial_ids", "VARCHAR[]", "Trial ids named by the sentence."),
+        Column("ref_numbers", "INTEGER[]", "Reference numbers cited by the sentence."),
+        Column("field", "VARCHAR", "Main field the sentence speaks about, where told."),
+        Column("fields", "VARCHAR[]", "Every field the sentence speaks about."),
+    ], ("document_id",), ("document_id", "claim_id")),
+    _t("document_ongoing", "The page's 'ongoing trials' list.", [
+        DOC_ID,
+        Column("position", "INTEGER", "1-based position in the list."),
+        Column("title", "VARCHAR", "Title as shown."),
+        Column("status", "VARCHAR", "Status as shown."),
+        Column("countries", "VARCHAR[]", "Countries shown, as written."),
+        Column("more_countries", "INTEGER", "The '+N' count of countries not shown."),
+        Column("trial_id", "VARCHAR", "The trial, where the page itself names it."),
+    ], ("document_id",), ("document_id", "position")),
+    _t("document_references", "The page's numbered references.", [
+        DOC_ID,
+        Column("ref_number", "INTEGER", "Reference number."),
+        Column("url", "VARCHAR", "Reference URL."),
+        Column("trial_id", "VARCHAR", "Trial the reference points at, where told."),
+        Column("trial_id_source", "VARCHAR", "'url' or 'citing_sentence': how trial_id was told."),
+    ], ("document_id",), ("document_id", "ref_number")),
+    _t("document_glossary", "The page's glossary.", [
+        DOC_ID,
+        Column("term", "VARCHAR", "Term."),
+        Column("definition", "VARCHAR", "Definition as stated."),
+    ], ("document_id",), ("document_id", "term")),
+)
+
+_REC_KEY = ("registry", "trial_id")
+
+TRIAL_TABLES = (
+    _t("trials", "One row per registry record (a trial in several registries has several rows).", [
+        TRIAL_ID, REGISTRY,
+        Column("title", "VARCHAR", "Brief or public title."),
+        Column("official_title", "VARCHAR", "Official or scientific title."),
+        Column("sponsor", "VARCHAR", "Lead sponsor."),
+        Column("phases", "VARCHAR[]", "Phases on CT.gov's vocabulary (PHASE1, PHASE2, ..., NA)."),
+        Column("phase_raw", "VARCHAR", "The registry's phase value, as given."),
+        Column("status", "VARCHAR", "The registry's status label or code, as given."),
+        Column("status_normalized", "VARCHAR", "Status on one vocabulary across registries (see the status mapping)."),
+        Column("enrollment", "INTEGER", "Enrollment figure."),
+        Column("enrollment_type", "VARCHAR", "actual or estimated."),
+        Column("enrollment_scope", "VARCHAR", "whole_trial, eea or member_state."),
+        Column("start_date", "VARCHAR", "Start date, as precise as given (YYYY, YYYY-MM or YYYY-MM-DD)."),
+        Column("start_date_precision", "VARCHAR", "year, month or day."),
+        Column("completion_date", "VARCHAR", "Completion date, as precise as given."),
+        Column("completion_date_precision", "VARCHAR", "year, month or day."),
+        Column("last_updated", "VARCHAR", "Last update of the record, as precise as given."),
+        Column("study_type", "VARCHAR", "INTERVENTIONAL, OBSERVATIONAL, ..."),
+        Column("allocation", "VARCHAR", "RANDOMIZED, NON_RANDOMIZED, NA."),
+        Column("masking", "VARCHAR", "NONE (open label), SINGLE, DOUBLE, ..."),
+        Column("age_groups", "VARCHAR[]", "CHILD, ADULT, OLDER_ADULT."),
+        Column("snapshot_path", "VARCHAR", "Snapshot the record was parsed from."),
+        Column("snapshot_sha256", "VARCHAR", "sha256 of that snapshot."),
+        Column("provenance", "VARCHAR", "captured or reconstructed."),
+    ], _REC_KEY, _REC_KEY),
+    _t("trial_conditions", "Conditions of each registry record.", [
+        TRIAL_ID, REGISTRY, Column("condition", "VARCHAR", "Condition as the registry names it."),
+    ], _REC_KEY),
+    _t("trial_interventions", "Interventions of each registry record.", [
+        TRIAL_ID, REGISTRY,
+        Column("type", "VARCHAR", "DRUG, BIOLOGICAL, ... where given."),
+        Column("name", "VARCHAR", "Intervention name."),
+        Column("other_names", "VARCHAR[]", "Other names given by the registry."),
+    ], _REC_KEY),
+    _t("trial_outcomes", "Primary and secondary outcomes of each registry record.", [
+        TRIAL_ID, REGISTRY,
+        Column("kind", "VARCHAR", "primary or secondary."),
+        Column("measure", "VARCHAR", "Outcome measure."),
+        Column("time_frame", "VARCHAR", "Time frame, where given."),
+    ], _REC_KEY),
+    _t("trial_countries", "Countries of each registry record (ISO 3166-1 alpha-2).", [
+        TRIAL_ID, REGISTRY, Column("country", "VARCHAR", "ISO 3166-1 alpha-2 code."),
+    ], _REC_KEY),
+    _t("trial_identifiers", "Every other identifier a registry record gives.", [
+        TRIAL_ID, REGISTRY,
+        Column("other_id", "VARCHAR", "The other identifier."),
+        Column("id_type", "VARCHAR", "NCT, EU_CT, EUDRACT, SPONSOR_PROTOCOL, or the registry's own type."),
+    ], _REC_KEY),
+)
+
+SNAPSHOTS_TABLE = _t("snapshots", "The snapshot manifest: every stored registry response or reconstruction.", [
+    Column("path", "VARCHAR", "Path relative to the snapshots folder.", False),
+    Column("registry", "VARCHAR", "ctgov, ctis, euctr, cteu or document."),
+    Column("trial_id", "VARCHAR", "Trial the snapshot is about."),
+    Column("url", "VARCHAR", "URL the bytes were (or would be) fetched from."),
+    Column("fetched_at", "TIMESTAMPTZ", "When fetched (captured) or built (reconstructed)."),
+    Column("sha256", "VARCHAR", "sha256 of the file."),
+    Column("http_status", "INTEGER", "HTTP status of the response, when fetched."),
+    Column("etag", "VARCHAR", "ETag header, where given."),
+    Column("last_modified", "VARCHAR", "Last-Modified header, where given."),
+    Column("provenance", "VARCHAR", "captured, captured text or reconstructed."),
+    Column("source_urls", "VARCHAR[]", "Public pages a reconstruction was built from."),
+    Column("stale", "BOOLEAN", "The last refresh failed; this is older data."),
+], ("path",), ("path",))
+
+LINKS_TABLE = _t("trial_links", "Registry numbers of one trial in several registries, with the evidence.", [
+    TRIAL_ID,
+    Column("other_id", "VARCHAR", "The other registry's number."),
+    Column("other_registry", "VARCHAR", "Where other_id's record lives."),
+    Column("strength", "VARCHAR", "confirmed (a source states it) or candidate (plausible only)."),
+    Column("evidence", "VARCHAR", "Source URL or field path giving the link."),
+    Column("note", "VARCHAR", "Remarks."),
+], ("trial_id", "other_id"))
+
+RECONCILIATION_TABLE = _t("reconciliation", "Each stated fact compared with a registry value.", [
+    DOC_ID,
+    Column("claim_id", "VARCHAR", "Claim id, or table:<row>:<field>, ongoing:<n>, ref:<n>."),
+    Column("trial_id", "VARCHAR", "Trial the fact is about."),
+    Column("field", "VARCHAR", "Field compared."),
+    Column("stated_value", "VARCHAR", "What the document states."),
+    Column("registry_value", "VARCHAR", "What the registry records."),
+    Column("registry", "VARCHAR", "Registry compared against ('document': the page against itself)."),
+    Column("verdict", "VARCHAR", "match, partial, mismatch or unverifiable."),
+    Column("rule", "VARCHAR", "Name of the comparison."),
+    Column("detail", "VARCHAR", "Why, in words."),
+    Column("score", "DOUBLE", "Similarity score, where a fuzzy rule was used."),
+    Column("evidence_snapshot", "VARCHAR", "Snapshot path of the registry value."),
+    Column("evidence_sha256", "VARCHAR", "sha256 of that snapshot."),
+    Column("evidence_provenance", "VARCHAR", "captured or reconstructed."),
+    Column("evidence_record", "VARCHAR", "Id of the registry record used."),
+    Column("evidence_field_path", "VARCHAR", "Path of the value in the native record."),
+    Column("evidence_link", "VARCHAR", "How the record was reached (link), if not by the same id."),
+], ("document_id",))
+
+LOAD_ERRORS_TABLE = _t("load_errors", "Snapshots or documents that could not be used in a run.", [
+    Column("snapshot", "VARCHAR", "Snapshot path (or document path)."),
+    Column("registry", "VARCHAR", "Registry of the snapshot."),
+    Column("trial_id", "VARCHAR", "Trial of the snapshot."),
+    Column("error", "VARCHAR", "What is wrong."),
+], ("run_id",))
+
+RUNS_TABLE = Table("pipeline_runs", "One row per pipeline run.", (
+    RUN_ID,
+    Column("started_at", "TIMESTAMPTZ", "When the run started."),
+    Column("finished_at", "TIMESTAMPTZ", "When it finished."),
+    Column("status", "VARCHAR", "complete or partial."),
+    Column("documents", "INTEGER", "Documents extracted."),
+    Column("records", "INTEGER", "Registry records loaded."),
+    Column("load_errors", "INTEGER", "Snapshots that could not be used."),
+    Column("reconciliation_rows", "INTEGER", "Comparisons made."),
+    Column("mismatches", "INTEGER", "Rows with verdict mismatch or partial."),
+), ("run_id",), ("run_id",))
+
+ALL_TABLES: tuple[Table, ...] = (
+    *DOCUMENT_TABLES, *TRIAL_TABLES, SNAPSHOTS_TABLE, LINKS_TABLE, RECONCILIATION_TABLE,
+    LOAD_ERRORS_TABLE, RUNS_TABLE,
+)
+TABLES_BY_NAME = {t.name: t for t in ALL_TABLES}
+
+VIEWS = {
+    "v_reconciliation_summary": (
+        "Per document and trial, the number of comparisons by verdict.",
+        """CREATE OR REPLACE VIEW v_reconciliation_summary AS
+SELECT document_id, trial_id,
+       count(*) FILTER (WHERE verdict = 'match')        AS match,
+       count(*) FILTER (WHERE verdict = 'partial')      AS partial,
+       count(*) FILTER (WHERE verdict = 'mismatch')     AS mismatch,
+       count(*) FILTER (WHERE verdict = 'unverifiable') AS unverifiable,
+       count(*) AS total
+FROM reconciliation
+GROUP BY document_id, trial_id
+ORDER BY document_id, trial_id""",
+    ),
+}

@@ -1,0 +1,75 @@
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.errors import OutputLockedError
+from pipeline.load import Batch, output_lock, write_outputs
+
+
+def _doc_batch(doc_id: str, title: str, run_id: str) -> Batch:
+    batch = Batch()
+    batch.replace_keys("documents", [(doc_id,)])
+    batch.add("documents", [{"document_id": doc_id, "title": title, "run_id": run_id}])
+    return batch
+
+
+def _titles(db):
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute("SELECT document_id, title FROM documents ORDER BY 1").fetchall()
+
+
+def test_loading_the_same_unit_twice_replaces_its_rows(tmp_path):
+    write_outputs(_doc_batch("a", "A", "r1"), tmp_path, "r1")
+    result = write_outputs(_doc_batch("a", "A2", "r2"), tmp_path, "r2")
+    assert _titles(result.database) == [("a", "A2")]
+
+
+def test_a_second_document_stands_beside_the_first(tmp_path):
+    write_outputs(_doc_batch("a", "A", "r1"), tmp_path, "r1")
+    result = write_outputs(_doc_batch("b", "B", "r2"), tmp_path, "r2")
+    assert _titles(result.database) == [("a", "A"), ("b", "B")]
+    assert pq.read_table(result.parquet_dir / "documents.parquet").num_rows == 2
+
+
+def test_every_table_is_exported_to_parquet(tmp_path):
+    result = write_outputs(_doc_batch("a", "A", "r1"), tmp_path, "r1")
+    from pipeline.tables import ALL_TABLES
+
+    assert sorted(p.stem for p in result.parquet_dir.iterdir()) == sorted(t.name for t in ALL_TABLES)
+
+
+def test_failed_write_leaves_previous_outputs_intact(tmp_path):
+    first = write_outputs(_doc_batch("a", "A", "r1"), tmp_path, "r1")
+    bad = _doc_batch("b", "B", "r2")
+    bad.add("documents", [{"document_id": "c", "no_such_column": 1, "run_id": "r2"}])
+    with pytest.raises(ValueError, match="no_such_column"):
+        write_outputs(bad, tmp_path, "r2")
+    assert _titles(first.database) == [("a", "A")]
+    assert pq.read_table(tmp_path / "parquet" / "documents.parquet").num_rows == 1
+    assert not any(p.name.endswith(".staging") for p in tmp_path.iterdir())
+
+
+def test_old_parquet_versions_are_pruned(tmp_path):
+    for i in range(4):
+        write_outputs(_doc_batch("a", "A", f"r{i}"), tmp_path, f"r{i}")
+    assert sorted(p.name for p in (tmp_path / ".versions").iterdir()) == ["r2", "r3"]
+
+
+def test_second_writer_is_refused_while_the_lock_is_held(tmp_path):
+    with output_lock(tmp_path):
+        with pytest.raises(OutputLockedError, match="another trialrecon run"):
+            with output_lock(tmp_path, timeout=0.1):
+                pass
+
+
+def test_reconciliation_summary_view_counts_by_verdict(tmp_path):
+    batch = Batch()
+    rows = [("t1", "match"), ("t1", "mismatch"), ("t1", "mismatch"), ("t2", "unverifiable")]
+    batch.add("reconciliation", [
+        {"document_id": "d", "claim_id": f"c{i}", "trial_id": t, "field": "phase", "verdict": v,
+         "rule": "r", "run_id": "r1"} for i, (t, v) in enumerate(rows)])
+    result = write_outputs(batch, tmp_path, "r1")
+    with duckdb.connect(str(result.database), read_only=True) as con:
+        got = con.execute("SELECT trial_id, match, partial, mismatch, unverifiable, total "
+                          "FROM v_reconciliation_summary").fetchall()
+    assert got == [("t1", 1, 0, 2, 0, 3), ("t2", 0, 0, 0, 1, 1)]
