@@ -6,12 +6,17 @@ commands that run a flow.
 
 from __future__ import annotations
 
+import os
+
+# Offline by design: the temporary Prefect server must not try to send telemetry.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from uuid import uuid4
 
-from prefect import flow, get_run_logger, task
+from prefect import flow  # noqa: E402, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from pipeline import stages
