@@ -23,7 +23,7 @@ import pyarrow as pa
 from filelock import FileLock, Timeout
 
 from pipeline.errors import OutputLockedError
-from pipeline.tables import ALL_TABLES, TABLES_BY_NAME, VIEWS, Table
+from pipeline.tables import ALL_TABLES, HISTORY_KEYS, TABLES_BY_NAME, VIEWS, Table
 
 DB_NAME = "trialrecon.duckdb"
 PARQUET_LINK = "parquet"
@@ -41,11 +41,14 @@ class Batch:
         replace: table name -> key tuples (in the table's ``replace_by`` order) whose existing
             rows are deleted before the new rows go in.
         truncate: tables whose existing rows are all deleted first (full-state tables).
+        history: history table name -> the current value of each key; a value that differs from
+            the key's open row closes that row (valid_to) and opens a new one.
     """
 
     rows: dict[str, list[dict[str, object]]] = field(default_factory=dict)
     replace: dict[str, list[tuple[object, ...]]] = field(default_factory=dict)
     truncate: set[str] = field(default_factory=set)
+    history: dict[str, list[dict[str, object]]] = field(default_factory=dict)
 
     def add(self, table: str, rows: Sequence[Mapping[str, object]]) -> None:
         self.rows.setdefault(table, []).extend(dict(r) for r in rows)
@@ -126,6 +129,28 @@ def _apply(con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
         cols = ", ".join(f'"{c}"' for c in table.column_names)
         con.execute(f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM _rows')
         con.unregister("_rows")
+    for name, current in sorted(batch.history.items()):
+        if current:
+            _apply_history(con, name, current)
+
+
+def _apply_history(con: duckdb.DuckDBPyConnection, name: str, current: list[dict[str, object]]) -> None:
+    table = TABLES_BY_NAME[name]
+    keys, values = HISTORY_KEYS[name]
+    con.register("_cur", arrow_table(table, current))
+    same_key = " AND ".join(f'h."{k}" IS NOT DISTINCT FROM c."{k}"' for k in keys)
+    changed = " OR ".join(f'h."{v}" IS DISTINCT FROM c."{v}"' for v in values)
+    con.execute(
+        f'UPDATE "{name}" h SET valid_to = c.valid_from FROM _cur c '
+        f"WHERE {same_key} AND h.valid_to IS NULL AND ({changed})"
+    )
+    cols = ", ".join(f'"{c}"' for c in table.column_names)
+    picked = ", ".join(f'c."{c}"' for c in table.column_names)
+    con.execute(
+        f'INSERT INTO "{name}" ({cols}) SELECT {picked} FROM _cur c '
+        f'WHERE NOT EXISTS (SELECT 1 FROM "{name}" h WHERE {same_key} AND h.valid_to IS NULL)'
+    )
+    con.unregister("_cur")
 
 
 def _order_by(table: Table) -> str:

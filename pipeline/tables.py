@@ -233,9 +233,54 @@ RUNS_TABLE = Table("pipeline_runs", "One row per pipeline run.", (
     Column("mismatches", "INTEGER", "Rows with verdict mismatch or partial."),
 ), ("run_id",), ("run_id",))
 
+RUN_COUNTS_TABLE = _t("run_registry_counts", "Per run and registry, what happened to its snapshots.", [
+    Column("registry", "VARCHAR", "ctgov, ctis, euctr, cteu or document."),
+    Column("new", "INTEGER", "Snapshots seen for the first time (parsed and loaded)."),
+    Column("changed", "INTEGER", "Snapshots whose sha256 changed since the last run (parsed and loaded)."),
+    Column("unchanged", "INTEGER", "Snapshots with the same sha256 as last run (not parsed, not loaded)."),
+    Column("failed", "INTEGER", "Snapshots that could not be used (see load_errors)."),
+    Column("removed", "INTEGER", "Snapshots the last run had and this one does not."),
+], ("run_id",), ("run_id", "registry"))
+
+_VALID = [
+    Column("valid_from", "TIMESTAMPTZ", "From when the value held (the snapshot's fetched_at, or the run's start).", False),
+    Column("valid_to", "TIMESTAMPTZ", "Until when it held; NULL while it still holds."),
+]
+
+TRIAL_HISTORY_TABLE = _t("trial_history", "Every value a registry record has had (slowly changing, type 2).", [
+    TRIAL_ID, REGISTRY,
+    Column("field", "VARCHAR", "title, status, status_normalized, phases, enrollment, ... (JSON for lists).", False),
+    Column("value", "VARCHAR", "The value, as text."),
+    *_VALID,
+    Column("snapshot_sha256", "VARCHAR", "Snapshot the value was read from."),
+], ())
+
+RECONCILIATION_HISTORY_TABLE = _t("reconciliation_history", "Every verdict a comparison has had.", [
+    DOC_ID,
+    Column("claim_id", "VARCHAR", "As in reconciliation."),
+    Column("trial_id", "VARCHAR", "As in reconciliation."),
+    Column("field", "VARCHAR", "As in reconciliation."),
+    Column("registry", "VARCHAR", "As in reconciliation."),
+    Column("rule", "VARCHAR", "As in reconciliation."),
+    Column("verdict", "VARCHAR", "The verdict while it held."),
+    Column("stated_value", "VARCHAR", "The stated value while it held."),
+    Column("registry_value", "VARCHAR", "The registry value while it held."),
+    *_VALID,
+], ())
+
+# History tables are kept by comparing each new value with the open row of its key.
+HISTORY_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # table: (key columns, tracked value columns)
+    "trial_history": (("trial_id", "registry", "field"), ("value",)),
+    "reconciliation_history": (
+        ("document_id", "claim_id", "trial_id", "field", "registry", "rule"),
+        ("verdict", "stated_value", "registry_value"),
+    ),
+}
+
 ALL_TABLES: tuple[Table, ...] = (
     *DOCUMENT_TABLES, *TRIAL_TABLES, SNAPSHOTS_TABLE, LINKS_TABLE, RECONCILIATION_TABLE,
-    LOAD_ERRORS_TABLE, RUNS_TABLE,
+    LOAD_ERRORS_TABLE, RUNS_TABLE, RUN_COUNTS_TABLE, TRIAL_HISTORY_TABLE, RECONCILIATION_HISTORY_TABLE,
 )
 TABLES_BY_NAME = {t.name: t for t in ALL_TABLES}
 

@@ -73,3 +73,32 @@ def test_reconciliation_summary_view_counts_by_verdict(tmp_path):
         got = con.execute("SELECT trial_id, match, partial, mismatch, unverifiable, total "
                           "FROM v_reconciliation_summary").fetchall()
     assert got == [("t1", 1, 0, 2, 0, 3), ("t2", 0, 0, 0, 1, 1)]
+
+
+def _history_batch(value: str, when: str, run_id: str) -> Batch:
+    from datetime import datetime
+
+    batch = Batch()
+    batch.history["trial_history"] = [{
+        "trial_id": "NCT00000001", "registry": "ctgov", "field": "status_normalized", "value": value,
+        "valid_from": datetime.fromisoformat(when), "snapshot_sha256": run_id, "run_id": run_id}]
+    return batch
+
+
+def _history(db):
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute("SELECT value, strftime(valid_from, '%Y-%m-%d'), strftime(valid_to, '%Y-%m-%d') "
+                           "FROM trial_history ORDER BY valid_from").fetchall()
+
+
+def test_history_opens_a_row_for_a_new_value_and_closes_the_old_one(tmp_path):
+    write_outputs(_history_batch("RECRUITING", "2026-01-01T00:00:00+00:00", "r1"), tmp_path, "r1")
+    result = write_outputs(_history_batch("COMPLETED", "2026-03-01T00:00:00+00:00", "r2"), tmp_path, "r2")
+    assert _history(result.database) == [
+        ("RECRUITING", "2026-01-01", "2026-03-01"), ("COMPLETED", "2026-03-01", None)]
+
+
+def test_history_keeps_one_open_row_while_the_value_holds(tmp_path):
+    write_outputs(_history_batch("RECRUITING", "2026-01-01T00:00:00+00:00", "r1"), tmp_path, "r1")
+    result = write_outputs(_history_batch("RECRUITING", "2026-02-01T00:00:00+00:00", "r2"), tmp_path, "r2")
+    assert _history(result.database) == [("RECRUITING", "2026-01-01", None)]
