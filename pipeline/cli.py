@@ -61,11 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from pipeline.extract import read_document
+    from pipeline import stages
 
-    # Bad input must cost nothing: read every document before any flow or output is touched.
-    for path in args.documents or []:
-        read_document(path)
+    # Bad input must cost nothing: extract every document (milliseconds) before a flow starts or
+    # the output folder is touched.
+    store = SnapshotStore(args.snapshots)
+    stages.extract_documents([stages.document_source(p, store) for p in args.documents or []])
     from pipeline.flows import trialrecon_flow
 
     summary = trialrecon_flow(documents=args.documents, output_dir=args.output, snapshots_dir=args.snapshots)

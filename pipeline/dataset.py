@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from pipeline.incremental import OUTCOMES
 from pipeline.load import Batch
 from pipeline.models import (
     ExtractedDocument,
@@ -128,6 +131,75 @@ def _stamp(rows: Iterable[Row], run_id: str) -> list[Row]:
     return [{**r, "run_id": run_id} for r in rows]
 
 
+HISTORY_FIELDS = (
+    "title", "sponsor", "phases", "status", "status_normalized", "enrollment", "enrollment_type",
+    "enrollment_scope", "start_date", "completion_date", "last_updated",
+)
+
+
+def history_rows(record: TrialRecord, entry: SnapshotEntry, observed_at: datetime) -> list[Row]:
+    """The current value of each tracked field of a record, for ``trial_history``."""
+    [trial] = record_rows(record, entry)["trials"]
+    rows: list[Row] = []
+    for name in HISTORY_FIELDS:
+        value = trial[name]
+        text = None if value is None else (json.dumps(value) if isinstance(value, list) else str(value))
+        rows.append({
+            "trial_id": record.trial_id, "registry": record.registry, "field": name, "value": text,
+            "valid_from": entry.fetched_at or observed_at, "snapshot_sha256": entry.sha256,
+        })
+    for name, values in (("conditions", record.conditions), ("countries", record.countries)):
+        rows.append({
+            "trial_id": record.trial_id, "registry": record.registry, "field": name,
+            "value": json.dumps(sorted(values)), "valid_from": entry.fetched_at or observed_at,
+            "snapshot_sha256": entry.sha256,
+        })
+    return rows
+
+
+def reconciliation_history_row(row: ReconciliationRow, observed_at: datetime) -> Row:
+    return {
+        "document_id": row.document_id, "claim_id": row.claim_id, "trial_id": row.trial_id,
+        "field": row.field, "registry": row.registry, "rule": row.rule, "verdict": row.verdict,
+        "stated_value": row.stated_value, "registry_value": row.registry_value, "valid_from": observed_at,
+    }
+
+
+@dataclass(frozen=True)
+class RunSummaryCounts:
+    """Per-registry snapshot outcomes of one run (new, changed, unchanged, failed, removed)."""
+
+    by_registry: dict[str, Counter[str]]
+
+    def rows(self, run_id: str) -> list[Row]:
+        return [
+            {"registry": reg, **{k: c.get(k, 0) for k in OUTCOMES}, "run_id": run_id}
+            for reg, c in sorted(self.by_registry.items())
+        ]
+
+
+def run_row(
+    run: RunInfo, *, documents: int, records: int, load_errors: int, rows: Sequence[ReconciliationRow] | None,
+    parsed: int, reused: int, work_done: bool, fingerprint: str,
+) -> Row:
+    """The ``pipeline_runs`` row of one run."""
+    return {
+        "run_id": run.run_id,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "status": "partial" if load_errors else "complete",
+        "documents": documents,
+        "records": records,
+        "load_errors": load_errors,
+        "reconciliation_rows": None if rows is None else len(rows),
+        "mismatches": None if rows is None else sum(1 for r in rows if r.verdict in ("mismatch", "partial")),
+        "parsed": parsed,
+        "reused": reused,
+        "work_done": work_done,
+        "fingerprint": fingerprint,
+    }
+
+
 def build_batch(
     run: RunInfo,
     documents: Sequence[ExtractedDocument],
@@ -136,11 +208,24 @@ def build_batch(
     links: Sequence[TrialLink],
     reconciliation: Sequence[ReconciliationRow],
     load_errors: Sequence[LoadError],
+    *,
+    removed_records: Sequence[tuple[str, str]] = (),
+    removed_snapshots: Sequence[str] = (),
+    record_cache: Sequence[tuple[SnapshotEntry, str]] = (),
+    run_rows: Sequence[Row] = (),
+    count_rows: Sequence[Row] = (),
 ) -> Batch:
     """Everything one run writes, with the units it replaces.
 
+    Args:
+        records: the records to (re)load: those of new or changed snapshots.
+        removed_records: (registry, trial_id) of records whose snapshot is gone: their rows go.
+        removed_snapshots: paths whose cached records go.
+        record_cache: (entry, records JSON) for every snapshot parsed in this run.
+
     Documents and registry records replace their own earlier rows; the manifest and the links
-    are full state and replace their tables whole; load errors and the run row are appended.
+    are full state and replace their tables whole; history tables keep every value; load
+    errors and the run rows are appended.
     """
     batch = Batch()
     doc_keys = [(d.document.document_id,) for d in documents]
@@ -151,28 +236,27 @@ def build_batch(
         for table, rows in document_rows(doc).items():
             batch.add(table, _stamp(rows, run.run_id))
 
-    rec_keys = [(r.registry, r.trial_id) for r, _ in records]
+    rec_keys = [(r.registry, r.trial_id) for r, _ in records] + list(removed_records)
     for table in TRIAL_TABLES:
         batch.replace_keys(table.name, rec_keys)
     for record, entry in records:
         for table, rows in record_rows(record, entry).items():
             batch.add(table, _stamp(rows, run.run_id))
+        batch.history.setdefault("trial_history", []).extend(
+            _stamp(history_rows(record, entry, run.started_at), run.run_id))
+
+    batch.replace_keys("record_cache", [(p,) for p in removed_snapshots] + [(e.path,) for e, _ in record_cache])
+    batch.add("record_cache", [
+        {"snapshot_path": e.path, "sha256": e.sha256, "records_json": j, "run_id": run.run_id}
+        for e, j in record_cache])
 
     batch.truncate |= {"snapshots", "trial_links"}
     batch.add("snapshots", _stamp((e.model_dump(exclude={"content_type"}) for e in manifest), run.run_id))
     batch.add("trial_links", _stamp((link.model_dump() for link in links), run.run_id))
     batch.add("reconciliation", _stamp((reconciliation_row(r) for r in reconciliation), run.run_id))
+    batch.history["reconciliation_history"] = _stamp(
+        (reconciliation_history_row(r, run.started_at) for r in reconciliation), run.run_id)
     batch.add("load_errors", _stamp((vars(e) for e in load_errors), run.run_id))
-    mismatches = sum(1 for r in reconciliation if r.verdict in ("mismatch", "partial"))
-    batch.add("pipeline_runs", [{
-        "run_id": run.run_id,
-        "started_at": run.started_at,
-        "finished_at": run.finished_at,
-        "status": "partial" if load_errors else "complete",
-        "documents": len(documents),
-        "records": len(records),
-        "load_errors": len(load_errors),
-        "reconciliation_rows": len(reconciliation),
-        "mismatches": mismatches,
-    }])
+    batch.add("pipeline_runs", list(run_rows))
+    batch.add("run_registry_counts", list(count_rows))
     return batch

@@ -20,8 +20,9 @@ from prefect import flow  # noqa: E402, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from pipeline import stages
-from pipeline.dataset import LoadError, RunInfo, build_batch
-from pipeline.load import LoadResult, output_lock, write_outputs
+from pipeline.dataset import LoadError, RunInfo
+from pipeline.incremental import PreviousState, read_previous_state
+from pipeline.load import DB_NAME, Batch, LoadResult, output_lock, record_run_only, write_outputs
 from pipeline.models import ExtractedDocument, ReconciliationRow
 from pipeline.snapshots import DEFAULT_SNAPSHOTS_DIR, SnapshotStore
 
@@ -41,6 +42,10 @@ class RunSummary:
     row_counts: dict[str, int]
     documents: list[str]
     records: int
+    parsed: int
+    reused: int
+    work_done: bool
+    registry_counts: list[dict[str, object]]
     trials_without_records: list[str]
     load_errors: list[LoadError] = field(default_factory=list)
 
@@ -57,9 +62,9 @@ def extract_task(sources: list[stages.DocumentSource]) -> list[ExtractedDocument
 
 
 @_task(name="load registry records")
-def load_records_task(store: SnapshotStore) -> stages.RecordSet:
-    """Parse every registry snapshot in the store."""
-    return stages.load_records(store)
+def load_records_task(store: SnapshotStore, previous: PreviousState) -> stages.RecordSet:
+    """Parse the registry snapshots that changed; reuse last run's records for the others."""
+    return stages.load_records(store, previous)
 
 
 @_task(name="reconcile")
@@ -69,17 +74,9 @@ def reconcile_task(docs: list[ExtractedDocument], records: stages.RecordSet) -> 
 
 
 @_task(name="write outputs")
-def write_task(
-    run: RunInfo,
-    docs: list[ExtractedDocument],
-    records: stages.RecordSet,
-    store: SnapshotStore,
-    rows: list[ReconciliationRow],
-    output_dir: Path,
-) -> LoadResult:
+def write_task(batch: Batch, output_dir: Path, run_id: str) -> LoadResult:
     """Write DuckDB and Parquet atomically."""
-    batch = build_batch(run, docs, records.records, store.entries(), records.links, rows, records.errors)
-    return write_outputs(batch, output_dir, version=run.run_id)
+    return write_outputs(batch, output_dir, version=run_id)
 
 
 @flow(name="trialrecon", description="Extract, reconcile and load the stated facts of trial pages.")
@@ -103,22 +100,50 @@ def trialrecon_flow(
         [stages.document_source(p, store) for p in documents] if documents else stages.default_documents(store)
     )
     with output_lock(output_dir, timeout=600):
+        previous = read_previous_state(output_dir / DB_NAME)
+        plan = stages.plan_run(sources, store, previous)
+        if not plan.work_needed:
+            logger.info("nothing changed since the last run: recording the run only")
+            return _record_unchanged_run(run_id, started, plan, output_dir)
         docs = extract_task(sources)
-        records = load_records_task(store)
+        records = load_records_task(store, previous)
         rows = reconcile_task(docs, records)
         run = RunInfo(run_id=run_id, started_at=started, finished_at=datetime.now(UTC))
-        result = write_task(run, docs, records, store, rows, output_dir)
-    summary = RunSummary(
+        batch = stages.run_batch(run, docs, records, store, rows, previous, plan.fingerprint)
+        result = write_task(batch, output_dir, run_id)
+    for err in records.errors:
+        logger.warning("could not use %s: %s", err.snapshot, err.error)
+    logger.info("run %s wrote %s", run_id, result.database)
+    return RunSummary(
         run_id=run_id,
         database=result.database,
         parquet_dir=result.parquet_dir,
         row_counts=result.row_counts,
         documents=[d.document.document_id for d in docs],
         records=len(records.records),
+        parsed=len(records.parsed),
+        reused=len(records.records and {e.path for _, e in records.records} - records.parsed),
+        work_done=True,
+        registry_counts=batch.rows.get("run_registry_counts", []),
         trials_without_records=stages.trials_without_records(docs, records),
         load_errors=records.errors,
     )
-    for err in records.errors:
-        logger.warning("could not use %s: %s", err.snapshot, err.error)
-    logger.info("run %s wrote %s", run_id, result.database)
-    return summary
+
+
+def _record_unchanged_run(run_id: str, started: datetime, plan: stages.RunPlan, output_dir: Path) -> RunSummary:
+    run = RunInfo(run_id=run_id, started_at=started, finished_at=datetime.now(UTC))
+    rows = stages.unchanged_run_rows(run, plan)
+    result = record_run_only(output_dir, rows)
+    return RunSummary(
+        run_id=run_id,
+        database=result.database,
+        parquet_dir=result.parquet_dir,
+        row_counts=result.row_counts,
+        documents=plan.document_ids,
+        records=0,
+        parsed=0,
+        reused=plan.snapshot_count,
+        work_done=False,
+        registry_counts=rows["run_registry_counts"],
+        trials_without_records=[],
+    )

@@ -246,3 +246,35 @@ def write_outputs(batch: Batch, output_dir: Path, version: str) -> LoadResult:
         raise
     _prune_versions(output_dir, keep=version)
     return LoadResult(database=database, parquet_dir=output_dir / PARQUET_LINK, row_counts=counts)
+
+
+def record_run_only(output_dir: Path, rows: Mapping[str, Sequence[Mapping[str, object]]]) -> LoadResult:
+    """Append a run's own bookkeeping rows when it had nothing else to do.
+
+    The database takes them in one transaction, in place (DuckDB is transactional, so a kill
+    leaves it as it was); only the affected Parquet files are rewritten, each atomically.
+    """
+    database = output_dir / DB_NAME
+    parquet_dir = output_dir / PARQUET_LINK
+    with duckdb.connect(str(database)) as con:
+        _ensure_schema(con)
+        con.execute("BEGIN")
+        batch = Batch()
+        for table, table_rows in rows.items():
+            batch.add(table, table_rows)
+        _apply(con, batch)
+        con.execute("COMMIT")
+        for name in rows:
+            table = TABLES_BY_NAME[name]
+            target = parquet_dir / f"{name}.parquet"
+            tmp = parquet_dir / f".{name}.parquet.tmp"
+            con.execute(
+                f'COPY (SELECT * FROM "{name}" ORDER BY {_order_by(table)}) TO ? (FORMAT PARQUET)', [str(tmp)]
+            )
+            os.replace(tmp, target)
+        counts = {
+            t.name: con.execute(f'SELECT count(*) FROM "{t.name}"').fetchone()[0]  # type: ignore[index]
+            for t in ALL_TABLES
+        }
+        con.execute("CHECKPOINT")
+    return LoadResult(database=database, parquet_dir=parquet_dir, row_counts=counts)

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,11 +17,13 @@ from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
 
-from pipeline.dataset import LoadError
-from pipeline.errors import InputError, SnapshotError
+from pipeline.dataset import LoadError, RunInfo, RunSummaryCounts, build_batch, run_row
+from pipeline.load import Batch
+from pipeline.errors import SnapshotError
 from pipeline.extract import extract_document, read_document
+from pipeline.incremental import PreviousState, classify, fingerprint, records_from_json, records_json, registry_counts
 from pipeline.models import ExtractedDocument, ReconciliationRow, SnapshotEntry, TrialLink, TrialRecord
-from pipeline.snapshots import SnapshotStore
+from pipeline.snapshots import SnapshotStore, sha256_bytes
 
 REGISTRIES = ("ctgov", "ctis", "euctr", "cteu")
 LINKS_NAME = "links.json"
@@ -38,14 +41,24 @@ class DocumentSource:
 
 @dataclass
 class RecordSet:
-    """Every registry record the snapshot store yields, and the snapshots it could not use."""
+    """Every registry record the snapshot store yields, and the snapshots it could not use.
+
+    ``records`` holds all of them (reconciliation needs all); ``parsed`` the paths parsed in this
+    run (new or changed snapshots: only their records are loaded again).
+    """
 
     records: list[tuple[TrialRecord, SnapshotEntry]] = field(default_factory=list)
     errors: list[LoadError] = field(default_factory=list)
     links: list[TrialLink] = field(default_factory=list)
+    outcomes: dict[str, str] = field(default_factory=dict)  # snapshot path -> new/changed/unchanged/failed
+    parsed: set[str] = field(default_factory=set)
 
     def ids(self) -> set[str]:
         return {r.trial_id for r, _ in self.records}
+
+    def to_load(self) -> list[tuple[TrialRecord, SnapshotEntry]]:
+        """Records from snapshots parsed in this run."""
+        return [(r, e) for r, e in self.records if e.path in self.parsed]
 
 
 def default_documents(store: SnapshotStore) -> list[DocumentSource]:
@@ -105,17 +118,29 @@ def parse_entry(store: SnapshotStore, entry: SnapshotEntry) -> list[TrialRecord]
     return parse_snapshot(data, path=entry.path, registry=entry.registry)  # type: ignore[arg-type]
 
 
-def load_records(store: SnapshotStore) -> RecordSet:
-    """Parse every registry snapshot in the store; a bad snapshot becomes a LoadError, not a failure."""
-    result = RecordSet(links=load_links(store))
-    for entry in store.entries():
-        if entry.registry not in REGISTRIES:
-            continue
+def load_records(store: SnapshotStore, previous: PreviousState | None = None) -> RecordSet:
+    """Parse every registry snapshot in the store, reusing last run's records for unchanged ones.
+
+    A bad snapshot (unreadable, changed behind the manifest's back, unparseable) becomes a
+    LoadError and the other records still load.
+    """
+    previous = previous or PreviousState()
+    entries = [e for e in store.entries() if e.registry in REGISTRIES]
+    result = RecordSet(links=load_links(store), outcomes=classify(entries, previous))
+    for entry in entries:
+        cached = previous.cached(entry) if result.outcomes[entry.path] == "unchanged" else None
         try:
-            for record in parse_entry(store, entry):
-                result.records.append((record, entry))
+            if cached is None:
+                records = parse_entry(store, entry)
+                result.parsed.add(entry.path)
+            else:
+                store.read(entry)  # still refuse a file changed behind the manifest's back
+                records = cached
         except SnapshotError as exc:
+            result.outcomes[entry.path] = "failed"
             result.errors.append(LoadError(entry.path, entry.registry, entry.trial_id, exc.problem))
+            continue
+        result.records.extend((record, entry) for record in records)
     return result
 
 
@@ -138,14 +163,81 @@ def trials_without_records(docs: Sequence[ExtractedDocument], records: RecordSet
     return sorted(stated - have - linked)
 
 
-__all__ = [
-    "DocumentSource",
-    "InputError",
-    "RecordSet",
-    "default_documents",
-    "document_source",
-    "extract_documents",
-    "load_records",
-    "reconcile_documents",
-    "trials_without_records",
-]
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What a run has to do, decided before any parsing."""
+
+    fingerprint: str
+    work_needed: bool
+    document_ids: list[str]
+    entries: list[SnapshotEntry]
+    registry_counts: dict[str, Counter[str]]
+
+    @property
+    def snapshot_count(self) -> int:
+        return len(self.entries)
+
+
+def plan_run(sources: Sequence[DocumentSource], store: SnapshotStore, previous: PreviousState) -> RunPlan:
+    """Fingerprint every input; when it equals the last complete run's, there is nothing to do."""
+    doc_shas = [read_document(s.path)[1] for s in sources]
+    entries = [e for e in store.entries() if e.registry in REGISTRIES]
+    links_path = store.root / LINKS_NAME
+    links_sha = sha256_bytes(links_path.read_bytes()) if links_path.exists() else None
+    fp = fingerprint(doc_shas, entries, links_sha)
+    return RunPlan(
+        fingerprint=fp,
+        work_needed=fp != previous.fingerprint,
+        document_ids=[s.path.name for s in sources],
+        entries=entries,
+        registry_counts=registry_counts(entries, classify(entries, previous), previous),
+    )
+
+
+def unchanged_run_rows(run: RunInfo, plan: RunPlan) -> dict[str, list[dict[str, object]]]:
+    """The bookkeeping rows of a run that found nothing changed."""
+    return {
+        "pipeline_runs": [run_row(
+            run, documents=0, records=0, load_errors=0, rows=None, parsed=0,
+            reused=plan.snapshot_count, work_done=False, fingerprint=plan.fingerprint)],
+        "run_registry_counts": RunSummaryCounts(plan.registry_counts).rows(run.run_id),
+    }
+
+
+def run_batch(
+    run: RunInfo,
+    docs: Sequence[ExtractedDocument],
+    records: RecordSet,
+    store: SnapshotStore,
+    rows: Sequence[ReconciliationRow],
+    previous: PreviousState,
+    fingerprint_: str,
+) -> Batch:
+    """Everything a run that did work writes (see :func:`pipeline.dataset.build_batch`)."""
+    manifest = store.entries()
+    current = {e.path for e in manifest}
+    removed = sorted(set(previous.snapshot_shas) - current)
+    removed_records = sorted({
+        (r.registry, r.trial_id)
+        for (path, _), raw in previous.cached_records.items() if path in removed
+        for r in records_from_json(raw)
+    } - {(r.registry, r.trial_id) for r, _ in records.records})
+    by_path: dict[str, list[TrialRecord]] = {}
+    for record, entry in records.records:
+        by_path.setdefault(entry.path, []).append(record)
+    cache = [(e, records_json(by_path.get(e.path, []))) for e in manifest if e.path in records.parsed]
+    registry_entries = [e for e in manifest if e.registry in REGISTRIES]
+    counts = registry_counts(registry_entries, records.outcomes, previous)
+    return build_batch(
+        run, docs, records.to_load(), manifest, records.links, rows, records.errors,
+        removed_records=removed_records,
+        removed_snapshots=removed,
+        record_cache=cache,
+        run_rows=[run_row(
+            run, documents=len(docs), records=len(records.records), load_errors=len(records.errors),
+            rows=rows, parsed=len(records.parsed),
+            reused=len({e.path for _, e in records.records} - records.parsed),
+            work_done=True, fingerprint=fingerprint_)],
+        count_rows=RunSummaryCounts(counts).rows(run.run_id),
+    )

@@ -231,7 +231,17 @@ RUNS_TABLE = Table("pipeline_runs", "One row per pipeline run.", (
     Column("load_errors", "INTEGER", "Snapshots that could not be used."),
     Column("reconciliation_rows", "INTEGER", "Comparisons made."),
     Column("mismatches", "INTEGER", "Rows with verdict mismatch or partial."),
+    Column("parsed", "INTEGER", "Snapshots parsed in this run (new or changed)."),
+    Column("reused", "INTEGER", "Snapshots unchanged since the last run, not parsed again."),
+    Column("work_done", "BOOLEAN", "False when nothing had changed and the run only recorded itself."),
+    Column("fingerprint", "VARCHAR", "sha256 of every input (documents, snapshots, links, code)."),
 ), ("run_id",), ("run_id",))
+
+RECORD_CACHE_TABLE = _t("record_cache", "Parsed records by snapshot sha256, so unchanged snapshots are not parsed again.", [
+    Column("snapshot_path", "VARCHAR", "Snapshot path.", False),
+    Column("sha256", "VARCHAR", "sha256 of the snapshot the records were parsed from.", False),
+    Column("records_json", "VARCHAR", "The parsed TrialRecords, as JSON (see TrialRecord.schema.json)."),
+], ("snapshot_path",), ("snapshot_path",))
 
 RUN_COUNTS_TABLE = _t("run_registry_counts", "Per run and registry, what happened to its snapshots.", [
     Column("registry", "VARCHAR", "ctgov, ctis, euctr, cteu or document."),
@@ -281,6 +291,7 @@ HISTORY_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 ALL_TABLES: tuple[Table, ...] = (
     *DOCUMENT_TABLES, *TRIAL_TABLES, SNAPSHOTS_TABLE, LINKS_TABLE, RECONCILIATION_TABLE,
     LOAD_ERRORS_TABLE, RUNS_TABLE, RUN_COUNTS_TABLE, TRIAL_HISTORY_TABLE, RECONCILIATION_HISTORY_TABLE,
+    RECORD_CACHE_TABLE,
 )
 TABLES_BY_NAME = {t.name: t for t in ALL_TABLES}
 

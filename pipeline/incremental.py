@@ -1,0 +1,108 @@
+"""What changed since the last run: the state a run leaves behind, read back, and compared.
+
+A run records, in the output database, the sha256 of every snapshot it used (``snapshots``), the
+records it parsed from each (``record_cache``) and a fingerprint of all its inputs
+(``pipeline_runs.fingerprint``). The next run parses only snapshots whose sha256 changed and,
+when the fingerprint is the same, does no work at all but record itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+from pydantic import TypeAdapter
+
+from pipeline.models import SnapshotEntry, TrialRecord
+
+_records_adapter = TypeAdapter(list[TrialRecord])
+OUTCOMES = ("new", "changed", "unchanged", "failed", "removed")
+
+
+@dataclass
+class PreviousState:
+    """What the last run left in the output database (empty for a first run)."""
+
+    snapshot_shas: dict[str, str] = field(default_factory=dict)
+    cached_records: dict[tuple[str, str], str] = field(default_factory=dict)  # (path, sha) -> records JSON
+    fingerprint: str | None = None
+
+    def cached(self, entry: SnapshotEntry) -> list[TrialRecord] | None:
+        """The records parsed from this exact snapshot last time, if any."""
+        raw = self.cached_records.get((entry.path, entry.sha256))
+        return None if raw is None else records_from_json(raw)
+
+
+def read_previous_state(database: Path) -> PreviousState:
+    """Read the last run's state; a missing or foreign database means a first run."""
+    if not database.exists():
+        return PreviousState()
+    try:
+        with duckdb.connect(str(database), read_only=True) as con:
+            shas = dict(con.execute("SELECT path, sha256 FROM snapshots").fetchall())
+            cache = {(p, s): j for p, s, j in con.execute(
+                "SELECT snapshot_path, sha256, records_json FROM record_cache").fetchall()}
+            row = con.execute(
+                "SELECT fingerprint FROM pipeline_runs WHERE status = 'complete' "
+                "ORDER BY finished_at DESC LIMIT 1").fetchone()
+    except duckdb.Error:
+        # An output written before these tables existed: treat the run as the first.
+        return PreviousState()
+    return PreviousState(snapshot_shas=shas, cached_records=cache, fingerprint=row[0] if row else None)
+
+
+def classify(entries: Iterable[SnapshotEntry], previous: PreviousState) -> dict[str, str]:
+    """Snapshot path -> new, changed or unchanged, against the previous run."""
+    out = {}
+    for entry in entries:
+        before = previous.snapshot_shas.get(entry.path)
+        out[entry.path] = "new" if before is None else ("unchanged" if before == entry.sha256 else "changed")
+    return out
+
+
+def registry_counts(
+    entries: Sequence[SnapshotEntry], outcomes: dict[str, str], previous: PreviousState
+) -> dict[str, Counter[str]]:
+    """Per registry, how many snapshots were new, changed, unchanged, failed or removed."""
+    counts: dict[str, Counter[str]] = {}
+    for entry in entries:
+        counts.setdefault(entry.registry, Counter())[outcomes[entry.path]] += 1
+    current = {e.path for e in entries}
+    for path in previous.snapshot_shas.keys() - current:
+        counts.setdefault(path.split("/", 1)[0].replace("documents", "document"), Counter())["removed"] += 1
+    return counts
+
+
+def code_version() -> str:
+    """sha256 of the pipeline's own source: a new version of the code re-does the work."""
+    digest = hashlib.sha256()
+    root = Path(__file__).resolve().parent
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def fingerprint(document_shas: Iterable[str], entries: Iterable[SnapshotEntry], links_sha: str | None) -> str:
+    """sha256 over everything a run reads: documents, snapshots, links and the code."""
+    digest = hashlib.sha256()
+    for sha in sorted(document_shas):
+        digest.update(f"doc {sha}\n".encode())
+    for entry in sorted(entries, key=lambda e: e.path):
+        digest.update(f"snap {entry.path} {entry.sha256}\n".encode())
+    digest.update(f"links {links_sha}\ncode {code_version()}\n".encode())
+    return digest.hexdigest()
+
+
+def records_json(records: Sequence[TrialRecord]) -> str:
+    """Records as the JSON kept in ``record_cache``."""
+    return _records_adapter.dump_json(list(records)).decode()
+
+
+def records_from_json(raw: str) -> list[TrialRecord]:
+    """Records back from ``record_cache``."""
+    return _records_adapter.validate_json(raw)
