@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline.errors import InputError, OutputLockedError, TrialreconError
@@ -57,7 +58,29 @@ def build_parser() -> argparse.ArgumentParser:
     schemas.add_argument("--check", action="store_true", help="exit 1 if schemas/ is stale instead of writing")
 
     sub.add_parser("reconstruct", help="rebuild the reconstructed snapshots from snapshots/reconstruction/")
+
+    changes = sub.add_parser("changes", help="what changed in the registries, and which verdicts changed with it",
+                             description="Example: python -m pipeline changes --since 2026-01-01")
+    changes.add_argument("--since", type=_date_arg, default=datetime(1970, 1, 1, tzinfo=UTC), metavar="DATE",
+                         help="only changes at or after DATE (YYYY-MM-DD or an ISO timestamp)")
+    changes.add_argument("--output", type=Path, default=Path("output"), metavar="DIR")
+
+    serve = sub.add_parser("serve", help="serve the flow on a schedule (Prefect)",
+                           description='Example: python -m pipeline serve --cron "0 6 * * *"')
+    serve.add_argument("--cron", default="0 6 * * *", help='cron schedule (default: "0 6 * * *", daily 06:00)')
+    serve.add_argument("--timezone", default="UTC")
+    _documents_arg(serve)
+    serve.add_argument("--output", type=Path, default=Path("output"), metavar="DIR")
+    _snapshots_arg(serve)
     return parser
+
+
+def _date_arg(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from exc
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -140,7 +163,28 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     return reconstruct_main()
 
 
+def cmd_changes(args: argparse.Namespace) -> int:
+    from pipeline.changes import changes_since, format_changes
+    from pipeline.load import DB_NAME
+
+    print(format_changes(changes_since(args.output / DB_NAME, args.since)))
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from prefect import serve
+
+    from pipeline.flows import make_deployment
+
+    deployment = make_deployment(args.cron, documents=args.documents, output_dir=args.output.resolve(),
+                                 snapshots_dir=args.snapshots.resolve(), timezone=args.timezone)
+    serve(deployment)
+    return EXIT_OK
+
+
 COMMANDS = {
+    "changes": cmd_changes,
+    "serve": cmd_serve,
     "run": cmd_run,
     "check": cmd_check,
     "inspect": cmd_inspect,

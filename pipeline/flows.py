@@ -147,3 +147,26 @@ def _record_unchanged_run(run_id: str, started: datetime, plan: stages.RunPlan, 
         registry_counts=rows["run_registry_counts"],
         trials_without_records=[],
     )
+
+
+def make_deployment(
+    cron: str,
+    *,
+    documents: list[Path] | None = None,
+    output_dir: Path = DEFAULT_OUTPUT_DIR,
+    snapshots_dir: Path = DEFAULT_SNAPSHOTS_DIR,
+    timezone: str = "UTC",
+):  # -> RunnerDeployment (Prefect's type; not imported at module level to keep typing simple)
+    """The scheduled deployment that ``serve`` runs: the flow on a cron schedule with fixed parameters."""
+    from prefect.schedules import Cron
+
+    return trialrecon_flow.to_deployment(
+        name="trialrecon-scheduled",
+        schedule=Cron(cron, timezone=timezone),
+        parameters={
+            "documents": [str(p) for p in documents] if documents else None,
+            "output_dir": str(output_dir),
+            "snapshots_dir": str(snapshots_dir),
+        },
+        tags=["trialrecon"],
+    )
