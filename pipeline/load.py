@@ -200,6 +200,14 @@ def _prune_versions(output_dir: Path, keep: str) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def _remove_leftovers(output_dir: Path) -> None:
+    """Staging files of runs that were killed (they were never visible as outputs)."""
+    for path in output_dir.glob(f".{DB_NAME}.*.staging*"):
+        path.unlink(missing_ok=True)
+    for path in output_dir.glob(f".{PARQUET_LINK}.swap"):
+        path.unlink(missing_ok=True)
+
+
 def write_outputs(batch: Batch, output_dir: Path, version: str) -> LoadResult:
     """Apply ``batch`` to the output folder's database and re-export every table to Parquet.
 
@@ -216,8 +224,8 @@ def write_outputs(batch: Batch, output_dir: Path, version: str) -> LoadResult:
     staging = output_dir / f".{DB_NAME}.{version}.staging"
     version_dir = output_dir / VERSIONS_DIR / version
     swapped = False
+    _remove_leftovers(output_dir)
     try:
-        staging.unlink(missing_ok=True)
         if database.exists():
             shutil.copyfile(database, staging)
         con = duckdb.connect(str(staging))
