@@ -24,6 +24,7 @@ from pipeline.dataset import LoadError, RunInfo
 from pipeline.incremental import PreviousState, read_previous_state
 from pipeline.load import DB_NAME, Batch, LoadResult, output_lock, record_run_only, write_outputs
 from pipeline.models import ExtractedDocument, ReconciliationRow
+from pipeline.progress import make_progress
 from pipeline.snapshots import DEFAULT_SNAPSHOTS_DIR, SnapshotStore
 
 DEFAULT_OUTPUT_DIR = Path("output")
@@ -64,7 +65,7 @@ def extract_task(sources: list[stages.DocumentSource]) -> list[ExtractedDocument
 @_task(name="load registry records")
 def load_records_task(store: SnapshotStore, previous: PreviousState) -> stages.RecordSet:
     """Parse the registry snapshots that changed; reuse last run's records for the others."""
-    return stages.load_records(store, previous)
+    return stages.load_records(store, previous, progress=make_progress(logger=get_run_logger()))  # type: ignore[arg-type]
 
 
 @_task(name="reconcile")

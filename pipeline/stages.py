@@ -23,6 +23,7 @@ from pipeline.errors import SnapshotError
 from pipeline.extract import extract_document, read_document
 from pipeline.incremental import PreviousState, classify, fingerprint, records_from_json, records_json, registry_counts
 from pipeline.models import ExtractedDocument, ReconciliationRow, SnapshotEntry, TrialLink, TrialRecord
+from pipeline.progress import NoProgress, Progress
 from pipeline.snapshots import SnapshotStore, sha256_bytes
 
 REGISTRIES = ("ctgov", "ctis", "euctr", "cteu")
@@ -118,7 +119,9 @@ def parse_entry(store: SnapshotStore, entry: SnapshotEntry) -> list[TrialRecord]
     return parse_snapshot(data, path=entry.path, registry=entry.registry)  # type: ignore[arg-type]
 
 
-def load_records(store: SnapshotStore, previous: PreviousState | None = None) -> RecordSet:
+def load_records(
+    store: SnapshotStore, previous: PreviousState | None = None, progress: Progress | None = None
+) -> RecordSet:
     """Parse every registry snapshot in the store, reusing last run's records for unchanged ones.
 
     A bad snapshot (unreadable, changed behind the manifest's back, unparseable) becomes a
@@ -127,7 +130,10 @@ def load_records(store: SnapshotStore, previous: PreviousState | None = None) ->
     previous = previous or PreviousState()
     entries = [e for e in store.entries() if e.registry in REGISTRIES]
     result = RecordSet(links=load_links(store), outcomes=classify(entries, previous))
+    progress = progress or NoProgress()
+    progress.start("registry snapshots", len(entries))
     for entry in entries:
+        progress.advance(entry.path)
         cached = previous.cached(entry) if result.outcomes[entry.path] == "unchanged" else None
         try:
             if cached is None:
@@ -141,6 +147,7 @@ def load_records(store: SnapshotStore, previous: PreviousState | None = None) ->
             result.errors.append(LoadError(entry.path, entry.registry, entry.trial_id, exc.problem))
             continue
         result.records.extend((record, entry) for record in records)
+    progress.finish()
     return result
 
 
