@@ -158,17 +158,14 @@ def _order_by(table: Table) -> str:
     return ", ".join(f'"{c}"' for c in cols)
 
 
-def _export_parquet(con: duckdb.DuckDBPyConnection, folder: Path) -> dict[str, int]:
+def _export_parquet(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
     folder.mkdir(parents=True)
-    counts: dict[str, int] = {}
     for table in ALL_TABLES:
         target = folder / f"{table.name}.parquet"
         con.execute(
             f'COPY (SELECT * FROM "{table.name}" ORDER BY {_order_by(table)}) TO ? (FORMAT PARQUET)',
             [str(target)],
         )
-        counts[table.name] = con.execute(f'SELECT count(*) FROM "{table.name}"').fetchone()[0]  # type: ignore[index]
-    return counts
 
 
 def _fsync_dir(path: Path) -> None:
@@ -208,16 +205,15 @@ def _remove_leftovers(output_dir: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def write_outputs(batch: Batch, output_dir: Path, version: str) -> LoadResult:
-    """Apply ``batch`` to the output folder's database and re-export every table to Parquet.
+@contextmanager
+def staged_output(output_dir: Path, version: str) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to a staging copy of the output database, published whole on success.
 
-    Args:
-        batch: the rows to write and the units they replace.
-        output_dir: the output folder (created if missing).
-        version: a name for this version of the Parquet export (the run id).
-
-    Returns:
-        Where the outputs are and how many rows each table now holds.
+    Apply any number of batches (:func:`apply_batch`) inside the ``with`` block: bulk loads
+    stream chunk after chunk through one staging database. When the block ends without an
+    error, every table is exported to a new Parquet version, and the database and the
+    ``parquet`` symlink are each replaced with one atomic rename. On an error (or a kill) the
+    previous outputs stay as they were.
     """
     output_dir.mkdir(parents=True, exist_ok=True)
     database = output_dir / DB_NAME
@@ -231,11 +227,9 @@ def write_outputs(batch: Batch, output_dir: Path, version: str) -> LoadResult:
         con = duckdb.connect(str(staging))
         try:
             _ensure_schema(con)
-            con.execute("BEGIN")
-            _apply(con, batch)
-            con.execute("COMMIT")
+            yield con
             shutil.rmtree(version_dir, ignore_errors=True)
-            counts = _export_parquet(con, version_dir / PARQUET_LINK)
+            _export_parquet(con, version_dir / PARQUET_LINK)
             con.execute("CHECKPOINT")
         finally:
             con.close()
@@ -253,7 +247,43 @@ def write_outputs(batch: Batch, output_dir: Path, version: str) -> LoadResult:
             shutil.rmtree(version_dir, ignore_errors=True)
         raise
     _prune_versions(output_dir, keep=version)
-    return LoadResult(database=database, parquet_dir=output_dir / PARQUET_LINK, row_counts=counts)
+
+
+def apply_batch(con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
+    """Apply one batch (deletes, inserts, history) in one transaction."""
+    con.execute("BEGIN")
+    try:
+        _apply(con, batch)
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def row_counts(database: Path) -> dict[str, int]:
+    """Rows per table of an output database."""
+    with duckdb.connect(str(database), read_only=True) as con:
+        return {
+            t.name: con.execute(f'SELECT count(*) FROM "{t.name}"').fetchone()[0]  # type: ignore[index]
+            for t in ALL_TABLES
+        }
+
+
+def write_outputs(batch: Batch, output_dir: Path, version: str) -> LoadResult:
+    """Apply ``batch`` to the output folder's database and re-export every table to Parquet.
+
+    Args:
+        batch: the rows to write and the units they replace.
+        output_dir: the output folder (created if missing).
+        version: a name for this version of the Parquet export (the run id).
+
+    Returns:
+        Where the outputs are and how many rows each table now holds.
+    """
+    with staged_output(output_dir, version) as con:
+        apply_batch(con, batch)
+    database = output_dir / DB_NAME
+    return LoadResult(database=database, parquet_dir=output_dir / PARQUET_LINK, row_counts=row_counts(database))
 
 
 def record_run_only(output_dir: Path, rows: Mapping[str, Sequence[Mapping[str, object]]]) -> LoadResult:
@@ -280,9 +310,6 @@ def record_run_only(output_dir: Path, rows: Mapping[str, Sequence[Mapping[str, o
                 f'COPY (SELECT * FROM "{name}" ORDER BY {_order_by(table)}) TO ? (FORMAT PARQUET)', [str(tmp)]
             )
             os.replace(tmp, target)
-        counts = {
-            t.name: con.execute(f'SELECT count(*) FROM "{t.name}"').fetchone()[0]  # type: ignore[index]
-            for t in ALL_TABLES
-        }
         con.execute("CHECKPOINT")
+    counts = row_counts(database)
     return LoadResult(database=database, parquet_dir=parquet_dir, row_counts=counts)

@@ -37,9 +37,8 @@ if point == "duckdb":
 else:
     real_export = load._export_parquet
     def export_then_pause(con, folder):
-        counts = real_export(con, folder)   # the new version folder is complete but not swapped in
+        real_export(con, folder)   # the new version folder is complete but not swapped in
         pause()
-        return counts
     load._export_parquet = export_then_pause
 
 batch = load.Batch()
