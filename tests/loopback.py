@@ -9,6 +9,7 @@ serves ``path -> bytes`` with an ETag and a Last-Modified, answers ``If-None-Mat
         loopback.script("/api/v2/studies/NCT00000001", *times(2, Status(500)), TooManyRequests("1"))
         ...  # requests 1-2 get 500, request 3 gets 429, request 4 onwards get the file
         assert loopback.statuses("/api/v2/studies/NCT00000001") == [500, 500, 429, 200]
+        # a Delay's status is filled in only once it has answered; steps() is known on arrival
 
 Each script step answers one request. :class:`Delay` and :class:`Drip` then serve the file;
 the others answer on their own.
@@ -108,14 +109,19 @@ class Resource:
     last_modified: str
 
 
-@dataclass(frozen=True)
+@dataclass
 class Hit:
-    """One request the server received, and the status it answered (None: connection dropped)."""
+    """One request, recorded as it arrives: the script step it met, and later the status answered.
+
+    ``status`` stays None while the answer is pending (a :class:`Delay`) and when the connection
+    was dropped (:class:`Reset`).
+    """
 
     method: str
     path: str
     headers: dict[str, str]
-    status: int | None
+    step: Step | None
+    status: int | None = None
 
 
 class LoopbackServer:
@@ -182,8 +188,12 @@ class LoopbackServer:
         return [h for h in self.hits if urlsplit(h.path).path == path]
 
     def statuses(self, path: str) -> list[int | None]:
-        """The status answered to each request for ``path``, in order."""
+        """The status answered to each request for ``path``, in order of arrival."""
         return [h.status for h in self.hits_for(path)]
+
+    def steps(self, path: str) -> list[Step | None]:
+        """The script step each request for ``path`` met (None: served normally), in order."""
+        return [h.step for h in self.hits_for(path)]
 
     # -- used by the handler ------------------------------------------------------------------
 
@@ -222,9 +232,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
         owner = self.server.owner
         headers = {k.lower(): v for k, v in self.headers.items()}
-        step = owner._next_step(self.path)
-        status = self._answer(owner, step, headers)
-        owner._record(Hit("GET", self.path, headers, status))
+        hit = Hit("GET", self.path, headers, owner._next_step(self.path))
+        owner._record(hit)
+        hit.status = self._answer(owner, hit.step, headers)
 
     def _answer(self, owner: LoopbackServer, step: Step | None, headers: dict[str, str]) -> int | None:
         if isinstance(step, Reset):

@@ -1,0 +1,235 @@
+"""Refresh the snapshot store from the live registries.
+
+For each :class:`FetchTarget` we ask the registry conditionally (ETag / Last-Modified from the
+manifest entry) and then:
+
+=========================  ==============================================================
+answer                     what happens
+=========================  ==============================================================
+304                        ``unchanged``; nothing is written
+200, same sha256           ``unchanged``; nothing is written
+200, new bytes             written as ``captured`` (``new``, or ``changed`` when a snapshot
+                           existed; a captured record replaces a reconstructed one)
+any failure                ``failed``; the previous snapshot stays and is marked ``stale``
+=========================  ==============================================================
+
+A later successful answer clears ``stale``. Requests run concurrently (the client bounds them);
+manifest writes are serialized, since each one rewrites the whole manifest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Literal
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, computed_field, field_validator
+
+from pipeline.errors import FetchError, SnapshotError
+from pipeline.models import SnapshotEntry
+from pipeline.registries.client import (
+    FetchableRegistry,
+    FetchResult,
+    FetchSettings,
+    RegistryClient,
+    make_http_client,
+    validate_trial_id,
+)
+from pipeline.snapshots import SnapshotStore, sha256_bytes, snapshot_relpath
+
+__all__ = ["FetchTarget", "RefreshReport", "TargetOutcome", "refresh", "run_refresh", "snapshot_path_of"]
+
+Outcome = Literal["new", "changed", "unchanged", "failed"]
+OUTCOMES: tuple[Outcome, ...] = ("new", "changed", "unchanged", "failed")
+
+# Where each registry's snapshot lives: folder and extension (see pipeline.snapshots).
+_LAYOUT: dict[str, tuple[str, str]] = {
+    "ctgov": ("ctgov", "json"),
+    "ctis": ("ctis", "json"),
+    "euctr": ("euctr", "txt"),
+}
+
+
+class FetchTarget(BaseModel):
+    """One registry record to refresh: ``FetchTarget(registry="ctgov", trial_id="NCT03645928")``.
+
+    Raises:
+        UnsafePathError: the id does not have the registry's shape.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    registry: FetchableRegistry
+    trial_id: str = Field(description="NCT number, EU CT number (CTIS) or EudraCT number (EU CTR).")
+
+    @field_validator("trial_id")
+    @classmethod
+    def _well_formed(cls, value: str, info: ValidationInfo) -> str:
+        registry = info.data.get("registry")
+        if registry is not None:
+            validate_trial_id(registry, value)
+        return value
+
+
+class TargetOutcome(BaseModel):
+    """What refreshing one target did."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    registry: FetchableRegistry
+    trial_id: str
+    path: str = Field(description="Snapshot path in the store, e.g. 'ctgov/NCT03645928.json'.")
+    outcome: Outcome
+    http_status: int | None = Field(default=None, description="Status of the last answer (304 included).")
+    sha256: str | None = Field(default=None, description="sha256 of the snapshot now in the store.")
+    error: str | None = Field(default=None, description="Why the refresh failed.")
+
+
+class RefreshReport(BaseModel):
+    """Per-target outcomes, in the order of the targets, and counts per registry."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    outcomes: list[TargetOutcome]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def counts(self) -> dict[str, dict[str, int]]:
+        """``{registry: {new, changed, unchanged, failed}}`` for every registry with a target."""
+        tally = Counter((o.registry, o.outcome) for o in self.outcomes)
+        registries = sorted({o.registry for o in self.outcomes})
+        return {r: {outcome: tally[(r, outcome)] for outcome in OUTCOMES} for r in registries}
+
+    @property
+    def failed(self) -> list[TargetOutcome]:
+        """The targets whose refresh failed."""
+        return [o for o in self.outcomes if o.outcome == "failed"]
+
+
+def snapshot_path_of(target: FetchTarget) -> str:
+    """The store path of a target's snapshot: ctgov/<NCT>.json, ctis/<EU CT>.json, euctr/<EudraCT>.txt."""
+    folder, ext = _LAYOUT[target.registry]
+    return snapshot_relpath(folder, target.trial_id, ext)
+
+
+async def refresh(
+    targets: Iterable[FetchTarget], *, store: SnapshotStore, client: RegistryClient, now: datetime
+) -> RefreshReport:
+    """Fetch every target (conditionally) and update the store; see the module docstring.
+
+    Args:
+        targets: records to refresh; duplicates are refreshed once.
+        store: the snapshot store to read validators from and write to.
+        client: the registry client (its settings bound concurrency and rate).
+        now: the time stamped as ``fetched_at`` on what is written.
+
+    Returns:
+        One outcome per distinct target, in order.
+
+    Raises:
+        SnapshotError: the manifest cannot be read (nothing is fetched then).
+    """
+    unique = list(dict.fromkeys(targets))
+    store.entries()  # fail before any request if the manifest is unreadable
+    manifest_lock = asyncio.Lock()
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(_refresh_one(t, store, client, now, manifest_lock)) for t in unique]
+    return RefreshReport(outcomes=[task.result() for task in tasks])
+
+
+def run_refresh(
+    targets: Sequence[FetchTarget],
+    *,
+    store: SnapshotStore,
+    settings: FetchSettings | None = None,
+    now: datetime | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> RefreshReport:
+    """:func:`refresh` from synchronous code, with a client built from ``settings``.
+
+    Args:
+        targets: records to refresh.
+        store: the snapshot store.
+        settings: where and how politely to ask (defaults: the real registries).
+        now: the ``fetched_at`` stamp (default: the current time, UTC).
+        transport: an HTTP transport to use instead of the network (tests).
+    """
+    settings = settings or FetchSettings()
+    stamp = now or datetime.now(UTC)
+
+    async def main() -> RefreshReport:
+        async with make_http_client(settings, transport=transport) as http:
+            client = RegistryClient(http, settings)
+            return await refresh(targets, store=store, client=client, now=stamp)
+
+    return asyncio.run(main())
+
+
+async def _refresh_one(
+    target: FetchTarget, store: SnapshotStore, client: RegistryClient, now: datetime, lock: asyncio.Lock
+) -> TargetOutcome:
+    path = snapshot_path_of(target)
+    async with lock:
+        previous = next((e for e in store.entries() if e.path == path), None)
+    previous_sha = _intact_sha(store, previous)
+    # Validators are only worth sending when we still hold the bytes they stand for.
+    validators = previous if previous is not None and previous_sha is not None else None
+    done = {"registry": target.registry, "trial_id": target.trial_id, "path": path}
+
+    try:
+        result = await _fetch(client, target, validators)
+    except FetchError as exc:
+        if previous is not None and not previous.stale:
+            async with lock:
+                store.mark_stale(path)
+        return TargetOutcome(**done, outcome="failed", http_status=exc.status,
+                             sha256=previous.sha256 if previous else None, error=str(exc))
+
+    if result.not_modified or (
+        previous is not None and previous.provenance == "captured" and previous_sha == sha256_bytes(result.content)
+    ):
+        assert previous is not None  # _fetch refuses a 304 to a request without validators
+        if previous.stale:
+            async with lock:
+                store.mark_stale(path, stale=False)
+        return TargetOutcome(**done, outcome="unchanged", http_status=result.status, sha256=previous.sha256)
+
+    folder, ext = _LAYOUT[target.registry]
+    async with lock:
+        entry = store.write(
+            folder, target.trial_id, ext, result.content,
+            registry=target.registry, trial_id=target.trial_id, url=result.url, provenance="captured",
+            http_status=result.status, etag=result.etag, last_modified=result.last_modified,
+            content_type=result.content_type, fetched_at=now,
+        )
+    return TargetOutcome(**done, outcome="new" if previous is None else "changed",
+                         http_status=result.status, sha256=entry.sha256)
+
+
+async def _fetch(client: RegistryClient, target: FetchTarget, previous: SnapshotEntry | None) -> FetchResult:
+    etag = previous.etag if previous else None
+    last_modified = previous.last_modified if previous else None
+    if target.registry == "ctgov":
+        result = await client.fetch_ctgov_study(target.trial_id, etag=etag, last_modified=last_modified)
+    elif target.registry == "ctis":
+        result = await client.fetch_ctis(target.trial_id, etag=etag, last_modified=last_modified)
+    else:
+        result = await client.fetch_euctr(target.trial_id, etag=etag, last_modified=last_modified)
+    if result.not_modified and previous is None:
+        # Nothing of ours to be "not modified" against: there are no bytes to keep.
+        raise FetchError(result.url, "answered 304 to a request without validators", status=304)
+    return result
+
+
+def _intact_sha(store: SnapshotStore, entry: SnapshotEntry | None) -> str | None:
+    """The sha256 of the previous snapshot if its file is there and matches the manifest."""
+    if entry is None:
+        return None
+    try:
+        store.read(entry)
+    except SnapshotError:
+        return None
+    return entry.sha256
