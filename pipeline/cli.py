@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     _documents_arg(run)
     run.add_argument("--output", type=Path, default=Path("output"), metavar="DIR",
                      help="output folder (default: output/)")
+    run.add_argument("--online", action="store_true",
+                     help="refresh the snapshots from the live registries first (default: offline)")
     _snapshots_arg(run)
 
     check = sub.add_parser("check", help="compare the page with the registries; exit 1 on unaccepted discrepancies",
@@ -53,6 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = sub.add_parser("inspect", help="print the parsed record(s) of one snapshot file as JSON",
                              description="Example: python -m pipeline inspect snapshots/ctgov/NCT03645928.json")
     inspect.add_argument("path", type=Path)
+
+    refresh = sub.add_parser("refresh", help="fetch the registry records live into snapshots/ (conditional GETs)",
+                             description="Example: python -m pipeline refresh --only NCT05727904")
+    refresh.add_argument("--only", nargs="+", default=[], metavar="ID", help="refresh only these trial ids")
+    _documents_arg(refresh)
+    _snapshots_arg(refresh)
+    refresh.add_argument("--rate", type=float, default=1.0, help="requests per second per host (default 1)")
+    refresh.add_argument("--concurrency", type=int, default=4, help="requests in flight at once (default 4)")
 
     schemas = sub.add_parser("schemas", help="regenerate schemas/ (JSON Schemas and the data dictionary)")
     schemas.add_argument("--check", action="store_true", help="exit 1 if schemas/ is stale instead of writing")
@@ -71,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--timezone", default="UTC")
     _documents_arg(serve)
     serve.add_argument("--output", type=Path, default=Path("output"), metavar="DIR")
+    serve.add_argument("--online", action="store_true", help="refresh from the registries before each run")
     _snapshots_arg(serve)
     return parser
 
@@ -92,7 +103,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     stages.extract_documents([stages.document_source(p, store) for p in args.documents or []])
     from pipeline.flows import trialrecon_flow
 
-    summary = trialrecon_flow(documents=args.documents, output_dir=args.output, snapshots_dir=args.snapshots)
+    summary = trialrecon_flow(documents=args.documents, output_dir=args.output, snapshots_dir=args.snapshots,
+                              online=args.online)
     print(f"run {summary.run_id}: documents {', '.join(summary.documents)}; {summary.records} registry records")
     width = max(len(t) for t in summary.row_counts)
     for table, count in summary.row_counts.items():
@@ -128,6 +140,28 @@ def cmd_check(args: argparse.Namespace) -> int:
     for err in records.errors:
         print(f"could not use {err.snapshot}: {err.error}", file=sys.stderr)
     return exit_code
+
+
+def cmd_refresh(args: argparse.Namespace) -> int:
+    from pipeline import stages
+    from pipeline.progress import make_progress
+    from pipeline.refresh import FetchTarget, run_refresh
+    from pipeline.registries.client import FetchSettings
+
+    store = SnapshotStore(args.snapshots)
+    sources = ([stages.document_source(p, store) for p in args.documents]
+               if args.documents else stages.default_documents(store))
+    docs = stages.extract_documents(sources)
+    targets = [FetchTarget(registry=r, trial_id=t) for r, t in stages.refresh_targets(store, docs, args.only)]
+    if not targets:
+        raise InputError(f"nothing to refresh (--only {' '.join(args.only)} matches no trial)")
+    settings = FetchSettings(requests_per_second=args.rate, max_concurrency=args.concurrency)
+    report = run_refresh(targets, store=store, settings=settings, progress=make_progress())
+    for registry, counts in report.counts.items():
+        print(f"{registry:<6} " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    for failed in report.failed:
+        print(f"failed {failed.path}: {failed.error}", file=sys.stderr)
+    return EXIT_PARTIAL if report.failed else EXIT_OK
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -177,12 +211,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from pipeline.flows import make_deployment
 
     deployment = make_deployment(args.cron, documents=args.documents, output_dir=args.output.resolve(),
-                                 snapshots_dir=args.snapshots.resolve(), timezone=args.timezone)
+                                 snapshots_dir=args.snapshots.resolve(), timezone=args.timezone,
+                                 online=args.online)
     serve(deployment)
     return EXIT_OK
 
 
 COMMANDS = {
+    "refresh": cmd_refresh,
     "changes": cmd_changes,
     "serve": cmd_serve,
     "run": cmd_run,

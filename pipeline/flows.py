@@ -74,6 +74,17 @@ def reconcile_task(docs: list[ExtractedDocument], records: stages.RecordSet) -> 
     return stages.reconcile_documents(docs, records)
 
 
+@_task(name="refresh snapshots", retries=0)
+def refresh_task(store: SnapshotStore, sources: list[stages.DocumentSource]) -> dict[str, dict[str, int]]:
+    """Fetch every record live into the store (conditional GETs); failures keep the old snapshot."""
+    from pipeline.refresh import FetchTarget, run_refresh
+
+    docs = stages.extract_documents(sources)
+    targets = [FetchTarget(registry=r, trial_id=t) for r, t in stages.refresh_targets(store, docs)]
+    report = run_refresh(targets, store=store, progress=make_progress(logger=get_run_logger()))  # type: ignore[arg-type]
+    return report.counts
+
+
 @_task(name="write outputs")
 def write_task(batch: Batch, output_dir: Path, run_id: str) -> LoadResult:
     """Write DuckDB and Parquet atomically."""
@@ -85,13 +96,15 @@ def trialrecon_flow(
     documents: list[Path] | None = None,
     output_dir: Path = DEFAULT_OUTPUT_DIR,
     snapshots_dir: Path = DEFAULT_SNAPSHOTS_DIR,
+    online: bool = False,
 ) -> RunSummary:
-    """Run the pipeline offline from the snapshot store.
+    """Run the pipeline from the snapshot store (offline unless ``online``).
 
     Args:
         documents: page files to extract; the store's embedded documents when omitted.
         output_dir: where trialrecon.duckdb and parquet/ are written.
         snapshots_dir: the snapshot store to read registry records from.
+        online: refresh the store from the live registries first (registry hosts only).
     """
     logger = get_run_logger()
     started = datetime.now(UTC)
@@ -101,6 +114,8 @@ def trialrecon_flow(
         [stages.document_source(p, store) for p in documents] if documents else stages.default_documents(store)
     )
     with output_lock(output_dir, timeout=600):
+        if online:
+            refresh_task(store, sources)
         previous = read_previous_state(output_dir / DB_NAME)
         plan = stages.plan_run(sources, store, previous)
         if not plan.work_needed:
@@ -157,6 +172,7 @@ def make_deployment(
     output_dir: Path = DEFAULT_OUTPUT_DIR,
     snapshots_dir: Path = DEFAULT_SNAPSHOTS_DIR,
     timezone: str = "UTC",
+    online: bool = False,
 ):  # -> RunnerDeployment (Prefect's type; not imported at module level to keep typing simple)
     """The scheduled deployment that ``serve`` runs: the flow on a cron schedule with fixed parameters."""
     from prefect.schedules import Cron
@@ -168,6 +184,7 @@ def make_deployment(
             "documents": [str(p) for p in documents] if documents else None,
             "output_dir": str(output_dir),
             "snapshots_dir": str(snapshots_dir),
+            "online": online,
         },
         tags=["trialrecon"],
     )

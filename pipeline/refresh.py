@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, computed_fiel
 
 from pipeline.errors import FetchError, SnapshotError
 from pipeline.models import SnapshotEntry
+from pipeline.progress import NoProgress, Progress
 from pipeline.registries.client import (
     FetchableRegistry,
     FetchResult,
@@ -116,7 +117,12 @@ def snapshot_path_of(target: FetchTarget) -> str:
 
 
 async def refresh(
-    targets: Iterable[FetchTarget], *, store: SnapshotStore, client: RegistryClient, now: datetime
+    targets: Iterable[FetchTarget],
+    *,
+    store: SnapshotStore,
+    client: RegistryClient,
+    now: datetime,
+    progress: Progress | None = None,
 ) -> RefreshReport:
     """Fetch every target (conditionally) and update the store; see the module docstring.
 
@@ -125,6 +131,7 @@ async def refresh(
         store: the snapshot store to read validators from and write to.
         client: the registry client (its settings bound concurrency and rate).
         now: the time stamped as ``fetched_at`` on what is written.
+        progress: told of each target as it finishes.
 
     Returns:
         One outcome per distinct target, in order.
@@ -135,8 +142,17 @@ async def refresh(
     unique = list(dict.fromkeys(targets))
     store.entries()  # fail before any request if the manifest is unreadable
     manifest_lock = asyncio.Lock()
+    progress = progress or NoProgress()
+    progress.start("refresh", len(unique))
+
+    async def one(target: FetchTarget) -> TargetOutcome:
+        outcome = await _refresh_one(target, store, client, now, manifest_lock)
+        progress.advance(f"{outcome.path} {outcome.outcome}")
+        return outcome
+
     async with asyncio.TaskGroup() as group:
-        tasks = [group.create_task(_refresh_one(t, store, client, now, manifest_lock)) for t in unique]
+        tasks = [group.create_task(one(t)) for t in unique]
+    progress.finish()
     return RefreshReport(outcomes=[task.result() for task in tasks])
 
 
@@ -147,6 +163,7 @@ def run_refresh(
     settings: FetchSettings | None = None,
     now: datetime | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    progress: Progress | None = None,
 ) -> RefreshReport:
     """:func:`refresh` from synchronous code, with a client built from ``settings``.
 
@@ -163,7 +180,7 @@ def run_refresh(
     async def main() -> RefreshReport:
         async with make_http_client(settings, transport=transport) as http:
             client = RegistryClient(http, settings)
-            return await refresh(targets, store=store, client=client, now=stamp)
+            return await refresh(targets, store=store, client=client, now=stamp, progress=progress)
 
     return asyncio.run(main())
 

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -248,3 +249,41 @@ def run_batch(
             work_done=True, fingerprint=fingerprint_)],
         count_rows=RunSummaryCounts(counts).rows(run.run_id),
     )
+
+
+_NCT = re.compile(r"^NCT\d{8}$")
+_EU_CT = re.compile(r"^\d{4}-\d{6}-\d{2}-\d{2}$")
+_EUDRACT = re.compile(r"^\d{4}-\d{6}-\d{2}$")
+
+
+def registry_of(trial_id: str) -> str | None:
+    """The registry a trial number belongs to: NCT -> ctgov, EU CT -> ctis, EudraCT -> euctr."""
+    if _NCT.match(trial_id):
+        return "ctgov"
+    if _EU_CT.match(trial_id):
+        return "ctis"
+    if _EUDRACT.match(trial_id):
+        return "euctr"
+    return None
+
+
+def refresh_targets(
+    store: SnapshotStore, docs: Sequence[ExtractedDocument], only: Sequence[str] = ()
+) -> list[tuple[str, str]]:
+    """(registry, trial id) of every record to refresh: the store's snapshots, the documents'
+    trials and the linked numbers, limited to ``only`` when given."""
+    wanted: dict[tuple[str, str], None] = {}
+    for entry in store.entries():
+        if entry.registry in ("ctgov", "ctis", "euctr") and entry.trial_id:
+            wanted[(entry.registry, entry.trial_id)] = None
+    stated = [t.trial_id for d in docs for t in d.trials] + [i for d in docs for c in d.claims for i in c.trial_ids]
+    for link in load_links(store):
+        stated.append(link.other_id)
+    for trial_id in stated:
+        registry = registry_of(trial_id)
+        if registry:
+            wanted[(registry, trial_id)] = None
+    keys = list(wanted)
+    if only:
+        keys = [k for k in keys if k[1] in set(only)]
+    return sorted(keys)
