@@ -14,20 +14,21 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from uuid import uuid4
 
-from prefect import flow  # noqa: E402, get_run_logger, task
+from prefect import Flow, flow, get_run_logger, task, unmapped  # noqa: E402
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture
 
 from pipeline import stages
 from pipeline.dataset import LoadError, RunInfo
 from pipeline.incremental import PreviousState, read_previous_state
 from pipeline.load import DB_NAME, Batch, LoadResult, output_lock, record_run_only, write_outputs
-from pipeline.models import ExtractedDocument, ReconciliationRow
-from pipeline.progress import make_progress
+from pipeline.models import ExtractedDocument, ReconciliationRow, SnapshotEntry
+from pipeline.progress import Progress, make_progress
 from pipeline.snapshots import DEFAULT_SNAPSHOTS_DIR, SnapshotStore
 
 DEFAULT_OUTPUT_DIR = Path("output")
+DASK_ADDRESS_ENV = "TRIALRECON_DASK_ADDRESS"
 
 # Our inputs are pydantic models and paths; results live in DuckDB, not in Prefect's result store.
 _task = task(cache_policy=NO_CACHE, persist_result=False)
@@ -62,10 +63,10 @@ def extract_task(sources: list[stages.DocumentSource]) -> list[ExtractedDocument
     return stages.extract_documents(sources)
 
 
-@_task(name="load registry records")
-def load_records_task(store: SnapshotStore, previous: PreviousState) -> stages.RecordSet:
-    """Parse the registry snapshots that changed; reuse last run's records for the others."""
-    return stages.load_records(store, previous, progress=make_progress(logger=get_run_logger()))  # type: ignore[arg-type]
+@_task(name="load snapshot", task_run_name="load {entry.path}")
+def load_snapshot_task(store: SnapshotStore, entry: SnapshotEntry, cached: str | None) -> stages.SnapshotRecords:
+    """Parse one registry snapshot, or reuse last run's records of the same bytes."""
+    return stages.load_snapshot(store, entry, cached)
 
 
 @_task(name="reconcile")
@@ -108,11 +109,9 @@ def trialrecon_flow(
     """
     logger = get_run_logger()
     started = datetime.now(UTC)
-    run_id = started.strftime("%Y%m%dT%H%M%S") + "-" + uuid4().hex[:6]
+    run_id = stages.new_run_id(started)
     store = SnapshotStore(snapshots_dir)
-    sources = (
-        [stages.document_source(p, store) for p in documents] if documents else stages.default_documents(store)
-    )
+    sources = stages.document_sources(documents, store) if documents else stages.default_documents(store)
     with output_lock(output_dir, timeout=600):
         if online:
             refresh_task(store, sources)
@@ -122,7 +121,10 @@ def trialrecon_flow(
             logger.info("nothing changed since the last run: recording the run only")
             return _record_unchanged_run(run_id, started, plan, output_dir)
         docs = extract_task(sources)
-        records = load_records_task(store, previous)
+        # One task per snapshot, so a distributed task runner has the parsing to spread.
+        jobs = stages.plan_snapshots(store, previous)
+        futures = load_snapshot_task.map(unmapped(store), jobs.entries, jobs.cached)
+        records = stages.collect_records(jobs, _results(futures, make_progress(logger=get_run_logger())))  # type: ignore[arg-type]
         rows = reconcile_task(docs, records)
         run = RunInfo(run_id=run_id, started_at=started, finished_at=datetime.now(UTC))
         batch = stages.run_batch(run, docs, records, store, rows, previous, plan.fingerprint)
@@ -144,6 +146,33 @@ def trialrecon_flow(
         trials_without_records=stages.trials_without_records(docs, records),
         load_errors=records.errors,
     )
+
+
+def _results(futures: list[PrefectFuture[stages.SnapshotRecords]], progress: Progress) -> list[stages.SnapshotRecords]:
+    """Each future's result, in order, reporting progress as they arrive."""
+    progress.start("registry snapshots", len(futures))
+    results = []
+    for future in futures:
+        results.append(future.result())
+        progress.advance(results[-1].entry.path)
+    progress.finish()
+    return results
+
+
+def flow_on(dask_address: str | None = None) -> Flow:  # type: ignore[type-arg]
+    """The flow on the default (thread pool) task runner, or on the Dask cluster at ``dask_address``.
+
+    Args:
+        dask_address: a dask.distributed scheduler, e.g. ``tcp://scheduler:8786``; the
+            ``TRIALRECON_DASK_ADDRESS`` environment variable when omitted; the default task
+            runner when neither is set.
+    """
+    address = dask_address or os.environ.get(DASK_ADDRESS_ENV)
+    if not address:
+        return trialrecon_flow
+    from prefect_dask import DaskTaskRunner
+
+    return trialrecon_flow.with_options(task_runner=DaskTaskRunner(address=address))
 
 
 def _record_unchanged_run(run_id: str, started: datetime, plan: stages.RunPlan, output_dir: Path) -> RunSummary:

@@ -15,12 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from uuid import uuid4
 
 from pydantic import TypeAdapter, ValidationError
 
 from pipeline.dataset import LoadError, RunInfo, RunSummaryCounts, build_batch, run_row
 from pipeline.load import Batch
-from pipeline.errors import SnapshotError
+from pipeline.errors import DocumentError, SnapshotError
 from pipeline.extract import extract_document, read_document
 from pipeline.incremental import PreviousState, classify, fingerprint, records_from_json, records_json, registry_counts
 from pipeline.models import ExtractedDocument, ReconciliationRow, SnapshotEntry, TrialLink, TrialRecord
@@ -79,6 +80,32 @@ def document_source(path: Path, store: SnapshotStore) -> DocumentSource:
     return DocumentSource(path, resolved.as_uri())
 
 
+def document_sources(paths: Sequence[Path], store: SnapshotStore) -> list[DocumentSource]:
+    """The documents given on the command line, a folder standing for every ``*.txt`` in it, sorted.
+
+    A page named twice (itself and through its folder) is extracted once.
+
+    Raises:
+        DocumentError: a folder holds no ``*.txt`` file.
+    """
+    pages: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            in_folder = sorted(p for p in path.glob("*.txt") if p.is_file())
+            if not in_folder:
+                raise DocumentError(path, "folder holds no *.txt documents")
+            pages.extend(in_folder)
+        else:
+            pages.append(path)
+    seen: set[Path] = set()
+    sources = []
+    for page in pages:
+        if page.resolve() not in seen:
+            seen.add(page.resolve())
+            sources.append(document_source(page, store))
+    return sources
+
+
 def extract_documents(sources: Sequence[DocumentSource], now: datetime | None = None) -> list[ExtractedDocument]:
     """Read and extract every document.
 
@@ -120,36 +147,93 @@ def parse_entry(store: SnapshotStore, entry: SnapshotEntry) -> list[TrialRecord]
     return parse_snapshot(data, path=entry.path, registry=entry.registry)  # type: ignore[arg-type]
 
 
+@dataclass(frozen=True)
+class SnapshotJobs:
+    """The registry snapshots a run loads, each with last run's records of the same bytes (or None).
+
+    ``outcomes`` says for each path whether it is new, changed or unchanged since the last run.
+    """
+
+    entries: list[SnapshotEntry]
+    cached: list[str | None]
+    outcomes: dict[str, str]
+    links: list[TrialLink]
+
+
+@dataclass(frozen=True)
+class SnapshotRecords:
+    """What one snapshot yielded: its records and whether they were parsed in this run, or an error."""
+
+    entry: SnapshotEntry
+    records: list[TrialRecord]
+    parsed: bool
+    error: LoadError | None = None
+
+
+def plan_snapshots(store: SnapshotStore, previous: PreviousState) -> SnapshotJobs:
+    """The registry snapshots to load, and the cached records an unchanged one can reuse.
+
+    Raises:
+        SnapshotError: the manifest or the links file is not valid.
+    """
+    links = load_links(store)
+    entries = [e for e in store.entries() if e.registry in REGISTRIES]
+    outcomes = classify(entries, previous)
+    cached = [
+        previous.cached_records.get((e.path, e.sha256)) if outcomes[e.path] == "unchanged" else None
+        for e in entries
+    ]
+    return SnapshotJobs(entries=entries, cached=cached, outcomes=outcomes, links=links)
+
+
+def load_snapshot(store: SnapshotStore, entry: SnapshotEntry, cached: str | None) -> SnapshotRecords:
+    """One snapshot's records: parsed, or taken from ``cached`` (last run's records of the same bytes).
+
+    A snapshot that cannot be used (unreadable, changed behind the manifest's back,
+    unparseable) gives an error instead of records.
+    """
+    try:
+        if cached is None:
+            return SnapshotRecords(entry, parse_entry(store, entry), parsed=True)
+        store.read(entry)  # still refuse a file changed behind the manifest's back
+        return SnapshotRecords(entry, records_from_json(cached), parsed=False)
+    except SnapshotError as exc:
+        error = LoadError(entry.path, entry.registry, entry.trial_id, exc.problem)
+        return SnapshotRecords(entry, [], parsed=False, error=error)
+
+
+def collect_records(jobs: SnapshotJobs, loaded: Sequence[SnapshotRecords]) -> RecordSet:
+    """Gather what each snapshot yielded (in the jobs' order) into one RecordSet."""
+    result = RecordSet(links=jobs.links, outcomes=dict(jobs.outcomes))
+    for item in loaded:
+        path = item.entry.path
+        if item.error is not None:
+            result.outcomes[path] = "failed"
+            result.errors.append(item.error)
+            continue
+        if item.parsed:
+            result.parsed.add(path)
+        result.records.extend((record, item.entry) for record in item.records)
+    return result
+
+
 def load_records(
     store: SnapshotStore, previous: PreviousState | None = None, progress: Progress | None = None
 ) -> RecordSet:
     """Parse every registry snapshot in the store, reusing last run's records for unchanged ones.
 
     A bad snapshot (unreadable, changed behind the manifest's back, unparseable) becomes a
-    LoadError and the other records still load.
+    LoadError and the other records still load. (The flow does the same, one task per snapshot.)
     """
-    previous = previous or PreviousState()
-    entries = [e for e in store.entries() if e.registry in REGISTRIES]
-    result = RecordSet(links=load_links(store), outcomes=classify(entries, previous))
+    jobs = plan_snapshots(store, previous or PreviousState())
     progress = progress or NoProgress()
-    progress.start("registry snapshots", len(entries))
-    for entry in entries:
+    progress.start("registry snapshots", len(jobs.entries))
+    loaded = []
+    for entry, cached in zip(jobs.entries, jobs.cached, strict=True):
         progress.advance(entry.path)
-        cached = previous.cached(entry) if result.outcomes[entry.path] == "unchanged" else None
-        try:
-            if cached is None:
-                records = parse_entry(store, entry)
-                result.parsed.add(entry.path)
-            else:
-                store.read(entry)  # still refuse a file changed behind the manifest's back
-                records = cached
-        except SnapshotError as exc:
-            result.outcomes[entry.path] = "failed"
-            result.errors.append(LoadError(entry.path, entry.registry, entry.trial_id, exc.problem))
-            continue
-        result.records.extend((record, entry) for record in records)
+        loaded.append(load_snapshot(store, entry, cached))
     progress.finish()
-    return result
+    return collect_records(jobs, loaded)
 
 
 def reconcile_documents(docs: Sequence[ExtractedDocument], records: RecordSet) -> list[ReconciliationRow]:
@@ -170,6 +254,11 @@ def trials_without_records(docs: Sequence[ExtractedDocument], records: RecordSet
     stated = {t.trial_id for d in docs for t in d.trials} | {i for d in docs for c in d.claims for i in c.trial_ids}
     return sorted(stated - have - linked)
 
+
+
+def new_run_id(started: datetime) -> str:
+    """A run's id: its start to the second, and six random hex digits ('20260101T060000-1a2b3c')."""
+    return started.strftime("%Y%m%dT%H%M%S") + "-" + uuid4().hex[:6]
 
 
 @dataclass(frozen=True)
