@@ -92,6 +92,14 @@ def write_task(batch: Batch, output_dir: Path, run_id: str) -> LoadResult:
     return write_outputs(batch, output_dir, version=run_id)
 
 
+@_task(name="write report")
+def report_task(
+    docs: list[ExtractedDocument], rows: list[ReconciliationRow], records: stages.RecordSet, output_dir: Path
+) -> list[Path]:
+    """Write output/report.html and output/report.md (each replaced atomically)."""
+    return stages.write_reports(docs, rows, records, output_dir)
+
+
 @flow(name="trialrecon", description="Extract, reconcile and load the stated facts of trial pages.")
 def trialrecon_flow(
     documents: list[Path] | None = None,
@@ -129,6 +137,7 @@ def trialrecon_flow(
         run = RunInfo(run_id=run_id, started_at=started, finished_at=datetime.now(UTC))
         batch = stages.run_batch(run, docs, records, store, rows, previous, plan.fingerprint)
         result = write_task(batch, output_dir, run_id)
+        report_task(docs, rows, records, output_dir)
     for err in records.errors:
         logger.warning("could not use %s: %s", err.snapshot, err.error)
     logger.info("run %s wrote %s", run_id, result.database)

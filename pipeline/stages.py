@@ -26,7 +26,7 @@ from pipeline.extract import extract_document, read_document
 from pipeline.incremental import PreviousState, classify, fingerprint, records_from_json, records_json, registry_counts
 from pipeline.models import ExtractedDocument, ReconciliationRow, SnapshotEntry, TrialLink, TrialRecord
 from pipeline.progress import NoProgress, Progress
-from pipeline.snapshots import SnapshotStore, sha256_bytes
+from pipeline.snapshots import SnapshotStore, atomic_write_bytes, sha256_bytes
 
 REGISTRIES = ("ctgov", "ctis", "euctr", "cteu")
 LINKS_NAME = "links.json"
@@ -376,3 +376,18 @@ def refresh_targets(
     if only:
         keys = [k for k in keys if k[1] in set(only)]
     return sorted(keys)
+
+
+def write_reports(
+    docs: Sequence[ExtractedDocument], rows: Sequence[ReconciliationRow], records: RecordSet, output_dir: Path
+) -> list[Path]:
+    """Render the HTML and Markdown reports into the output folder, each file replaced atomically."""
+    from pipeline.report import render_html, render_markdown
+
+    plain = [r for r, _ in records.records]
+    written = []
+    for name, text in (("report.html", render_html(docs, rows, plain)), ("report.md", render_markdown(docs, rows, plain))):
+        path = output_dir / name
+        atomic_write_bytes(path, text.encode("utf-8"))
+        written.append(path)
+    return written
