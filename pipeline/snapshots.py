@@ -125,11 +125,23 @@ class SnapshotStore:
     # -- files ------------------------------------------------------------------------------
 
     def path_of(self, entry: SnapshotEntry) -> Path:
-        """Absolute path of an entry's file, refusing a manifest path that leaves the store."""
+        """Path of an entry's file, refusing a manifest path (or a symlink) that leaves the store.
+
+        Raises:
+            UnsafePathError: the manifest path is not a known folder and a plain name, or a
+                symlink inside the store points outside it.
+        """
         folder, _, filename = entry.path.partition("/")
         name, _, ext = filename.rpartition(".")
         snapshot_relpath(folder, name, ext)  # validates every segment
-        return self.root / entry.path
+        return self._inside(entry.path)
+
+    def _inside(self, rel: str) -> Path:
+        """``root/rel``, refusing it when a symlink in the store leads it outside the store."""
+        path = self.root / rel
+        if not path.resolve().is_relative_to(self.root.resolve()):
+            raise UnsafePathError(rel)
+        return path
 
     def read(self, entry: SnapshotEntry) -> bytes:
         """The bytes of a snapshot, checked against the manifest's sha256.
@@ -168,7 +180,7 @@ class SnapshotStore:
     ) -> SnapshotEntry:
         """Store ``content`` atomically and record it in the manifest."""
         rel = snapshot_relpath(folder, name, ext)
-        atomic_write_bytes(self.root / rel, content)
+        atomic_write_bytes(self._inside(rel), content)
         entry = SnapshotEntry(
             path=rel,
             registry=registry,  # type: ignore[arg-type]
