@@ -191,6 +191,36 @@ def ctis_status_label(raw: str | int | None) -> str | None:
     return text or None
 
 
+# Which status speaks for a trial run in several member states: the liveliest one. A trial
+# still recruiting anywhere is recruiting; it has only ended when it ended everywhere, and it
+# completed if it completed anywhere (one state closing early does not end the trial early).
+_OVERALL_PRECEDENCE: tuple[TrialStatus, ...] = (
+    S.RECRUITING,
+    S.ENROLLING_BY_INVITATION,
+    S.ONGOING,
+    S.ACTIVE_NOT_RECRUITING,
+    S.NOT_YET_RECRUITING,
+    S.SUSPENDED,
+    S.COMPLETED,
+    S.TERMINATED,
+    S.WITHDRAWN,
+    S.UNKNOWN,
+)
+
+
+def overall_status(statuses: list[TrialStatus | None]) -> TrialStatus | None:
+    """One status for a trial from its per-member-state statuses.
+
+    The first of RECRUITING, ENROLLING_BY_INVITATION, ONGOING, ACTIVE_NOT_RECRUITING,
+    NOT_YET_RECRUITING, SUSPENDED, COMPLETED, TERMINATED, WITHDRAWN, UNKNOWN that any state has.
+
+    Returns:
+        None when no state has a status.
+    """
+    present = {status for status in statuses if status is not None}
+    return next((status for status in _OVERALL_PRECEDENCE if status in present), None)
+
+
 def status_mapping_rows() -> list[tuple[str, str, str]]:
     """The status mapping as rows for the data dictionary.
 
@@ -454,3 +484,42 @@ def _date_parts(text: str) -> tuple[int, int | None, int | None] | None:
 
 def _int(text: str | None) -> int | None:
     return int(text) if text else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Trial numbers
+# ---------------------------------------------------------------------------------------------
+
+_TRIAL_ID_PATTERNS: tuple[tuple[str, str], ...] = (
+    ("NCT", r"NCT\d{8}"),
+    ("EU_CT", r"(?:19|20)\d{2}-5\d{5}-\d{2}-\d{2}"),
+    ("EUDRACT", r"(?:19|20)\d{2}-\d{6}-\d{2}(?!-\d)"),
+    ("ISRCTN", r"ISRCTN\d{8}"),
+)
+_TRIAL_ID = re.compile(
+    "|".join(rf"(?P<{kind}>(?<![\w-]){pattern}(?![\w]))" for kind, pattern in _TRIAL_ID_PATTERNS),
+    re.IGNORECASE,
+)
+
+
+def trial_id_type(text: str) -> str | None:
+    """The kind of trial number ``text`` is: "NCT", "EU_CT", "EUDRACT", "ISRCTN", or None.
+
+    An EU CT number (2023-506979-10-00) is told from an EudraCT number (2015-000590-12) by
+    its form; the whole text must be the number (surrounding spaces aside).
+    """
+    match = _TRIAL_ID.fullmatch(text.strip())
+    return match.lastgroup if match else None
+
+
+def find_trial_ids(text: str) -> list[tuple[str, str]]:
+    """Every trial number named in ``text``, in order of first mention, without repeats.
+
+    Returns:
+        (number, kind) pairs, NCT and ISRCTN numbers upper-cased.
+    """
+    seen: dict[str, str] = {}
+    for match in _TRIAL_ID.finditer(text):
+        kind = match.lastgroup or ""
+        seen.setdefault(match.group().upper(), kind)
+    return list(seen.items())

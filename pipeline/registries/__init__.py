@@ -1,0 +1,156 @@
+"""Registry parsers: each registry's native payload -> :class:`~pipeline.models.TrialRecord`.
+
+* :mod:`.ctgov` ClinicalTrials.gov API v2 JSON (one study, or a ``/studies`` page)
+* :mod:`.ctis` EU CTIS public API JSON (the 2024 "authorizedApplication" layout and the older
+  top-level "authorizedPartI" layout)
+* :mod:`.euctr` EU Clinical Trials Register: full-text download, protocol page, search page
+* :mod:`.cteu` clinicaltrials.eu trial pages
+
+:func:`detect_registry` tells which registry wrote a payload from its content;
+:func:`parse_snapshot` dispatches to the right parser.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, get_args
+
+import orjson
+
+from pipeline.errors import ParseError
+from pipeline.models import Registry, TrialRecord
+
+__all__ = ["decode_json", "detect_registry", "looks_like_html", "parse_snapshot"]
+
+_REGISTRIES: tuple[str, ...] = get_args(Registry)
+_HTML_START = re.compile(rb"^\s*(?:<!doctype\s+html|<html|<head|<body|<!--|<\?xml|<[a-z][a-z0-9]*[\s>])",
+                         re.IGNORECASE)
+
+
+def looks_like_html(data: bytes) -> bool:
+    """Whether ``data`` is (or starts like) an HTML or XML page rather than JSON or text."""
+    return bool(_HTML_START.match(data.lstrip(b"\xef\xbb\xbf")[:1024]))
+
+
+def decode_json(data: bytes, *, path: str) -> Any:
+    """Decode a JSON payload with orjson.
+
+    Raises:
+        ParseError: the payload is HTML ("expected JSON, got HTML"), empty, or malformed (the
+            message gives line, column and character position).
+    """
+    if looks_like_html(data):
+        raise ParseError(path, "expected JSON, got HTML")
+    body = data.removeprefix(b"\xef\xbb\xbf")
+    if not body.strip():
+        raise ParseError(path, "expected JSON, got an empty body")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ParseError(
+            path, f"malformed JSON at line {exc.lineno} column {exc.colno} (char {exc.pos}): {exc.msg}"
+        ) from exc
+
+
+def detect_registry(data: bytes, filename: str = "") -> Registry:
+    """Tell which registry wrote a payload, from its content first.
+
+    JSON with ``protocolSection`` or ``studies`` is CT.gov, with ``ctNumber``,
+    ``authorizedApplication`` or ``authorizedPartI`` CTIS; HTML from
+    clinicaltrialsregister.eu (or with its ``tricell`` rows) and text with "EudraCT Number:"
+    are EU CTR; HTML from clinicaltrials.eu is cteu. Where the content does not tell (an empty
+    JSON object, an HTML error page), the folder or name of ``filename`` decides.
+
+    Raises:
+        ParseError: neither content nor file name tells the registry (for JSON that does not
+            decode, the decoding error).
+    """
+    name = filename or "<snapshot>"
+    head = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    json_error: ParseError | None = None
+    if head in (b"{", b"["):
+        try:
+            registry = _detect_json(decode_json(data, path=name))
+        except ParseError as exc:
+            registry, json_error = None, exc  # the file name may still tell whose it is
+    else:
+        registry = _detect_from_content(data)
+    if registry is None:
+        registry = _detect_from_filename(filename)
+    if registry is None:
+        raise json_error or ParseError(name, "cannot tell which registry wrote this content")
+    return registry
+
+
+def _detect_from_content(data: bytes) -> Registry | None:
+    if looks_like_html(data):
+        lowered = data.lower()
+        if b"clinicaltrialsregister.eu" in lowered or b'class="tricell"' in lowered:
+            return "euctr"
+        if b"clinicaltrials.eu" in lowered:
+            return "cteu"
+        return None
+    if b"EudraCT Number:" in data:
+        return "euctr"
+    return None
+
+
+def _detect_json(payload: Any) -> Registry | None:
+    if isinstance(payload, list):
+        payload = next((item for item in payload if isinstance(item, dict)), None)
+    if not isinstance(payload, dict):
+        return None
+    if "protocolSection" in payload or "studies" in payload:
+        return "ctgov"
+    if {"ctNumber", "authorizedApplication", "authorizedPartI"} & payload.keys():
+        return "ctis"
+    if isinstance(payload.get("data"), list) and "pagination" in payload:
+        return "ctis"  # a CTIS search response
+    return None
+
+
+def _detect_from_filename(filename: str) -> Registry | None:
+    parts = [p for p in re.split(r"[\\/]", filename) if p]
+    for part in reversed(parts[:-1]):
+        if part in _REGISTRIES:
+            return part  # type: ignore[return-value]
+    name = parts[-1].lower() if parts else ""
+    if re.match(r"nct\d{8}", name):
+        return "ctgov"
+    if re.match(r"\d{4}-5\d{5}-\d{2}-\d{2}", name):
+        return "ctis"
+    if re.match(r"\d{4}-\d{6}-\d{2}", name) or name.startswith("euctr"):
+        return "euctr"
+    return None
+
+
+def parse_snapshot(data: bytes, *, path: str, registry: Registry | None = None) -> list[TrialRecord]:
+    """Parse one snapshot into the records it holds.
+
+    A CT.gov ``/studies`` page gives one record per study; an EU CTR full-text download gives
+    one record per trial (member-state records of one EudraCT number merged).
+
+    Args:
+        data: the snapshot's bytes.
+        path: its path, used in every error message.
+        registry: the registry that wrote it (from the manifest); detected from the content
+            when None.
+
+    Raises:
+        ParseError: the content is not what the registry's parser reads.
+    """
+    from pipeline.registries import ctgov, ctis, cteu, euctr
+
+    if registry is None:
+        registry = detect_registry(data, path)
+    if registry == "ctgov":
+        return ctgov.parse_ctgov(data, path=path)
+    if registry == "ctis":
+        return ctis.parse_ctis(data, path=path)
+    if registry == "euctr":
+        if looks_like_html(data):
+            return euctr.parse_euctr_html(data, path=path)
+        return euctr.parse_euctr_text(data, path=path)
+    if registry == "cteu":
+        return cteu.parse_cteu(data, path=path)
+    raise ParseError(path, f"no parser for registry {registry!r}")

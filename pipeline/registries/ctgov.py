@@ -1,0 +1,341 @@
+"""ClinicalTrials.gov API v2 JSON -> TrialRecord.
+
+Reads ``GET /api/v2/studies/{nctId}`` bodies and ``/studies`` pages (``{"studies": [...]}``,
+including ``fields=``-filtered partial records). Structure and enums follow the official
+OpenAPI spec (ctg-oas-v2 2.0.5). Unknown fields are ignored; the only required field is
+``protocolSection.identificationModule.nctId``.
+
+``field_paths`` values are paths inside the study object (for a page, inside its entry of
+``studies``), e.g. ``protocolSection.statusModule.overallStatus``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.errors import MissingFieldError, ParseError
+from pipeline.models import Arm, Design, Identifier, Intervention, Outcome, TrialRecord
+from pipeline.registries import decode_json
+from pipeline.vocab import normalize_country, normalize_status, parse_partial_date, parse_phases, trial_id_type
+
+PS = "protocolSection"
+ID = f"{PS}.identificationModule"
+STATUS = f"{PS}.statusModule"
+DESIGN = f"{PS}.designModule"
+ARMS = f"{PS}.armsInterventionsModule"
+OUTCOMES = f"{PS}.outcomesModule"
+LOCATIONS = f"{PS}.contactsLocationsModule.locations"
+
+# CT.gov secondary id types with our own name; the rest keep the registry's type name.
+_SECONDARY_ID_TYPES = {"EUDRACT_NUMBER": "EUDRACT", "CTIS": "EU_CT"}
+_ENROLLMENT_TYPES = {"ACTUAL": "actual", "ESTIMATED": "estimated"}
+
+
+def page_info(data: bytes, *, path: str = "<ctgov page>") -> tuple[list[dict[str, Any]], str | None, int | None]:
+    """The studies of a CT.gov response and its paging fields.
+
+    A single-study body counts as a page of one study without paging fields.
+
+    Returns:
+        (studies, nextPageToken, totalCount); the token and count are None when absent
+        (``totalCount`` is only sent with ``countTotal=true``, and only on the first page).
+
+    Raises:
+        ParseError: the body is not JSON, or not a study nor a page of studies.
+    """
+    return _page_info(decode_json(data, path=path), path)
+
+
+def _page_info(payload: Any, path: str) -> tuple[list[dict[str, Any]], str | None, int | None]:
+    if isinstance(payload, dict) and "studies" in payload:
+        studies = payload["studies"]
+        if not isinstance(studies, list) or not all(isinstance(s, dict) for s in studies):
+            raise ParseError(path, "'studies' is not a list of study objects")
+        token = payload.get("nextPageToken")
+        total = payload.get("totalCount")
+        if token is not None and not isinstance(token, str):
+            raise ParseError(path, f"'nextPageToken' is {type(token).__name__}, expected a string")
+        if total is not None and (not isinstance(total, int) or isinstance(total, bool)):
+            raise ParseError(path, f"'totalCount' is {type(total).__name__}, expected an integer")
+        return studies, token or None, total
+    if isinstance(payload, dict) and PS in payload:
+        return [payload], None, None
+    raise ParseError(path, "not a ClinicalTrials.gov study nor a page of studies "
+                           "(no 'protocolSection' or 'studies' key)")
+
+
+def parse_ctgov(data: bytes, *, path: str) -> list[TrialRecord]:
+    """Parse a CT.gov single-study body or ``/studies`` page.
+
+    Raises:
+        ParseError: not JSON, or not a study or page of studies.
+        MissingFieldError: a study without ``protocolSection.identificationModule.nctId``
+            (for a page the field path starts with ``studies[i].``).
+    """
+    payload = decode_json(data, path=path)
+    studies, _, _ = _page_info(payload, path)
+    if isinstance(payload, dict) and "studies" in payload:
+        return [_parse_study(study, path=path, where=f"studies[{i}].") for i, study in enumerate(studies)]
+    return [_parse_study(studies[0], path=path, where="")]
+
+
+def parse_study(study: dict[str, Any], *, path: str) -> TrialRecord:
+    """Parse one decoded CT.gov study object.
+
+    Args:
+        study: the study (``{"protocolSection": ..., ...}``).
+        path: the snapshot it came from, for error messages.
+
+    Raises:
+        MissingFieldError: ``protocolSection.identificationModule.nctId`` is absent.
+        ParseError: a field the record needs has the wrong type.
+    """
+    return _parse_study(study, path=path, where="")
+
+
+class _Study:
+    """Typed reads from a study object; a wrong type raises ParseError naming the field."""
+
+    def __init__(self, study: dict[str, Any], path: str, where: str) -> None:
+        self.study = study
+        self.path = path
+        self.where = where
+
+    def get(self, dotted: str) -> Any:
+        node: Any = self.study
+        for key in dotted.split("."):
+            if not isinstance(node, dict):
+                return None
+            node = node.get(key)
+        return node
+
+    def wrong(self, dotted: str, expected: str, value: Any) -> ParseError:
+        return ParseError(self.path, f"{self.where}{dotted} is {type(value).__name__}, expected {expected}")
+
+    def text(self, dotted: str) -> str | None:
+        value = self.get(dotted)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise self.wrong(dotted, "a string", value)
+        return value.strip() or None
+
+    def integer(self, dotted: str) -> int | None:
+        value = self.get(dotted)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.wrong(dotted, "an integer", value)
+        return value
+
+    def objects(self, dotted: str) -> list[dict[str, Any]]:
+        value = self.get(dotted)
+        if value is None:
+            return []
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise self.wrong(dotted, "a list of objects", value)
+        return value
+
+    def texts(self, dotted: str) -> list[str]:
+        value = self.get(dotted)
+        if value is None:
+            return []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.wrong(dotted, "a list of strings", value)
+        return [v.strip() for v in value if v.strip()]
+
+
+def _parse_study(study: Any, *, path: str, where: str) -> TrialRecord:
+    if not isinstance(study, dict):
+        raise ParseError(path, f"{where or 'the body'} is not a study object")
+    s = _Study(study, path, where)
+    nct_id = s.text(f"{ID}.nctId")
+    if nct_id is None:
+        raise MissingFieldError(path, f"{where}{ID}.nctId")
+
+    fields: dict[str, Any] = {"trial_id": nct_id, "registry": "ctgov"}
+    paths: dict[str, str] = {"trial_id": f"{ID}.nctId"}
+
+    def put(field: str, value: Any, native: str) -> None:
+        if value is None or value == []:
+            return
+        fields[field] = value
+        paths[field] = native
+
+    put("title", s.text(f"{ID}.briefTitle"), f"{ID}.briefTitle")
+    put("official_title", s.text(f"{ID}.officialTitle"), f"{ID}.officialTitle")
+    put("acronym", s.text(f"{ID}.acronym"), f"{ID}.acronym")
+    put("sponsor", s.text(f"{PS}.sponsorCollaboratorsModule.leadSponsor.name"),
+        f"{PS}.sponsorCollaboratorsModule.leadSponsor.name")
+
+    phases_raw = s.texts(f"{DESIGN}.phases")
+    if phases_raw:
+        put("phases", parse_phases(phases_raw), f"{DESIGN}.phases")
+        fields["phase_raw"] = ", ".join(phases_raw)
+
+    status_raw = s.text(f"{STATUS}.overallStatus")
+    if status_raw:
+        put("status", normalize_status(status_raw, "ctgov"), f"{STATUS}.overallStatus")
+        fields["status_raw"] = status_raw
+
+    count = s.integer(f"{DESIGN}.enrollmentInfo.count")
+    if count is not None:
+        put("enrollment", count, f"{DESIGN}.enrollmentInfo.count")
+        fields["enrollment_scope"] = "whole_trial"
+        enrollment_type = _ENROLLMENT_TYPES.get(s.text(f"{DESIGN}.enrollmentInfo.type") or "")
+        put("enrollment_type", enrollment_type, f"{DESIGN}.enrollmentInfo.type")
+
+    put("start_date", parse_partial_date(s.text(f"{STATUS}.startDateStruct.date")),
+        f"{STATUS}.startDateStruct.date")
+    put("completion_date", parse_partial_date(s.text(f"{STATUS}.completionDateStruct.date")),
+        f"{STATUS}.completionDateStruct.date")
+    put("last_updated", parse_partial_date(s.text(f"{STATUS}.lastUpdatePostDateStruct.date")),
+        f"{STATUS}.lastUpdatePostDateStruct.date")
+
+    put("conditions", s.texts(f"{PS}.conditionsModule.conditions"), f"{PS}.conditionsModule.conditions")
+    put("keywords", s.texts(f"{PS}.conditionsModule.keywords"), f"{PS}.conditionsModule.keywords")
+    put("interventions", _interventions(s), f"{ARMS}.interventions")
+    put("arms", _arms(s), f"{ARMS}.armGroups")
+    outcome_keys = [f"{OUTCOMES}.{k}" for k in ("primaryOutcomes", "secondaryOutcomes") if s.objects(f"{OUTCOMES}.{k}")]
+    put("outcomes", _outcomes(s), ", ".join(outcome_keys))
+    put("countries", _countries(s), f"{LOCATIONS}[].country")
+    identifiers, id_paths = _identifiers(s, nct_id)
+    put("identifiers", identifiers, ", ".join(id_paths))
+    design, design_path = _design(s)
+    if design != Design():
+        put("design", design, design_path)
+    put("age_groups", s.texts(f"{PS}.eligibilityModule.stdAges"), f"{PS}.eligibilityModule.stdAges")
+    put("brief_summary", s.text(f"{PS}.descriptionModule.briefSummary"), f"{PS}.descriptionModule.briefSummary")
+
+    return TrialRecord(**fields, field_paths=paths)
+
+
+def _interventions(s: _Study) -> list[Intervention]:
+    out = []
+    for i, item in enumerate(s.objects(f"{ARMS}.interventions")):
+        base = f"{ARMS}.interventions[{i}]"
+        name = _item_text(s, item, base, "name")
+        if not name:
+            continue
+        out.append(Intervention(
+            type=_item_text(s, item, base, "type"),
+            name=name,
+            other_names=_item_texts(s, item, base, "otherNames"),
+            description=_item_text(s, item, base, "description"),
+        ))
+    return out
+
+
+def _arms(s: _Study) -> list[Arm]:
+    out = []
+    for i, item in enumerate(s.objects(f"{ARMS}.armGroups")):
+        base = f"{ARMS}.armGroups[{i}]"
+        label = _item_text(s, item, base, "label")
+        if not label:
+            continue
+        out.append(Arm(
+            label=label,
+            type=_item_text(s, item, base, "type"),
+            description=_item_text(s, item, base, "description"),
+            intervention_names=_item_texts(s, item, base, "interventionNames"),
+        ))
+    return out
+
+
+def _outcomes(s: _Study) -> list[Outcome]:
+    out = []
+    for kind, key in (("primary", "primaryOutcomes"), ("secondary", "secondaryOutcomes")):
+        for i, item in enumerate(s.objects(f"{OUTCOMES}.{key}")):
+            base = f"{OUTCOMES}.{key}[{i}]"
+            measure = _item_text(s, item, base, "measure")
+            if not measure:
+                continue
+            out.append(Outcome(
+                kind=kind,  # type: ignore[arg-type]
+                measure=measure,
+                time_frame=_item_text(s, item, base, "timeFrame"),
+                description=_item_text(s, item, base, "description"),
+            ))
+    return out
+
+
+def _countries(s: _Study) -> list[str]:
+    codes = set()
+    for i, item in enumerate(s.objects(LOCATIONS)):
+        name = _item_text(s, item, f"{LOCATIONS}[{i}]", "country")
+        code = normalize_country(name) if name else None
+        if code:
+            codes.add(code)
+    return sorted(codes)
+
+
+def _identifiers(s: _Study, nct_id: str) -> tuple[list[Identifier], list[str]]:
+    """Every id of the study but its own NCT number, and the paths they were read from.
+
+    Typed ids keep CT.gov's type (EUDRACT_NUMBER and CTIS renamed EUDRACT and EU_CT); an id
+    of another type, or of none, that has the form of a trial number is typed by that form
+    (a REGISTRY id "NCT01234567" is an NCT alias), the registry's type kept as its source.
+    """
+    out: list[Identifier] = []
+    paths: list[str] = []
+    org_id = s.text(f"{ID}.orgStudyIdInfo.id")
+    if org_id:
+        out.append(Identifier(other_id=org_id, id_type="SPONSOR_PROTOCOL",
+                              source=s.text(f"{ID}.organization.fullName")))
+        paths.append(f"{ID}.orgStudyIdInfo.id")
+    secondary = s.objects(f"{ID}.secondaryIdInfos")
+    for i, item in enumerate(secondary):
+        base = f"{ID}.secondaryIdInfos[{i}]"
+        other_id = _item_text(s, item, base, "id")
+        if not other_id:
+            continue
+        native_type = _item_text(s, item, base, "type")
+        form = trial_id_type(other_id)
+        if native_type in _SECONDARY_ID_TYPES:
+            id_type, source = _SECONDARY_ID_TYPES[native_type], _item_text(s, item, base, "domain")
+        elif form:
+            id_type, source = form, native_type or _item_text(s, item, base, "domain")
+        else:
+            id_type, source = native_type or "OTHER", _item_text(s, item, base, "domain")
+        out.append(Identifier(other_id=other_id, id_type=id_type, source=source))
+    if secondary:
+        paths.append(f"{ID}.secondaryIdInfos")
+    aliases = [a for a in s.texts(f"{ID}.nctIdAliases") if a != nct_id]
+    out.extend(Identifier(other_id=alias, id_type="NCT", source="nctIdAliases") for alias in aliases)
+    if aliases:
+        paths.append(f"{ID}.nctIdAliases")
+    unique: dict[tuple[str, str], Identifier] = {}
+    for identifier in out:
+        unique.setdefault((identifier.other_id, identifier.id_type), identifier)
+    return list(unique.values()), paths
+
+
+def _design(s: _Study) -> tuple[Design, str]:
+    info = f"{DESIGN}.designInfo"
+    model = s.text(f"{info}.interventionModel") or s.text(f"{info}.observationalModel")
+    design = Design(
+        study_type=s.text(f"{DESIGN}.studyType"),
+        allocation=s.text(f"{info}.allocation"),
+        masking=s.text(f"{info}.maskingInfo.masking"),
+        intervention_model=model,
+        primary_purpose=s.text(f"{info}.primaryPurpose"),
+    )
+    return design, f"{DESIGN}.studyType, {info}"
+
+
+def _item_text(s: _Study, item: dict[str, Any], base: str, key: str) -> str | None:
+    value = item.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise s.wrong(f"{base}.{key}", "a string", value)
+    return value.strip() or None
+
+
+def _item_texts(s: _Study, item: dict[str, Any], base: str, key: str) -> list[str]:
+    value = item.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise s.wrong(f"{base}.{key}", "a list of strings", value)
+    return [v.strip() for v in value if v.strip()]
