@@ -169,7 +169,7 @@ def normalize_status(raw: str | int | None, registry: str | None = None) -> Tria
     text = _STATE_PREFIX.sub("", raw).strip()
     if not text:
         return None
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         return _status_from_code(int(text), registry)
     return STATUS_MAP.get(status_key(text), TrialStatus.UNKNOWN)
 
@@ -186,7 +186,7 @@ def ctis_status_label(raw: str | int | None) -> str | None:
     if raw is None or isinstance(raw, bool):
         return None
     text = str(raw).strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         return CTIS_STATUS_CODES.get(int(text), text)
     return text or None
 
@@ -288,7 +288,7 @@ def _phases_of(value: str) -> set[Phase]:
     text = value.strip().casefold()
     if not text:
         return set()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         entry = CTIS_PHASE_CODES.get(int(text))
         return set(entry[1]) if entry else set()
     if status_key(text) in _NOT_APPLICABLE:

@@ -352,3 +352,38 @@ def test_partial_date_keeps_the_precision_given(raw: str, expected: PartialDate)
 @pytest.mark.parametrize("raw", [None, "", "  ", "2023-02-30", "31/04/2023", "Smarch 2023", "2023-13", "soon"])
 def test_unreadable_or_impossible_date_is_none(raw: str | None) -> None:
     assert parse_partial_date(raw) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Never raising
+# ---------------------------------------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.none(), st.text(), st.integers()))
+def test_normalize_status_never_raises(raw: str | int | None) -> None:
+    assert normalize_status(raw) in (None, *TrialStatus)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.none(), st.text(), st.lists(st.text(), max_size=4)))
+def test_parse_phases_never_raises_and_is_sorted_unique(raw: str | list[str] | None) -> None:
+    phases = parse_phases(raw)
+    assert phases == sorted(set(phases), key=list(Phase).index)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_normalize_country_never_raises_and_gives_two_letters(raw: str) -> None:
+    code = normalize_country(raw)
+    assert code is None or (len(code) == 2 and code.isupper())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.none(), st.text()))
+def test_parse_partial_date_never_raises_and_value_matches_precision(raw: str | None) -> None:
+    parsed = parse_partial_date(raw)
+    assert parsed is None or len(parsed.value) == {"year": 4, "month": 7, "day": 10}[parsed.precision]

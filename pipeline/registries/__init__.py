@@ -57,7 +57,8 @@ def detect_registry(data: bytes, filename: str = "") -> Registry:
 
     JSON with ``protocolSection`` or ``studies`` is CT.gov, with ``ctNumber``,
     ``authorizedApplication`` or ``authorizedPartI`` CTIS; HTML from
-    clinicaltrialsregister.eu (or with its ``tricell`` rows) and text with "EudraCT Number:"
+    clinicaltrialsregister.eu (naming the site, its ``/ctr-search/`` paths or its ``tricell``
+    rows) and text with "EudraCT Number:"
     are EU CTR; HTML from clinicaltrials.eu is cteu. Where the content does not tell (an empty
     JSON object, an HTML error page), the folder or name of ``filename`` decides.
 
@@ -85,7 +86,8 @@ def detect_registry(data: bytes, filename: str = "") -> Registry:
 def _detect_from_content(data: bytes) -> Registry | None:
     if looks_like_html(data):
         lowered = data.lower()
-        if b"clinicaltrialsregister.eu" in lowered or b'class="tricell"' in lowered:
+        # The register's pages link its own paths (/ctr-search/) even when they never name the site.
+        if any(marker in lowered for marker in (b"clinicaltrialsregister.eu", b'class="tricell"', b"/ctr-search/")):
             return "euctr"
         if b"clinicaltrials.eu" in lowered:
             return "cteu"

@@ -105,7 +105,7 @@ class _Trial:
             return None
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.strip().isdigit():
+        if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
             return int(value)
         raise self.wrong(f"{base}{dotted}", "a whole number", value)
 
@@ -164,7 +164,7 @@ def _parse_trial(record: Any, *, path: str, where: str) -> TrialRecord:
         code = t.text(status_path) or ""
         label = ctis_status_label(code)
         put("status", normalize_status(code, "ctis"), status_path)
-        fields["status_raw"] = f"{code} ({label})" if code.isdigit() and label != code else code
+        fields["status_raw"] = f"{code} ({label})" if code.isascii() and code.isdigit() and label != code else code
 
     enrollment, enrollment_path = _enrollment(t)
     if enrollment is not None:

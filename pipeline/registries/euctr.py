@@ -412,7 +412,7 @@ def _enrollment(group: list[_MemberStateRecord]) -> tuple[int | None, str, str]:
                                ("F.4.2.1", "eea", "F.4.2.1 In the EEA"),
                                ("F.4.1", "whole_trial" if single_state else "member_state",
                                 "F.4.1 In the member state")):
-        figures = [int(v) for r in group if (v := (r.value(code) or "").strip()).isdigit()]
+        figures = [int(v) for r in group if (v := (r.value(code) or "").strip()).isascii() and v.isdigit()]
         if figures:
             return Counter(figures).most_common(1)[0][0], scope, label
     return None, "", ""
