@@ -82,6 +82,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pipeline.errors import ParseError
 from pipeline.models import SnapshotEntry, TrialLink
@@ -95,15 +96,17 @@ from pipeline.snapshots import (
 
 __all__ = [
     "API_URLS",
-    "DEFAULT_RECIPES_DIR",
-    "LINKS_NAME",
     "build_native",
+    "DEFAULT_RECIPES_DIR",
+    "links_json",
+    "LINKS_NAME",
     "load_recipes",
     "main",
     "rebuild",
     "recipe_links",
     "recipe_source_urls",
-    "links_json",
+    "SOURCE_HOSTS",
+    "source_registries",
 ]
 
 DEFAULT_RECIPES_DIR = DEFAULT_SNAPSHOTS_DIR / "reconstruction"
@@ -125,6 +128,20 @@ _LAYOUT = {
 
 _REQUIRED_KEYS = ("registry", "trial_id", "url", "facts_file", "values")
 
+# The policy's table as data: the hosts whose pages may feed each registry's snapshot (a host
+# matches itself and its subdomains). MedPath mirrors both CTIS and EU CTR records.
+SOURCE_HOSTS: dict[str, frozenset[str]] = {
+    "ctgov": frozenset({
+        "clinicaltrials.gov", "meddatax.com", "ichgcp.net", "healthscout.app", "careacross.com",
+        "clincosm.com", "curemydisease.com", "crick.ai", "trialx.com", "trial2cure.com",
+        "centerwatch.com", "smartpatients.com", "clinicaltrialexchange.com", "trials.co",
+        "trialfinderdata.org", "inclinicaltrials.com", "unitytrials.org", "trials.braintumor.org",
+        "medifind.com", "rarecancers.org.au",
+    }),
+    "ctis": frozenset({"ctis.eu", "euclinicaltrials.eu", "findtrial.co", "trial.medpath.com", "studi-clinici.it"}),
+    "euctr": frozenset({"clinicaltrialsregister.eu", "apps.who.int", "trial.medpath.com"}),
+}
+
 # ---------------------------------------------------------------------------------------------
 # ClinicalTrials.gov API v2: key order of every object we write, as the API itself writes it
 # (the real payloads, where they differ from the OpenAPI spec's listing). A key not listed here
@@ -134,7 +151,7 @@ _REQUIRED_KEYS = ("registry", "trial_id", "url", "facts_file", "values")
 _DATE_STRUCT = ["date", "type"]
 _SPONSOR = ["name", "class"]
 CTGOV_KEY_ORDER: dict[str, list[str]] = {
-    "": ["protocolSection", "resultsSection", "annotationSection", "documentSection",
+    "": ["protocolSection", "resultsSection", "documentSection", "annotationSection",
          "derivedSection", "hasResults"],
     "protocolSection": [
         "identificationModule", "statusModule", "sponsorCollaboratorsModule", "oversightModule",
@@ -326,6 +343,16 @@ def recipe_source_urls(recipe: dict[str, Any]) -> list[str]:
     return urls
 
 
+def source_registries(url: str) -> frozenset[str]:
+    """The registries whose data a source URL's host may show (empty for context sources)."""
+    host = (urlsplit(url).hostname or "").lower()
+    return frozenset(
+        registry
+        for registry, hosts in SOURCE_HOSTS.items()
+        if any(host == h or host.endswith("." + h) for h in hosts)
+    )
+
+
 def recipe_links(recipes: Iterable[dict[str, Any]]) -> list[TrialLink]:
     """The cross-registry links the recipes declare, sorted by trial, registry and number."""
     links = [
@@ -368,9 +395,12 @@ def build_native(recipe: dict[str, Any]) -> bytes:
 
     Raises:
         ParseError: the recipe names an unknown registry or field, a value outside the field's
-            vocabulary, or list indices with gaps.
+            vocabulary, list indices with gaps, or a source that is not of its registry.
     """
     registry = recipe.get("registry")
+    for url in recipe_source_urls(recipe):
+        if registry not in source_registries(url):
+            raise ParseError(_recipe_name(recipe), f"{url} is not a source of {registry} data (see SOURCE_HOSTS)")
     values = [(item["path"], item["value"]) for item in recipe["values"]]
     if registry == "ctgov":
         tree = _tree(recipe, values)
