@@ -425,11 +425,11 @@ _MONTH_NAMES = ("january", "february", "march", "april", "may", "june", "july", 
                 "september", "october", "november", "december")
 _MONTHS = {name: i for i, name in enumerate(_MONTH_NAMES, 1)} | {
     name[:3]: i for i, name in enumerate(_MONTH_NAMES, 1)} | {"sept": 9}
-_ISO = re.compile(r"^(\d{4})(?:-(\d{1,2})(?:-(\d{1,2})(?:[t ]\d{1,2}:\d{2}.*)?)?)?$")
-_DMY = re.compile(r"^(\d{1,2})[/.](\d{1,2})[/.](\d{4})$")
-_MONTH_YEAR = re.compile(r"^([a-z]+)\.?,?\s+(\d{4})$")
-_MONTH_DAY_YEAR = re.compile(r"^([a-z]+)\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})$")
-_DAY_MONTH_YEAR = re.compile(r"^(\d{1,2})(?:st|nd|rd|th)?\s+([a-z]+)\.?,?\s+(\d{4})$")
+_ISO = re.compile(r"^(\d{4})(?:-(\d{1,2})(?:-(\d{1,2})(?:[t ]\d{1,2}:\d{2}.*)?)?)?$", re.ASCII)
+_DMY = re.compile(r"^(\d{1,2})[/.](\d{1,2})[/.](\d{4})$", re.ASCII)
+_MONTH_YEAR = re.compile(r"^([a-z]+)\.?,?\s+(\d{4})$", re.ASCII)
+_MONTH_DAY_YEAR = re.compile(r"^([a-z]+)\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})$", re.ASCII)
+_DAY_MONTH_YEAR = re.compile(r"^(\d{1,2})(?:st|nd|rd|th)?\s+([a-z]+)\.?,?\s+(\d{4})$", re.ASCII)
 
 
 def parse_partial_date(raw: str | None) -> PartialDate | None:
@@ -498,7 +498,7 @@ _TRIAL_ID_PATTERNS: tuple[tuple[str, str], ...] = (
 )
 _TRIAL_ID = re.compile(
     "|".join(rf"(?P<{kind}>(?<![\w-]){pattern}(?![\w]))" for kind, pattern in _TRIAL_ID_PATTERNS),
-    re.IGNORECASE,
+    re.IGNORECASE | re.ASCII,  # trial numbers are ASCII: "NCT０００…" is not one
 )
 
 

@@ -156,3 +156,9 @@ def test_html_that_is_neither_page_raises_parse_error() -> None:
     with pytest.raises(ParseError) as caught:
         parse_euctr_html((FIXTURES / "euctr_unrelated.html").read_bytes(), path="euctr/x.html")
     assert "neither an EU CTR protocol page" in caught.value.problem
+
+
+def test_member_state_is_read_from_the_link_when_no_authority_is_named() -> None:
+    [record] = text_fixture("euctr_state_from_link.txt")
+    assert (record.status, record.status_raw, record.countries) == (
+        TrialStatus.UNKNOWN, "NL: Trial now transitioned", ["NL"])

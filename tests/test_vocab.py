@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.models import PartialDate, Phase, TrialStatus
 from pipeline.vocab import (
@@ -14,12 +16,15 @@ from pipeline.vocab import (
     CTIS_STATUS_CODES,
     STATUS_MAP,
     ctis_status_label,
+    find_trial_ids,
     normalize_country,
     normalize_status,
+    overall_status,
     parse_partial_date,
     parse_phases,
     status_key,
     status_mapping_rows,
+    trial_id_type,
 )
 
 S = TrialStatus
@@ -355,12 +360,63 @@ def test_unreadable_or_impossible_date_is_none(raw: str | None) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Never raising
+# Trial numbers
 # ---------------------------------------------------------------------------------------------
 
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
+@pytest.mark.parametrize(("text", "kind"), [
+    ("NCT04243499", "NCT"), ("nct04243499", "NCT"), ("2023-506979-10-00", "EU_CT"),
+    ("2015-000590-12", "EUDRACT"), ("ISRCTN12345678", "ISRCTN"), (" 2025-521227-70-00 ", "EU_CT"),
+])
+def test_trial_number_kind_is_told_by_its_form(text: str, kind: str) -> None:
+    assert trial_id_type(text) == kind
+
+
+@pytest.mark.parametrize("text", [
+    "NCT0424349", "NCT042434991", "2015-000590-1", "see NCT04243499",
+    "NCT\uff10\uff10\uff10\uff10\uff10\uff10\uff10\uff11", "NCT0000000\u0661", "\u0662\u0660\u0662\u0663-000001-01-00",
+])
+def test_text_that_is_not_exactly_a_trial_number_has_no_kind(text: str) -> None:
+    assert trial_id_type(text) is None
+
+
+def test_trial_numbers_are_found_in_order_without_repeats() -> None:
+    text = "NCT04243499 then 2023-506979-10-00 (EudraCT 2015-000590-12), again nct04243499; ISRCTN12345678."
+    assert find_trial_ids(text) == [
+        ("NCT04243499", "NCT"), ("2023-506979-10-00", "EU_CT"), ("2015-000590-12", "EUDRACT"),
+        ("ISRCTN12345678", "ISRCTN")]
+
+
+def test_eudract_number_inside_a_longer_number_is_not_found() -> None:
+    assert find_trial_ids("12015-000590-12 and 2015-000590-123") == []
+
+
+def test_date_in_non_ascii_digits_is_not_read() -> None:
+    assert parse_partial_date("\u0662\u0660\u0662\u0663-01-01") is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Overall status of member states
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("statuses", "expected"), [
+    ([S.COMPLETED, S.ONGOING], S.ONGOING),
+    ([S.TERMINATED, S.COMPLETED], S.COMPLETED),
+    ([S.TERMINATED, S.UNKNOWN], S.TERMINATED),
+    ([S.SUSPENDED, S.COMPLETED], S.SUSPENDED),
+    ([S.UNKNOWN], S.UNKNOWN),
+    ([S.RECRUITING, S.ACTIVE_NOT_RECRUITING], S.RECRUITING),
+    ([None], None),
+    ([], None),
+])
+def test_overall_status_is_the_liveliest_member_state_status(statuses: list, expected: TrialStatus | None) -> None:
+    assert overall_status(statuses) is expected
+
+
+# ---------------------------------------------------------------------------------------------
+# Never raising
+# ---------------------------------------------------------------------------------------------
 
 @settings(max_examples=300, deadline=None)
 @given(st.one_of(st.none(), st.text(), st.integers()))

@@ -61,7 +61,8 @@ _AGE_ORDER = ("CHILD", "ADULT", "OLDER_ADULT")
 # "N. Label: value", "D.IMP: 1", or a section heading "E. General Information on the Trial".
 _CODED = re.compile(
     r"^(?P<code>[A-P]\.(?:IMP|\d+(?:\.\d+)*)?(?:\s+(?:and|to)\s+[A-P]\.\d+(?:\.\d+)*)?)"
-    r"(?:[ \t]+|(?=:))(?P<rest>.*)$"
+    r"(?:[ \t]+|(?=:))(?P<rest>.*)$",
+    re.ASCII,
 )
 _SUMMARY_LABELS = ("EudraCT Number", "Sponsor's Protocol Code Number", "National Competent Authority",
                    "Clinical Trial Type", "Trial Status", "Date on which this record was first entered",
@@ -365,7 +366,7 @@ def _merge_trial(trial_id: str, group: list[_MemberStateRecord]) -> TrialRecord:
     countries: set[str] = set()
     for record in group:
         authority = record.value("A.1") or record.summary("National Competent Authority") or ""
-        name = authority.split(" - ")[0].strip()
+        name = authority.split(" - ")[0].strip() or _state_in_link(record.summary("Link"))
         code = normalize_country(name)
         if code:
             countries.add(code)
@@ -402,6 +403,13 @@ def _merge_trial(trial_id: str, group: list[_MemberStateRecord]) -> TrialRecord:
     put("age_groups", ages, "F.1 Age Range")
     put("brief_summary", _first(group, "E.2.1"), "E.2.1 Main objective of the trial")
     return TrialRecord(**fields, field_paths=paths)
+
+
+def _state_in_link(link: str | None) -> str:
+    """The member state a record's link ends with (".../2016-003447-11/NL/" -> "NL"; "3rd" for
+    a third country), for records that name no competent authority."""
+    match = re.search(r"/trial/[^/]+/([^/\s]+)/?\s*$", link or "")
+    return match[1] if match else ""
 
 
 def _enrollment(group: list[_MemberStateRecord]) -> tuple[int | None, str, str]:
