@@ -309,8 +309,8 @@ def load_recipes(folder: Path) -> list[dict[str, Any]]:
         The recipes as dicts, in a stable order.
 
     Raises:
-        ParseError: a recipe is not JSON, lacks a required key, or its registry and trial id
-            disagree with its place in the folder.
+        ParseError: a recipe is not JSON, lacks a required key, its registry and trial id
+            disagree with its place in the folder, or its url is not the registry's API URL.
     """
     recipes: list[dict[str, Any]] = []
     for registry in sorted(_LAYOUT):
@@ -328,6 +328,9 @@ def load_recipes(folder: Path) -> list[dict[str, Any]]:
                 raise ParseError(
                     path, f"recipe says {recipe['registry']}/{recipe['trial_id']}, its place says {registry}/{path.stem}"
                 )
+            expected_url = API_URLS[registry].format(id=path.stem)
+            if recipe["url"] != expected_url:
+                raise ParseError(path, f"recipe url is {recipe['url']!r}, the registry's is {expected_url!r}")
             recipes.append(recipe)
     return recipes
 
@@ -525,15 +528,9 @@ def _euctr_block(block: dict[str, Any]) -> list[str]:
                 lines.extend(f"E.1.2 {field}: {entry[field]}" for field in EUCTR_MEDDRA_FIELDS if field in entry)
             continue
         pad = " " if label in _EUCTR_TRAILING_SPACE else ""
-        lines.append(f"{label}: {_euctr_value(block[label])}{pad}")
+        lines.append(f"{label}: {block[label]}{pad}")
     lines.append("")
     return lines
-
-
-def _euctr_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "Yes" if value else "No"
-    return str(value)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -570,13 +567,15 @@ def rebuild(store: SnapshotStore, recipes_dir: Path, built_at: datetime) -> list
             continue
         content = build_native(recipe)
         source_urls = recipe_source_urls(recipe)
-        unchanged = (
+        fetched_at = built_at
+        if (
             previous is not None
             and previous.sha256 == sha256_bytes(content)
             and previous.source_urls == source_urls
             and previous.url == recipe["url"]
             and (store.root / path).exists()
-        )
+        ):
+            fetched_at = previous.fetched_at or built_at
         built.append(store.write(
             folder, recipe["trial_id"], ext, content,
             registry=recipe["registry"],
@@ -585,7 +584,7 @@ def rebuild(store: SnapshotStore, recipes_dir: Path, built_at: datetime) -> list
             trial_id=recipe["trial_id"],
             content_type=content_type,
             source_urls=source_urls,
-            fetched_at=previous.fetched_at if unchanged and previous is not None else built_at,
+            fetched_at=fetched_at,
         ))
     _prune(store, {entry.path for entry in built})
     atomic_write_bytes(store.root / LINKS_NAME, links_json(recipe_links(recipes)))
@@ -603,9 +602,14 @@ def _prune(store: SnapshotStore, kept: set[str]) -> None:
     store.save_entries(e for e in entries if e not in stale)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m pipeline.reconstruct``: rebuild the repo's reconstructed snapshots."""
-    parser = argparse.ArgumentParser(prog="python -m pipeline.reconstruct", description=main.__doc__)
+def main(argv: Sequence[str] = ()) -> int:
+    """``python -m pipeline.reconstruct``: rebuild the repo's reconstructed snapshots.
+
+    ``argv`` defaults to no arguments (not ``sys.argv``), so ``python -m pipeline reconstruct``
+    can call it as it is.
+    """
+    parser = argparse.ArgumentParser(prog="python -m pipeline.reconstruct",
+                                     description="Rebuild the reconstructed snapshots from their recipes.")
     parser.add_argument("--snapshots", type=Path, default=DEFAULT_SNAPSHOTS_DIR, help="snapshots folder")
     parser.add_argument("--recipes", type=Path, default=None, help="recipes folder (default: <snapshots>/reconstruction)")
     args = parser.parse_args(argv)
@@ -618,4 +622,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

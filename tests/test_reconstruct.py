@@ -21,6 +21,7 @@ from pipeline.reconstruct import (
     LINKS_NAME,
     build_native,
     load_recipes,
+    main,
     rebuild,
     source_registries,
 )
@@ -404,3 +405,22 @@ def test_a_recipe_out_of_its_place_is_refused_with_its_path(tmp_path):
     assert str(exc.value) == (
         f"{folder / 'NCT00000002.json'}: recipe says ctgov/NCT00000001, its place says ctgov/NCT00000002"
     )
+
+
+def test_a_recipe_whose_url_is_not_the_registry_api_url_is_refused(tmp_path):
+    folder = tmp_path / "reconstruction" / "ctgov"
+    folder.mkdir(parents=True)
+    (folder / "NCT00000001.json").write_text(json.dumps(_recipe("ctgov", "NCT00000001", [])))
+    with pytest.raises(ParseError) as exc:
+        load_recipes(tmp_path / "reconstruction")
+    assert str(exc.value) == (
+        f"{folder / 'NCT00000001.json'}: recipe url is 'https://example.org/api', "
+        "the registry's is 'https://clinicaltrials.gov/api/v2/studies/NCT00000001'"
+    )
+
+
+def test_the_entry_point_rebuilds_the_snapshots_folder_it_is_given(tmp_path, capsys):
+    shutil.copytree(RECIPES_DIR, tmp_path / "reconstruction")
+    assert main(["--snapshots", str(tmp_path)]) == 0
+    assert len(SnapshotStore(tmp_path).entries()) == 20
+    assert capsys.readouterr().out.endswith(f"20 reconstructed snapshots, links in {tmp_path / LINKS_NAME}\n")
