@@ -35,6 +35,9 @@ context     everything else: press releases and news (atmpsweden.se, clinicaltri
             never into a snapshot.
 ==========  ===================================================================================
 
+:data:`SOURCE_HOSTS` is this table as data; :func:`build_native` refuses a recipe that cites a
+source outside its registry's hosts.
+
 *Attribution.* A value is used only when the facts tie it to a source of the snapshot's
 registry: by its ``source_url``, by a label in the fact itself ("CT.gov: ...", "CTIS record
 ..."), or because every source the facts file lists is of that registry (then ``source_url`` in
@@ -63,7 +66,8 @@ Recipe format
 -------------
 
 ``{"registry", "trial_id", "url", "facts_file", "values": [...], "alternatives": [...],
-"links": [...], "notes"}``. Each value is ``{"path", "value", "source_url", "quote", "fact"}``:
+"links": [...], "notes"}``; ``url`` is the registry API URL of :data:`API_URLS`, ``facts_file``
+is relative to the shared folder (``../shared`` from the repo root). Each value is ``{"path", "value", "source_url", "quote", "fact"}``:
 ``path`` is the native field (dotted with ``[i]`` list indices for JSON; ``<member state>/<line
 label>`` for EU CTR, with ``E.1.2[i]/<Level|Term|...>`` for MedDRA groups), ``fact`` a JSON
 pointer into the facts file (``facts_file`` may be overridden per value), ``quote`` an exact
