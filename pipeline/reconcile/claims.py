@@ -1,0 +1,325 @@
+"""Rows for the page's summary table and its narrative sentences.
+
+Table cells have claim ids ``table:<row>:<field>``; a sentence keeps its claim id. Every fact
+is compared with each record reached for its trial (one row per registry), or gives one
+``unverifiable`` row ("no registry record").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from pipeline.models import Claim, ExtractedDocument, Phase, ReconciliationRow, StatedTrial
+from pipeline.reconcile.narrative import (
+    design_features,
+    design_outcome,
+    endpoint_outcome,
+    intervention_outcome,
+    population_outcome,
+    says_listed,
+    stated_age_groups,
+)
+from pipeline.reconcile.records import (
+    Fact,
+    Outcome,
+    ReachedRecord,
+    RecordIndex,
+    rows_for_trial,
+    unchecked_row,
+)
+from pipeline.reconcile.rules import (
+    NAMED_IN_SENTENCE_COVERAGE,
+    compare_conditions,
+    enrollment_figure,
+    enrollment_outcome,
+    phase_outcome,
+    status_outcome,
+)
+from pipeline.reconcile.terms import (
+    ConditionTerm,
+    condition_terms,
+    endpoint_terms,
+    find_drug,
+    fold,
+    named_in,
+    registry_condition_terms,
+    tokens,
+)
+from pipeline.vocab import normalize_status, parse_phases
+
+# "Phase 3", "Phase 1/2a", "phase I-II", "Early Phase 1".
+_PHASE_PHRASE = re.compile(
+    r"\b(?:early\s+)?phase\s*(?:iv|iii|ii|i|[0-4])[a-d]?"
+    r"(?:\s*(?:/|-|–|\+|&|\band\b|\bor\b|\bto\b)\s*(?:phase\s*)?(?:iv|iii|ii|i|[0-4])[a-d]?)*(?![a-z0-9])",
+    re.IGNORECASE,
+)
+_STATUS_WORDS = re.compile(
+    r"\b(?:not yet recruiting|active, not recruiting|enrolling by invitation|recruiting|completed|terminated|"
+    r"authori[sz]ed|ongoing|suspended|withdrawn)\b",
+    re.IGNORECASE,
+)
+_ENROLLMENT = re.compile(
+    r"\b(\d{1,3}(?:,\d{3})+|\d+)\s+(?:participants|patients|people|subjects|volunteers|children|adults)\b",
+    re.IGNORECASE,
+)
+_SOLID_UMBRELLA = re.compile(r"\bsolid (?:tumou?rs?|cancers?|neoplasms?|malignanc(?:y|ies))\b")
+SOLID_TUMORS = ConditionTerm("solid tumors", ("solid", "cancer"))
+
+
+def stated_phase(sentence: str) -> tuple[str, list[Phase]] | None:
+    """The first phase phrase of a sentence and the phases it names, or None."""
+    for m in _PHASE_PHRASE.finditer(sentence):
+        phases = parse_phases(m.group(0))
+        if phases:
+            return m.group(0), phases
+    return None
+
+
+def _conditions_outcome(stated: Sequence[ConditionTerm], reached: ReachedRecord) -> Outcome:
+    rec = reached.record
+    registry = registry_condition_terms(rec.conditions)
+    if not registry:
+        return Outcome("unverifiable", None, f"the {rec.registry} record gives no conditions", None, ("conditions",))
+    result = compare_conditions(stated, registry)
+    return Outcome(result.verdict, "; ".join(rec.conditions), result.detail, result.score, ("conditions",))
+
+
+# ---------------------------------------------------------------------------------------------
+# The summary table
+# ---------------------------------------------------------------------------------------------
+
+
+def table_rows(doc: ExtractedDocument, index: RecordIndex) -> list[ReconciliationRow]:
+    """Every cell of the summary table against the trial's records."""
+    rows: list[ReconciliationRow] = []
+    for trial in doc.trials:
+        rows += _table_trial_rows(trial, index.reach(trial.trial_id))
+    return rows
+
+
+def _table_trial_rows(trial: StatedTrial, reached: list[ReachedRecord]) -> list[ReconciliationRow]:
+    def fact(field: str, value: str | None) -> Fact:
+        return Fact(trial.document_id, f"table:{trial.row_number}:{field}", trial.trial_id, field, value)
+
+    rows: list[ReconciliationRow] = []
+    phases = parse_phases(trial.phase)
+    f = fact("phase", trial.phase)
+    if phases:
+        rows += rows_for_trial(f, "phase.set_equal", reached, lambda r: phase_outcome(phases, r))
+    else:
+        rows.append(unchecked_row(f, "phase.set_equal", "the stated phase is not understood"))
+
+    status = normalize_status(trial.status, "page")
+    f = fact("status", trial.status)
+    if status is None or status.value == "UNKNOWN":
+        rows.append(unchecked_row(f, "status.vocabulary", "the stated status is not in the status vocabulary"))
+    else:
+        rows += rows_for_trial(f, "status.vocabulary", reached, lambda r: status_outcome(status, r))
+
+    f = fact("enrollment", None if trial.enrollment is None else str(trial.enrollment))
+    if trial.enrollment is None:
+        rows.append(unchecked_row(f, "enrollment.equal", "the page states no enrollment figure"))
+    else:
+        figures = [fig for r in reached if (fig := enrollment_figure(r)) is not None]
+        rows += rows_for_trial(f, "enrollment.equal", reached,
+                               lambda r: enrollment_outcome(trial.enrollment, r, figures))
+
+    terms = condition_terms(trial.condition)
+    f = fact("condition", trial.condition)
+    if terms:
+        rows += rows_for_trial(f, "condition.terms", reached, lambda r: _conditions_outcome(terms, r))
+    else:
+        rows.append(unchecked_row(f, "condition.terms", "the stated condition names no condition"))
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Narrative sentences
+# ---------------------------------------------------------------------------------------------
+
+
+def claim_fields(claim: Claim) -> list[str]:
+    """The fields the extractor says a sentence speaks about."""
+    fields = list(claim.fields)
+    if claim.field and claim.field not in fields:
+        fields.insert(0, claim.field)
+    return fields
+
+
+def sentence_condition_terms(
+    sentence: str, table_terms: Sequence[ConditionTerm], registry_terms: Sequence[ConditionTerm]
+) -> list[ConditionTerm]:
+    """The conditions a sentence names, among those the table or the registry know.
+
+    A sentence is free text, so the conditions it states are found by looking for known
+    conditions in it: the table cell's terms for the trial, the records' terms, and the
+    umbrella "solid tumors".
+    """
+    words = set(tokens(sentence))
+    found: list[ConditionTerm] = []
+    for term in (*table_terms, *registry_terms):
+        if named_in(term, words, NAMED_IN_SENTENCE_COVERAGE) and all(t.key != term.key for t in found):
+            found.append(term)
+    if _SOLID_UMBRELLA.search(fold(sentence)) and all(t.key != SOLID_TUMORS.key for t in found):
+        found.append(SOLID_TUMORS)
+    return found
+
+
+def follow_on_trials(claims: Sequence[Claim]) -> dict[str, str]:
+    """Trials of sentences that name none but clearly continue a sentence that names one.
+
+    "NCT05727904 is a Phase 3 study ... [5] The main endpoint is progression-free survival
+    ... [5]": the second sentence is about NCT05727904. A sentence is attributed only when it
+    names no trial, cites exactly one reference, and the sentence just before it (same section)
+    is about exactly one trial, named or attributed, and cites that same reference alone.
+
+    Returns:
+        claim id -> trial id, for the attributed sentences only.
+    """
+    out: dict[str, str] = {}
+    previous: tuple[Claim, str] | None = None
+    for claim in claims:
+        about: str | None = None
+        ids = list(dict.fromkeys(claim.trial_ids))
+        if len(ids) == 1:
+            about = ids[0]
+        elif not ids and len(claim.ref_numbers) == 1 and previous is not None:
+            before, trial = previous
+            if before.section == claim.section and list(dict.fromkeys(before.ref_numbers)) == claim.ref_numbers:
+                about = trial
+                out[claim.claim_id] = trial
+        previous = (claim, about) if about is not None and len(set(claim.ref_numbers)) == 1 else None
+    return out
+
+
+def claim_rows(
+    doc: ExtractedDocument, index: RecordIndex, drug: str, drug_re: re.Pattern[str]
+) -> list[ReconciliationRow]:
+    """Every narrative sentence about trials, field by field, against their records.
+
+    Sentences that name no trial but continue one that does (:func:`follow_on_trials`) are
+    compared too, and their rows say how the trial was told.
+    """
+    table = {t.trial_id: t for t in doc.trials}
+    follow_on = follow_on_trials(doc.claims)
+    rows: list[ReconciliationRow] = []
+    for claim in doc.claims:
+        trial_ids = list(dict.fromkeys(claim.trial_ids))
+        told = ""
+        if not trial_ids and claim.claim_id in follow_on:
+            trial_ids = [follow_on[claim.claim_id]]
+            told = f"; trial told by the sentence before, which cites the same reference [{claim.ref_numbers[0]}]"
+        for trial_id in trial_ids:
+            stated_table = table.get(trial_id)
+            found = _claim_trial_rows(
+                claim, trial_id, index.reach(trial_id), drug, drug_re,
+                table_terms=condition_terms(stated_table.condition) if stated_table else [],
+                single_trial=len(trial_ids) == 1,
+            )
+            rows += [r.model_copy(update={"detail": f"{r.detail}{told}"}) for r in found] if told else found
+    return rows
+
+
+def _claim_trial_rows(
+    claim: Claim,
+    trial_id: str,
+    reached: list[ReachedRecord],
+    drug: str,
+    drug_re: re.Pattern[str],
+    *,
+    table_terms: Sequence[ConditionTerm],
+    single_trial: bool,
+) -> list[ReconciliationRow]:
+    tagged = claim_fields(claim)
+    sentence = claim.sentence
+    rows: list[ReconciliationRow] = []
+
+    def fact(field: str, value: str | None) -> Fact:
+        return Fact(claim.document_id, claim.claim_id, trial_id, field, value)
+
+    def not_read(field: str, rule: str, what: str) -> None:
+        if field in tagged:
+            rows.append(unchecked_row(fact(field, None), rule, f"the sentence states no {what} that can be read"))
+
+    # A phase in a sentence naming several trials could belong to any of them.
+    phase = stated_phase(sentence) if single_trial else None
+    if phase:
+        text, phases = phase
+        rows += rows_for_trial(fact("phase", text), "phase.set_equal", reached,
+                               lambda r: phase_outcome(phases, r))
+    else:
+        not_read("phase", "phase.set_equal", "phase")
+
+    if "status" in tagged:
+        m = _STATUS_WORDS.search(sentence)
+        status = normalize_status(m.group(0), "page") if m else None
+        if m and status is not None and status.value != "UNKNOWN":
+            rows += rows_for_trial(fact("status", m.group(0)), "status.vocabulary", reached,
+                                   lambda r: status_outcome(status, r))
+        else:
+            not_read("status", "status.vocabulary", "status")
+
+    if "enrollment" in tagged:
+        m = _ENROLLMENT.search(sentence)
+        if m:
+            value = int(m.group(1).replace(",", ""))
+            figures = [fig for r in reached if (fig := enrollment_figure(r)) is not None]
+            rows += rows_for_trial(fact("enrollment", str(value)), "enrollment.equal", reached,
+                                   lambda r: enrollment_outcome(value, r, figures))
+        else:
+            not_read("enrollment", "enrollment.equal", "enrollment figure")
+
+    registry_terms = [t for r in reached for t in registry_condition_terms(r.record.conditions)]
+    stated_terms = sentence_condition_terms(sentence, table_terms, registry_terms)
+    if stated_terms:
+        text = "; ".join(t.text for t in stated_terms)
+        rows += rows_for_trial(fact("condition", text), "condition.terms", reached,
+                               lambda r: _conditions_outcome(stated_terms, r))
+    else:
+        not_read("condition", "condition.terms", "condition known to the table or the registry")
+
+    named = find_drug(drug_re, sentence)
+    if named:
+        listed_claim = says_listed(sentence)
+        rows += rows_for_trial(fact("intervention", named), "intervention.named", reached,
+                               lambda r: intervention_outcome(drug, drug_re, r, listed_claim))
+    else:
+        not_read("intervention", "intervention.named", f"form of {drug}")
+
+    endpoints = endpoint_terms(sentence)
+    if endpoints and ("primary_endpoint" in tagged or not tagged or _speaks_of_endpoints(sentence)):
+        rows += rows_for_trial(fact("primary_endpoint", ", ".join(sorted(endpoints))), "endpoint.terms", reached,
+                               lambda r: endpoint_outcome(endpoints, r))
+    else:
+        not_read("primary_endpoint", "endpoint.terms", "endpoint term")
+
+    features = design_features(sentence)
+    if features:
+        rows += rows_for_trial(fact("design", ", ".join(features)), "design.terms", reached,
+                               lambda r: design_outcome(features, r))
+    else:
+        not_read("design", "design.terms", "design term")
+
+    groups = stated_age_groups(sentence)
+    if groups:
+        rows += rows_for_trial(fact("population", ", ".join(groups)), "population.age_groups", reached,
+                               lambda r: population_outcome(groups, r))
+    else:
+        not_read("population", "population.age_groups", "age group")
+
+    if "countries" in tagged:
+        rows.append(unchecked_row(fact("countries", None), "countries.sentence",
+                                  "countries named in a sentence are not compared (the ongoing list is)"))
+    return rows
+
+
+# A sentence that names endpoint words in passing ("designed to check safety first") speaks of
+# endpoints only when it says it measures or aims at something.
+_ENDPOINT_VERBS = re.compile(
+    r"\b(?:endpoints?|outcomes?|measur\w*|main goal|goal|aims?|assess\w*|primary|focus\w*|looks? at|tracks?)\b"
+)
+
+
+def _speaks_of_endpoints(sentence: str) -> bool:
+    return bool(_ENDPOINT_VERBS.search(fold(sentence)))

@@ -1,0 +1,204 @@
+"""The page against itself (registry ``document``) and the registries against each other.
+
+Self-checks put one statement of the page beside another about the same trial: the table's
+phase beside a phase a sentence states ("self.table_vs_narrative.phase"), the table's status
+beside the ongoing list's ("self.table_vs_ongoing.status"), the table's condition beside a
+sentence's ("self.table_vs_narrative.condition"). ``stated_value`` is the sentence's (or the
+ongoing entry's) statement, ``registry_value`` the table's.
+
+Cross-registry checks ("cross.<field>", claim id ``cross:<trial>``) put the records of one
+trial in several registries (same number or confirmed link) beside each other: status, phase,
+enrollment and conditions. ``stated_value`` is the first record's value (the record with the
+page's number, else the first by registry), ``registry_value`` and ``evidence`` the other's,
+and the detail names the first record's snapshot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pipeline.models import Evidence, ExtractedDocument, ReconciliationRow, StatedTrial, Verdict
+from pipeline.reconcile.claims import SOLID_TUMORS, sentence_condition_terms, stated_phase
+from pipeline.reconcile.ongoing import Resolution
+from pipeline.reconcile.records import Fact, Outcome, ReachedRecord, RecordIndex, row_for
+from pipeline.reconcile.rules import (
+    NAMED_IN_SENTENCE_COVERAGE,
+    compare_conditions,
+    compare_phases,
+    compare_status,
+    coverage_verdict,
+    phases_text,
+)
+from pipeline.reconcile.terms import (
+    condition_terms,
+    is_solid_cancer,
+    named_in,
+    registry_condition_terms,
+    tokens,
+)
+from pipeline.vocab import normalize_status, parse_phases
+
+_RANK: dict[str, int] = {"match": 0, "partial": 1, "mismatch": 2, "unverifiable": 3}
+
+
+def _doc_row(fact: Fact, rule: str, verdict: Verdict, registry_value: str | None, detail: str,
+             table_row: int) -> ReconciliationRow:
+    return ReconciliationRow(
+        document_id=fact.document_id, claim_id=fact.claim_id, trial_id=fact.trial_id, field=fact.field,
+        stated_value=fact.stated_value, registry_value=registry_value, registry="document", verdict=verdict,
+        rule=rule, detail=detail, evidence=Evidence(field_path=f"table:{table_row}:{fact.field}"),
+    )
+
+
+def self_rows(doc: ExtractedDocument, index: RecordIndex, resolutions: dict[int, Resolution]) -> list[ReconciliationRow]:
+    """Every place where the page states the same fact twice, compared."""
+    table = {t.trial_id: t for t in doc.trials}
+    rows: list[ReconciliationRow] = []
+    for claim in doc.claims:
+        trial_ids = list(dict.fromkeys(claim.trial_ids))
+        if len(trial_ids) != 1 or trial_ids[0] not in table:
+            continue
+        stated = table[trial_ids[0]]
+        phrase = stated_phase(claim.sentence)
+        table_phases = parse_phases(stated.phase)
+        if phrase and table_phases:
+            verdict, detail = compare_phases(phrase[1], table_phases)
+            fact = Fact(claim.document_id, claim.claim_id, stated.trial_id, "phase", phrase[0])
+            rows.append(_doc_row(fact, "self.table_vs_narrative.phase", verdict, stated.phase,
+                                 f"table row {stated.row_number} says {stated.phase}; {detail}", stated.row_number))
+        rows += _self_condition(claim.document_id, claim.claim_id, claim.sentence, stated, index,
+                                "condition" in claim.fields or claim.field == "condition")
+    for entry in doc.ongoing:
+        resolution = resolutions.get(entry.position)
+        if resolution is None or resolution.trial_id not in table:
+            continue
+        stated = table[resolution.trial_id]
+        ongoing_status = normalize_status(entry.status, "page")
+        table_status = normalize_status(stated.status, "page")
+        if ongoing_status is None or table_status is None:
+            continue
+        verdict, detail = compare_status(ongoing_status, table_status)
+        fact = Fact(entry.document_id, f"ongoing:{entry.position}", stated.trial_id, "status", entry.status)
+        rows.append(_doc_row(fact, "self.table_vs_ongoing.status", verdict, stated.status,
+                             f"ongoing entry {entry.position} says {entry.status}, table row {stated.row_number} "
+                             f"says {stated.status}; {detail}", stated.row_number))
+    return rows
+
+
+def _self_condition(document_id: str, claim_id: str, sentence: str, stated: StatedTrial, index: RecordIndex,
+                    tagged: bool) -> list[ReconciliationRow]:
+    """The table's condition terms against those a sentence about the same trial names."""
+    table_terms = condition_terms(stated.condition)
+    words = set(tokens(sentence))
+    umbrella = SOLID_TUMORS in sentence_condition_terms(sentence, [], [])
+    covered = [named_in(t, words, NAMED_IN_SENTENCE_COVERAGE) or (umbrella and is_solid_cancer(t))
+               for t in table_terms]
+    where = f"table row {stated.row_number}"
+    if any(covered):
+        verdict = coverage_verdict(covered)
+        named = "; ".join(t.text for t, c in zip(table_terms, covered) if c)
+        missing = [repr(t.text) for t, c in zip(table_terms, covered) if not c]
+        detail = (f"the sentence names every condition of {where}" if not missing
+                  else f"the sentence does not name {', '.join(missing)} of {where}")
+    else:
+        # Naming none of the table's conditions is a disagreement only if the sentence is about
+        # conditions and names others (known from the trial's records).
+        if not tagged:
+            return []
+        registry_terms = [t for r in index.reach(stated.trial_id) for t in registry_condition_terms(r.record.conditions)]
+        others = sentence_condition_terms(sentence, [], registry_terms)
+        if not others:
+            return []
+        verdict, named = "mismatch", "; ".join(t.text for t in others)
+        detail = f"the sentence names none of the conditions of {where}"
+    fact = Fact(document_id, claim_id, stated.trial_id, "condition", named)
+    return [_doc_row(fact, "self.table_vs_narrative.condition", verdict, stated.condition, detail, stated.row_number)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Registries against each other
+# ---------------------------------------------------------------------------------------------
+
+
+def _best(*results: tuple[Verdict, str]) -> tuple[Verdict, str]:
+    return min(results, key=lambda r: _RANK[r[0]])
+
+
+def _cross_status(a: ReachedRecord, b: ReachedRecord) -> Outcome | None:
+    sa, sb = a.record.status, b.record.status
+    if sa is None or sb is None:
+        return None
+    verdict, detail = _best(compare_status(sa, sb), compare_status(sb, sa))
+    return Outcome(verdict, sb.value, detail, None, ("status", "status_raw"))
+
+
+def _cross_phase(a: ReachedRecord, b: ReachedRecord) -> Outcome | None:
+    if not a.record.phases or not b.record.phases:
+        return None
+    verdict, detail = compare_phases(a.record.phases, b.record.phases)
+    return Outcome(verdict, phases_text(b.record.phases), detail, None, ("phases", "phase"))
+
+
+_NARROWER = {"member_state": 0, "eea": 1, "whole_trial": 2, None: 2}
+
+
+def compare_cross_enrollment(
+    a: int, a_scope: str | None, b: int, b_scope: str | None
+) -> tuple[Verdict, str]:
+    """Two registries' figures: same scope -> equal or not; different scopes -> not comparable,
+    unless the narrower figure (EEA, one member state) is above the wider one."""
+    if _NARROWER[a_scope] == _NARROWER[b_scope]:
+        if a == b:
+            return "match", "equal"
+        return "mismatch", f"{a} and {b} differ by {abs(a - b)}"
+    (narrow, narrow_scope), (wide, _) = sorted([(a, a_scope), (b, b_scope)], key=lambda p: _NARROWER[p[1]])
+    words = "EEA-only" if narrow_scope == "eea" else "one member state only"
+    if narrow > wide:
+        return "mismatch", f"the {words} figure {narrow} is above the wider figure {wide}"
+    return "unverifiable", f"different scopes: the {words} figure {narrow} is within the wider figure {wide}"
+
+
+def _cross_enrollment(a: ReachedRecord, b: ReachedRecord) -> Outcome | None:
+    ra, rb = a.record, b.record
+    if ra.enrollment is None or rb.enrollment is None:
+        return None
+    verdict, detail = compare_cross_enrollment(ra.enrollment, ra.enrollment_scope, rb.enrollment, rb.enrollment_scope)
+    return Outcome(verdict, str(rb.enrollment), detail, None, ("enrollment",))
+
+
+def _cross_conditions(a: ReachedRecord, b: ReachedRecord) -> Outcome | None:
+    ta, tb = registry_condition_terms(a.record.conditions), registry_condition_terms(b.record.conditions)
+    if not ta or not tb:
+        return None
+    ab, ba = compare_conditions(ta, tb), compare_conditions(tb, ta)
+    # One registry listing more conditions than the other is no disagreement.
+    best = min((ab, ba), key=lambda r: _RANK[r.verdict])
+    return Outcome(best.verdict, "; ".join(b.record.conditions), best.detail, best.score, ("conditions",))
+
+
+_CROSS = {
+    "status": (_cross_status, lambda r: None if r.record.status is None else r.record.status.value),
+    "phase": (_cross_phase, lambda r: phases_text(r.record.phases)),
+    "enrollment": (_cross_enrollment, lambda r: None if r.record.enrollment is None else str(r.record.enrollment)),
+    "condition": (_cross_conditions, lambda r: "; ".join(r.record.conditions)),
+}
+
+
+def cross_rows(document_id: str, page_ids: Sequence[str], index: RecordIndex) -> list[ReconciliationRow]:
+    """Each trial's records in several registries, field by field, against the first of them."""
+    rows: list[ReconciliationRow] = []
+    for trial_id in sorted(set(page_ids)):
+        reached = [r for r in index.reach(trial_id) if r.reach != "candidate"]
+        if len(reached) < 2:
+            continue
+        first = next((r for r in reached if r.reach == "same id"), reached[0])
+        for other in (r for r in reached if r is not first):
+            for field, (compare, value_of) in _CROSS.items():
+                outcome = compare(first, other)
+                if outcome is None:
+                    continue
+                fact = Fact(document_id, f"cross:{trial_id}", trial_id, field, value_of(first))
+                detail = f"{first.describe(*outcome.field_keys)} says {value_of(first)}; {outcome.detail}"
+                outcome = Outcome(outcome.verdict, outcome.registry_value, detail, outcome.score, outcome.field_keys)
+                rows.append(row_for(fact, f"cross.{field}", outcome, other))
+    return rows

@@ -1,0 +1,291 @@
+"""Rows for the page's "ongoing trials" list (claim ids ``ongoing:<position>``).
+
+An entry gives a lay title, a status and some countries, but (usually) no trial number. Its
+trial is found by title: the candidates are the registry records' titles and the page's own
+references to clinicaltrials.eu trial pages, whose slug is the slugified lay title and whose
+trial the extractor knows from the sentences citing them. The best candidate must reach
+:data:`ONGOING_MATCH_THRESHOLD` and beat the best candidate of any other trial by
+:data:`ONGOING_MARGIN`; otherwise the entry stays unresolved ("ongoing.resolve" unverifiable).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pipeline.models import Evidence, ExtractedDocument, OngoingTrial, ReconciliationRow, Verdict
+from pipeline.reconcile.records import Fact, Outcome, ReachedRecord, RecordIndex, rows_for_trial, unchecked_row
+from pipeline.reconcile.rules import status_outcome
+from pipeline.reconcile.terms import title_similarity, title_tokens
+from pipeline.vocab import normalize_country, normalize_status
+
+ONGOING_MATCH_THRESHOLD = 85.0
+"""Title similarity (token_set_ratio of the titles' distinctive words) needed to resolve an entry."""
+
+ONGOING_MARGIN = 5.0
+"""How far the best trial's score must lead the runner-up trial's."""
+
+EEA_COUNTRIES = frozenset(
+    "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE IS LI NO".split()
+)
+"""EU member states, Iceland, Liechtenstein, Norway: the countries an EU page shows."""
+
+_CTEU_SLUG = re.compile(r"clinicaltrials\.eu/(?:[a-z]{2}/)?trials?/([A-Za-z0-9-]+)")
+
+
+def cteu_slug(url: str) -> str | None:
+    """The trial-page slug of a clinicaltrials.eu URL, or None for any other URL."""
+    m = _CTEU_SLUG.search(url)
+    return m.group(1) if m else None
+
+
+@dataclass(frozen=True)
+class TitleCandidate:
+    """A title that may be an ongoing entry's, and the trial (page number) it belongs to."""
+
+    trial_id: str
+    text: str
+    source: str
+    registry: str | None = None
+    reached: ReachedRecord | None = None
+    field_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Scored:
+    candidate: TitleCandidate
+    score: float
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Which trial an ongoing entry is about, and how sure we are."""
+
+    trial_id: str | None
+    best: Scored | None = None
+    runner_up: Scored | None = None
+    by_page: bool = False
+    reason: str = ""
+
+
+def title_candidates(doc: ExtractedDocument, index: RecordIndex, page_ids: Sequence[str]) -> list[TitleCandidate]:
+    """Every record title and official title, and every clinicaltrials.eu reference with a known trial."""
+    out: list[TitleCandidate] = []
+    for loaded in index.records:
+        rec = loaded.record
+        trial_id = index.document_trial_id(rec, page_ids)
+        reached = ReachedRecord(loaded, "same id")
+        for key, text in (("title", rec.title), ("official_title", rec.official_title)):
+            if text:
+                out.append(TitleCandidate(trial_id, text, f"{rec.registry} record {rec.trial_id} {key}",
+                                          rec.registry, reached, key))
+    for ref in doc.references:
+        slug = cteu_slug(ref.url)
+        if slug and ref.trial_id:
+            out.append(TitleCandidate(ref.trial_id, slug.replace("-", " "), f"reference {ref.ref_number} ({ref.url})"))
+    return out
+
+
+def resolve_title(title: str, candidates: Sequence[TitleCandidate], drop: re.Pattern[str] | None = None) -> Resolution:
+    """The trial whose candidate title is most like ``title``, if clearly so.
+
+    Args:
+        title: the entry's lay title.
+        candidates: titles to choose from (:func:`title_candidates`).
+        drop: names to leave out of both titles (the page's drug is in most of them).
+    """
+    words = title_tokens(title, drop)
+    best_by_trial: dict[str, Scored] = {}
+    for cand in candidates:
+        scored = Scored(cand, title_similarity(words, title_tokens(cand.text, drop)))
+        held = best_by_trial.get(cand.trial_id)
+        if held is None or scored.score > held.score:
+            best_by_trial[cand.trial_id] = scored
+    ranked = sorted(best_by_trial.values(), key=lambda s: (-s.score, s.candidate.trial_id, s.candidate.source))
+    best = ranked[0] if ranked else None
+    runner = ranked[1] if len(ranked) > 1 else None
+    if best is None:
+        return Resolution(None, reason="no candidate titles")
+    if best.score < ONGOING_MATCH_THRESHOLD:
+        return Resolution(None, best, runner, reason=f"best score {best.score:.1f} is below {ONGOING_MATCH_THRESHOLD:.0f}")
+    if runner is not None and best.score - runner.score < ONGOING_MARGIN:
+        return Resolution(None, best, runner,
+                          reason=f"ambiguous: {runner.candidate.trial_id} scores {runner.score:.1f}")
+    return Resolution(best.candidate.trial_id, best, runner)
+
+
+def _describe(resolution: Resolution) -> str:
+    parts = []
+    if resolution.best:
+        b = resolution.best
+        parts.append(f"best {b.candidate.trial_id} at {b.score:.1f} ({b.candidate.source})")
+    if resolution.runner_up:
+        r = resolution.runner_up
+        parts.append(f"runner-up {r.candidate.trial_id} at {r.score:.1f} ({r.candidate.source})")
+    return "; ".join(parts)
+
+
+def resolve_ongoing(
+    doc: ExtractedDocument, index: RecordIndex, page_ids: Sequence[str], drop: re.Pattern[str] | None
+) -> dict[int, Resolution]:
+    """The resolution of every ongoing entry, by position."""
+    candidates = title_candidates(doc, index, page_ids)
+    out: dict[int, Resolution] = {}
+    for entry in doc.ongoing:
+        if entry.trial_id:
+            out[entry.position] = Resolution(entry.trial_id, by_page=True)
+        else:
+            out[entry.position] = resolve_title(entry.title, candidates, drop)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Countries
+# ---------------------------------------------------------------------------------------------
+
+
+def compare_countries(
+    stated: Sequence[str], registry: Sequence[str], more: int = 0, unknown: Sequence[str] = ()
+) -> tuple[Verdict, str]:
+    """Countries shown on the page (ISO codes) against the registry's.
+
+    Equal -> match; the page shows a subset -> match when it says "+N" more, partial when it
+    does not; the page shows countries the registry lacks -> partial when they overlap,
+    mismatch when they do not. When every shown country is in the EEA, the registry's
+    countries outside it are left out (an EU page lists EU sites) and the detail names them;
+    a registry listing no EEA country at all then makes the comparison unverifiable.
+    """
+    shown, reg = set(stated), set(registry)
+    notes: list[str] = []
+    if shown and shown <= EEA_COUNTRIES and reg - EEA_COUNTRIES:
+        outside = ", ".join(sorted(reg - EEA_COUNTRIES))
+        if not reg & EEA_COUNTRIES:
+            # A registry naming only non-EEA sites says nothing about the EEA sites a page shows.
+            return "unverifiable", f"the registry lists no EEA country (only {outside})"
+        notes.append(f"registry also lists outside the EEA: {outside}")
+        reg &= EEA_COUNTRIES
+    if unknown:
+        notes.append(f"not understood as countries: {', '.join(unknown)}")
+    extra, missing = shown - reg, reg - shown
+    if not extra:
+        if not missing:
+            verdict: Verdict = "match"
+            head = "same countries"
+        elif more:
+            verdict, head = "match", f"the page shows {len(shown)} of the registry's {len(reg)} and '+{more}'"
+        else:
+            verdict, head = "partial", f"the page does not show {', '.join(sorted(missing))}"
+    elif shown & reg:
+        verdict, head = "partial", f"not in the registry: {', '.join(sorted(extra))}"
+    else:
+        verdict, head = "mismatch", f"no shown country is in the registry (page: {', '.join(sorted(extra))})"
+    return verdict, "; ".join([head, *notes])
+
+
+def compare_country_count(shown: int, more: int, registry: Sequence[str]) -> tuple[Verdict, str]:
+    """The page's "shown + N" against the registry's country count (all, or the EEA's).
+
+    Unverifiable when the registry lists no EEA country: the page's count is of EEA sites.
+    """
+    total = shown + more
+    reg = set(registry)
+    eea = reg & EEA_COUNTRIES
+    if not eea:
+        return "unverifiable", f"the registry lists no EEA country (only {', '.join(sorted(reg))})"
+    if total == len(reg):
+        return "match", f"{shown} shown + {more} = {total}, the registry's count"
+    if total == len(eea):
+        return "match", f"{shown} shown + {more} = {total}, the registry's EEA count ({len(reg) - len(eea)} others)"
+    return "mismatch", (
+        f"{shown} shown + {more} = {total}, the registry lists {len(reg)} countries ({len(eea)} in the EEA)"
+    )
+
+
+def _stated_codes(entry: OngoingTrial) -> tuple[list[str], list[str]]:
+    codes, unknown = [], []
+    for name in entry.countries:
+        code = normalize_country(name)
+        if code is None:
+            unknown.append(name)
+        elif code not in codes:
+            codes.append(code)
+    return codes, unknown
+
+
+def _countries_outcome(entry: OngoingTrial, reached: ReachedRecord) -> Outcome:
+    rec = reached.record
+    if not rec.countries:
+        return Outcome("unverifiable", None, f"the {rec.registry} record gives no countries", None, ("countries",))
+    codes, unknown = _stated_codes(entry)
+    verdict, detail = compare_countries(codes, rec.countries, entry.more_countries, unknown)
+    return Outcome(verdict, ", ".join(sorted(set(rec.countries))), detail, None, ("countries",))
+
+
+def _count_outcome(entry: OngoingTrial, reached: ReachedRecord) -> Outcome:
+    rec = reached.record
+    if not rec.countries:
+        return Outcome("unverifiable", None, f"the {rec.registry} record gives no countries", None, ("countries",))
+    verdict, detail = compare_country_count(len(entry.countries), entry.more_countries, rec.countries)
+    return Outcome(verdict, str(len(set(rec.countries))), detail, None, ("countries",))
+
+
+# ---------------------------------------------------------------------------------------------
+# Rows
+# ---------------------------------------------------------------------------------------------
+
+
+def ongoing_rows(
+    doc: ExtractedDocument, index: RecordIndex, resolutions: dict[int, Resolution]
+) -> list[ReconciliationRow]:
+    """Resolution, status, countries and "+N" of every ongoing entry."""
+    rows: list[ReconciliationRow] = []
+    for entry in doc.ongoing:
+        resolution = resolutions[entry.position]
+        rows.append(_resolve_row(entry, resolution))
+        if resolution.trial_id is None:
+            continue
+        trial_id = resolution.trial_id
+        reached = index.reach(trial_id)
+
+        def fact(field: str, value: str | None) -> Fact:
+            return Fact(entry.document_id, f"ongoing:{entry.position}", trial_id, field, value)
+
+        status = normalize_status(entry.status, "page")
+        f = fact("status", entry.status)
+        if status is None or status.value == "UNKNOWN":
+            rows.append(unchecked_row(f, "ongoing.status", "the stated status is not in the status vocabulary"))
+        else:
+            rows += rows_for_trial(f, "ongoing.status", reached, lambda r: status_outcome(status, r))
+        if entry.countries:
+            rows += rows_for_trial(fact("countries", ", ".join(entry.countries)), "ongoing.countries", reached,
+                                   lambda r: _countries_outcome(entry, r))
+        if entry.more_countries:
+            f = fact("country_count", f"{len(entry.countries)} shown + {entry.more_countries}")
+            rows += rows_for_trial(f, "ongoing.more_countries", reached, lambda r: _count_outcome(entry, r))
+    return rows
+
+
+def _resolve_row(entry: OngoingTrial, resolution: Resolution) -> ReconciliationRow:
+    base = dict(document_id=entry.document_id, claim_id=f"ongoing:{entry.position}", field="title",
+                stated_value=entry.title, rule="ongoing.resolve")
+    if resolution.by_page:
+        return ReconciliationRow(**base, trial_id=resolution.trial_id, registry_value=resolution.trial_id,
+                                 registry="document", verdict="match", detail="the page names the trial")
+    best = resolution.best
+    registry = None if best is None else (best.candidate.registry or "document")
+    evidence = Evidence()
+    if best is not None and best.candidate.reached is not None:
+        evidence = best.candidate.reached.evidence(best.candidate.field_key or "title")
+    elif best is not None:
+        evidence = Evidence(link=best.candidate.source)
+    if resolution.trial_id is None:
+        detail = "; ".join(x for x in (resolution.reason, _describe(resolution)) if x)
+        return ReconciliationRow(**base, trial_id=None, registry_value=best.candidate.text if best else None,
+                                 registry=registry, verdict="unverifiable", detail=detail,
+                                 score=best.score if best else None, evidence=evidence)
+    assert best is not None  # a resolved entry always has its best candidate
+    return ReconciliationRow(**base, trial_id=resolution.trial_id, registry_value=best.candidate.text,
+                             registry=registry, verdict="match",
+                             detail=f"resolved to {resolution.trial_id}; {_describe(resolution)}",
+                             score=best.score, evidence=evidence)

@@ -1,0 +1,293 @@
+"""Which registry records speak about a trial the page names, and how each was reached.
+
+A trial named by the page (NCT number, EU CT number or EudraCT number) is reached:
+
+* by **same id**: a record whose own id is the trial's;
+* by a **confirmed link**: a :class:`~pipeline.models.TrialLink` of strength ``confirmed``, or a
+  registry record that lists the other number among its identifiers (the registry itself
+  states the link);
+* by a **candidate link**: plausible, stated nowhere. Such records are used only when nothing
+  else reaches the trial, and their verdicts are never more than ``unverifiable``.
+
+One record per registry is kept (same id before confirmed before candidate; then the fresher
+snapshot), so each comparison has one row per registry.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from pipeline.models import Evidence, ReconciliationRow, SnapshotEntry, TrialLink, TrialRecord, Verdict
+
+NCT_ID = re.compile(r"^NCT\d{8}$")
+EU_CT_ID = re.compile(r"^\d{4}-\d{6}-\d{2}-\d{2}$")
+EUDRACT_ID = re.compile(r"^\d{4}-\d{6}-\d{2}$")
+
+Reach = Literal["same id", "confirmed", "candidate"]
+_REACH_ORDER: dict[str, int] = {"same id": 0, "confirmed": 1, "candidate": 2}
+
+
+@dataclass(frozen=True)
+class LoadedRecord:
+    """A parsed registry record and the manifest entry of the snapshot it came from."""
+
+    record: TrialRecord
+    entry: SnapshotEntry
+
+
+@dataclass(frozen=True)
+class ReachedRecord:
+    """A record that speaks about a trial of the page, and how it was reached."""
+
+    loaded: LoadedRecord
+    reach: Reach
+    link: str | None = None  # in words, for Evidence.link; None for the same id
+
+    @property
+    def record(self) -> TrialRecord:
+        return self.loaded.record
+
+    @property
+    def entry(self) -> SnapshotEntry:
+        return self.loaded.entry
+
+    @property
+    def registry(self) -> str:
+        return self.loaded.record.registry
+
+    def field_path(self, *keys: str) -> str | None:
+        """The native path of the first of ``keys`` the record's parser gave a path for."""
+        for key in keys:
+            path = self.record.field_paths.get(key)
+            if path:
+                return path
+        return None
+
+    def evidence(self, *field_keys: str) -> Evidence:
+        """Where the record's value of ``field_keys`` (first found) can be read again."""
+        return Evidence(
+            snapshot_path=self.entry.path,
+            snapshot_sha256=self.entry.sha256,
+            provenance=self.entry.provenance,
+            registry_trial_id=self.record.trial_id,
+            field_path=self.field_path(*field_keys),
+            link=self.link,
+        )
+
+    def describe(self, *field_keys: str) -> str:
+        """One line naming the record and its snapshot (for details that cite a second record)."""
+        path = self.field_path(*field_keys)
+        at = f" at {path}" if path else ""
+        return (
+            f"{self.registry} {self.record.trial_id} ({self.entry.path}, sha256 {self.entry.sha256[:12]}, "
+            f"{self.entry.provenance}{at})"
+        )
+
+
+def registry_of_id(trial_id: str) -> str | None:
+    """The registry whose number ``trial_id`` looks like: ctgov, ctis or euctr (None if none)."""
+    tid = trial_id.strip().upper()
+    if NCT_ID.match(tid):
+        return "ctgov"
+    if EU_CT_ID.match(tid):
+        return "ctis"
+    if EUDRACT_ID.match(tid):
+        return "euctr"
+    return None
+
+
+def _norm(trial_id: str) -> str:
+    return trial_id.strip().upper()
+
+
+class RecordIndex:
+    """The records and links of one run, looked up by the trial numbers a page uses."""
+
+    def __init__(self, records: Sequence[LoadedRecord], links: Sequence[TrialLink]) -> None:
+        self._records = list(records)
+        self._by_id: dict[str, list[LoadedRecord]] = {}
+        self._listing: dict[str, list[LoadedRecord]] = {}  # number -> records listing it as an identifier
+        for loaded in self._records:
+            self._by_id.setdefault(_norm(loaded.record.trial_id), []).append(loaded)
+            for ident in loaded.record.identifiers:
+                self._listing.setdefault(_norm(ident.other_id), []).append(loaded)
+        self._links: dict[str, list[tuple[str, TrialLink]]] = {}
+        for link in links:
+            self._links.setdefault(_norm(link.trial_id), []).append((_norm(link.other_id), link))
+            self._links.setdefault(_norm(link.other_id), []).append((_norm(link.trial_id), link))
+        self._reached: dict[str, list[ReachedRecord]] = {}
+        self._every: dict[str, list[ReachedRecord]] = {}
+
+    @property
+    def records(self) -> list[LoadedRecord]:
+        return list(self._records)
+
+    def reach(self, trial_id: str) -> list[ReachedRecord]:
+        """The records that speak about ``trial_id``, one per registry, best reached first.
+
+        Candidate-linked records come back only when no record is reached otherwise.
+        """
+        tid = _norm(trial_id)
+        if tid not in self._reached:
+            every = self._all_reached(trial_id)
+            found = [r for r in every if r.reach != "candidate"] or [r for r in every if r.reach == "candidate"]
+            best: dict[str, ReachedRecord] = {}
+            for reached in sorted(found, key=_preference):
+                best.setdefault(reached.registry, reached)
+            self._reached[tid] = sorted(best.values(), key=lambda r: (r.registry, r.record.trial_id))
+        return list(self._reached[tid])
+
+    def _all_reached(self, trial_id: str) -> list[ReachedRecord]:
+        tid = _norm(trial_id)
+        if tid not in self._every:
+            self._every[tid] = self._find(trial_id)
+        return self._every[tid]
+
+    def _find(self, trial_id: str) -> list[ReachedRecord]:
+        tid = _norm(trial_id)
+        own = self._by_id.get(tid, [])
+        out = [ReachedRecord(loaded, "same id") for loaded in own]
+        for other, link in self._links.get(tid, []):
+            words = f"{link.strength} link {trial_id} -> {other} ({link.evidence})"
+            reach: Reach = "confirmed" if link.strength == "confirmed" else "candidate"
+            out += [ReachedRecord(loaded, reach, words) for loaded in self._by_id.get(other, [])]
+        # A registry that lists the other number states the link itself, in either direction.
+        for loaded in own:
+            for ident in loaded.record.identifiers:
+                other = _norm(ident.other_id)
+                if other != tid:
+                    words = f"{loaded.record.registry} record {loaded.record.trial_id} lists {other} ({ident.id_type})"
+                    out += [ReachedRecord(o, "confirmed", words) for o in self._by_id.get(other, [])]
+        for loaded in self._listing.get(tid, []):
+            if _norm(loaded.record.trial_id) != tid:
+                ident = next(i for i in loaded.record.identifiers if _norm(i.other_id) == tid)
+                words = f"{loaded.record.registry} record {loaded.record.trial_id} lists {trial_id} ({ident.id_type})"
+                out.append(ReachedRecord(loaded, "confirmed", words))
+        return out
+
+    def document_trial_id(self, record: TrialRecord, page_ids: Iterable[str]) -> str:
+        """The number the page uses for the trial of ``record`` (the record's own id if none).
+
+        A record counts as the page trial's when reached from it by the same id or a confirmed
+        link; the page's own number wins, then the first page number in sorted order.
+        """
+        ids = sorted({_norm(i) for i in page_ids})
+        if _norm(record.trial_id) in ids:
+            return record.trial_id
+        for page_id in ids:
+            if any(r.record is record and r.reach != "candidate" for r in self._all_reached(page_id)):
+                return page_id
+        return record.trial_id
+
+
+def _preference(reached: ReachedRecord) -> tuple[int, int, float, str]:
+    entry = reached.entry
+    # Fresher snapshots first; an undated one last.
+    age = -entry.fetched_at.timestamp() if entry.fetched_at else float("inf")
+    return (_REACH_ORDER[reached.reach], int(entry.stale), age, entry.path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rows
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a rule found: the verdict, the registry's value and why."""
+
+    verdict: Verdict
+    registry_value: str | None
+    detail: str
+    score: float | None = None
+    field_keys: tuple[str, ...] = ()  # keys of TrialRecord.field_paths the value was read from
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One stated fact to compare: where it stands on the page and what it says."""
+
+    document_id: str
+    claim_id: str
+    trial_id: str | None
+    field: str
+    stated_value: str | None
+
+
+def row_for(fact: Fact, rule: str, outcome: Outcome, reached: ReachedRecord | None = None,
+            registry: str | None = None) -> ReconciliationRow:
+    """The row of one comparison; a candidate-linked record never gives more than unverifiable."""
+    verdict, detail = outcome.verdict, outcome.detail
+    evidence = Evidence()
+    if reached is not None:
+        registry = reached.registry
+        evidence = reached.evidence(*outcome.field_keys)
+        if reached.reach == "candidate":
+            detail = (
+                f"candidate record {reached.record.trial_id}, link not confirmed: {verdict}"
+                + (f" ({detail})" if detail else "")
+            )
+            verdict = "unverifiable"
+        if reached.entry.stale:
+            detail = f"{detail}; snapshot is stale (its last refresh failed)"
+    return ReconciliationRow(
+        document_id=fact.document_id,
+        claim_id=fact.claim_id,
+        trial_id=fact.trial_id,
+        field=fact.field,
+        stated_value=fact.stated_value,
+        registry_value=outcome.registry_value,
+        registry=registry,
+        verdict=verdict,
+        rule=rule,
+        detail=detail,
+        score=outcome.score,
+        evidence=evidence,
+    )
+
+
+def no_record_row(fact: Fact, rule: str) -> ReconciliationRow:
+    """An unverifiable row for a fact about a trial no snapshot gives a record for."""
+    return ReconciliationRow(
+        document_id=fact.document_id,
+        claim_id=fact.claim_id,
+        trial_id=fact.trial_id,
+        field=fact.field,
+        stated_value=fact.stated_value,
+        registry_value=None,
+        registry=registry_of_id(fact.trial_id) if fact.trial_id else None,
+        verdict="unverifiable",
+        rule=rule,
+        detail="no registry record",
+    )
+
+
+def unchecked_row(fact: Fact, rule: str, detail: str) -> ReconciliationRow:
+    """An unverifiable row for a fact that could not be read well enough to compare."""
+    return ReconciliationRow(
+        document_id=fact.document_id,
+        claim_id=fact.claim_id,
+        trial_id=fact.trial_id,
+        field=fact.field,
+        stated_value=fact.stated_value,
+        registry_value=None,
+        registry=None,
+        verdict="unverifiable",
+        rule=rule,
+        detail=detail,
+    )
+
+
+Compare = Callable[[ReachedRecord], Outcome]
+
+
+def rows_for_trial(
+    fact: Fact, rule: str, reached: Sequence[ReachedRecord], compare: Compare
+) -> list[ReconciliationRow]:
+    """One row per record reached (or one 'no registry record' row), each from ``compare``."""
+    if not reached:
+        return [no_record_row(fact, rule)]
+    return [row_for(fact, rule, compare(r), r) for r in reached]

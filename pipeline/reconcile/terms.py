@@ -1,0 +1,381 @@
+"""Words into comparable terms: conditions, endpoints, drug names and trial titles.
+
+Everything here is pure text work, shared by the rules. A page and a registry rarely word a
+condition or an endpoint the same way ("mCRPC" and "Metastatic Castration-resistant Prostate
+Cancer", "ORR" and "Objective Response Rate"), so both sides go through the same normalization
+before any comparison:
+
+1. abbreviations are expanded (:data:`ABBREVIATIONS`);
+2. accents, case and punctuation go; simple plurals are cut ("tumors" -> "tumor");
+3. synonyms meet on one word (carcinoma, neoplasm, tumour ... -> "cancer");
+4. for conditions, qualifiers of stage or line of treatment go too ("advanced", "metastatic",
+   "untreated", "stage IV"): a condition rule speaks about the disease, not its stage.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz
+
+# ---------------------------------------------------------------------------------------------
+# Abbreviations
+# ---------------------------------------------------------------------------------------------
+
+ABBREVIATIONS: dict[str, str] = {
+    "nsclc": "non small cell lung cancer",
+    "sclc": "small cell lung cancer",
+    "mcrpc": "metastatic castration resistant prostate cancer",
+    "crpc": "castration resistant prostate cancer",
+    "mcrc": "metastatic colorectal cancer",
+    "crc": "colorectal cancer",
+    "pdac": "pancreatic ductal adenocarcinoma",
+    "psc": "primary sclerosing cholangitis",
+    "mds": "myelodysplastic syndrome",
+    "aml": "acute myeloid leukemia",
+    "cml": "chronic myeloid leukemia",
+    "cll": "chronic lymphocytic leukemia",
+    "sle": "systemic lupus erythematosus",
+    "t1d": "type 1 diabetes",
+    "t1dm": "type 1 diabetes",
+    "hnscc": "head and neck squamous cell carcinoma",
+    "scchn": "squamous cell carcinoma of the head and neck",
+    "rcc": "renal cell carcinoma",
+    "hcc": "hepatocellular carcinoma",
+    "nhl": "non hodgkin lymphoma",
+    "dlbcl": "diffuse large b cell lymphoma",
+    "mmp": "mucous membrane pemphigoid",
+    "asd": "autism spectrum disorder",
+    "gvhd": "graft versus host disease",
+    "ssc": "systemic sclerosis",
+    "iim": "idiopathic inflammatory myopathy",
+    "sts": "soft tissue sarcoma",
+    "tnbc": "triple negative breast cancer",
+    "scc": "squamous cell carcinoma",
+}
+"""Abbreviation (any case) -> what it stands for, in the words registries use."""
+
+CASE_SENSITIVE_ABBREVIATIONS: dict[str, str] = {
+    "ALL": "acute lymphoblastic leukemia",
+    "AD": "alzheimer disease",
+    "MM": "multiple myeloma",
+    "NET": "neuroendocrine tumor",
+    "NETs": "neuroendocrine tumors",
+    "MS": "multiple sclerosis",
+    "RA": "rheumatoid arthritis",
+    "PM/DM": "polymyositis/dermatomyositis",
+}
+"""Abbreviations that are also ordinary words ("all", "ms"): expanded only when capitalized."""
+
+# Hyphens count as word boundaries ("B-NHL"), letters and digits do not ("mCRC" is not "CRC").
+_ABBREV_ANY_CASE = re.compile(
+    r"(?<![A-Za-z0-9])(" + "|".join(sorted(map(re.escape, ABBREVIATIONS), key=len, reverse=True))
+    + r")(?![A-Za-z0-9])",
+    re.IGNORECASE,
+)
+_ABBREV_EXACT_CASE = re.compile(
+    r"(?<![A-Za-z0-9])("
+    + "|".join(sorted(map(re.escape, CASE_SENSITIVE_ABBREVIATIONS), key=len, reverse=True))
+    + r")(?![A-Za-z0-9])"
+)
+
+
+def expand_abbreviations(text: str) -> str:
+    """``text`` with every known abbreviation replaced by its expansion."""
+    text = _ABBREV_EXACT_CASE.sub(lambda m: CASE_SENSITIVE_ABBREVIATIONS[m.group(1)], text)
+    return _ABBREV_ANY_CASE.sub(lambda m: ABBREVIATIONS[m.group(1).casefold()], text)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tokens
+# ---------------------------------------------------------------------------------------------
+
+STOP_WORDS = frozenset(
+    "a an and as at by for from in including into of on or other such the to with without "
+    "versus vs".split()
+)
+
+SYNONYMS: dict[str, str] = {
+    "tumor": "cancer",
+    "tumour": "cancer",
+    "neoplasm": "cancer",
+    "neoplasia": "cancer",
+    "carcinoma": "cancer",
+    "adenocarcinoma": "cancer",
+    "malignancy": "cancer",
+    "leukaemia": "leukemia",
+    "haematologic": "hematologic",
+    "haematological": "hematologic",
+    "hematological": "hematologic",
+    "alzheimers": "alzheimer",
+    "randomised": "randomized",
+}
+"""Word (after plural cutting) -> the word both sides meet on."""
+
+CONDITION_QUALIFIERS = frozenset(
+    "advanced metastatic untreated treated previously unresectable resectable resected "
+    "recurrent refractory relapsed persistent locally newly diagnosed recent onset early "
+    "active rare selected stage patients patient people participants adults children "
+    "disease diseases conditions condition".split()
+)
+"""Words that say how far or how treated a disease is, or who has it, not which disease."""
+
+# "stage IV", "stage IIIb", "stage 4": the numeral goes with the word.
+_STAGE = re.compile(r"\bstage\s+(?:[ivx]+|[0-4])[a-c]?\b")
+
+
+def _fold(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = text.casefold().replace("\u2019", "'").replace("'s", "")
+    return re.sub(r"[^a-z0-9]+", " ", text)
+
+
+def _singular(word: str) -> str:
+    if len(word) <= 3 or word.isdigit():
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith("s") and not word.endswith(("ss", "us", "is", "os")):
+        return word[:-1]
+    return word
+
+
+def tokens(text: str) -> list[str]:
+    """Content words of ``text``: abbreviations expanded, folded, singular, synonyms met.
+
+    Example: ``tokens("Advanced solid tumours (NSCLC)")`` ->
+    ``["advanced", "solid", "cancer", "non", "small", "cell", "lung", "cancer"]``.
+    """
+    words = _fold(expand_abbreviations(text)).split()
+    out = []
+    for word in words:
+        if word in STOP_WORDS:
+            continue
+        word = _singular(word)
+        out.append(SYNONYMS.get(word, word))
+    return out
+
+
+def condition_tokens(text: str) -> list[str]:
+    """:func:`tokens` of a condition without stage and treatment-line qualifiers, no repeats."""
+    folded = _STAGE.sub(" ", _fold(expand_abbreviations(text)))
+    seen: list[str] = []
+    for word in tokens(folded):
+        if word not in CONDITION_QUALIFIERS and word not in seen:
+            seen.append(word)
+    return seen
+
+
+# ---------------------------------------------------------------------------------------------
+# Conditions
+# ---------------------------------------------------------------------------------------------
+
+# A condition cell lists several conditions: "A, B, and C", "A or B", "A; B", "X, including A".
+_CONDITION_SPLIT = re.compile(r"\s*(?:;|,|\band\b|\bor\b|\bincluding\b|\bsuch as\b)\s*", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ConditionTerm:
+    """One condition as written, and the tokens it is compared by."""
+
+    text: str
+    tokens: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        return " ".join(self.tokens)
+
+
+def condition_terms(text: str) -> list[ConditionTerm]:
+    """The conditions a cell or registry value lists, each with its comparison tokens.
+
+    The text is split on commas, semicolons, "and", "or", "including" (after abbreviations are
+    expanded, so "MDS/AML" stays one term); terms left with no tokens ("advanced") are dropped,
+    and so are repeats.
+    """
+    out: list[ConditionTerm] = []
+    for part in _CONDITION_SPLIT.split(_protect_and(text)):
+        part = part.strip(" .")
+        toks = tuple(condition_tokens(part))
+        if toks and all(t.key != " ".join(toks) for t in out):
+            out.append(ConditionTerm(part, toks))
+    return out
+
+
+# "head and neck", "graft versus host" are one condition; do not split on their "and".
+_KEEP_TOGETHER = re.compile(r"\bhead and neck\b", re.IGNORECASE)
+
+
+def _protect_and(text: str) -> str:
+    return _KEEP_TOGETHER.sub("head-neck", expand_abbreviations(text))
+
+
+def registry_condition_terms(conditions: Iterable[str]) -> list[ConditionTerm]:
+    """Each registry condition as one term (a registry lists one condition per entry)."""
+    out: list[ConditionTerm] = []
+    for condition in conditions:
+        toks = tuple(condition_tokens(_protect_and(condition)))
+        if toks and all(t.key != " ".join(toks) for t in out):
+            out.append(ConditionTerm(condition, toks))
+    return out
+
+
+HEMATOLOGIC_WORDS = frozenset(
+    "lymphoma leukemia myeloma myelodysplastic hematologic blood myeloproliferative "
+    "lymphoproliferative".split()
+)
+SOLID_CANCER_WORDS = frozenset(
+    "cancer melanoma sarcoma glioma glioblastoma mesothelioma blastoma neuroblastoma "
+    "cholangiocarcinoma".split()
+)
+
+
+def is_solid_cancer(term: ConditionTerm) -> bool:
+    """A cancer that is not a blood cancer (melanoma, NSCLC, sarcoma ... yes; lymphoma no)."""
+    words = set(term.tokens)
+    return bool(words & SOLID_CANCER_WORDS) and not words & HEMATOLOGIC_WORDS
+
+
+def is_solid_tumor_umbrella(term: ConditionTerm) -> bool:
+    """The umbrella "solid tumors" (any solid cancer), possibly with "other"/"neoplasm"."""
+    return set(term.tokens) == {"solid", "cancer"}
+
+
+def term_similarity(a: ConditionTerm, b: ConditionTerm) -> float:
+    """rapidfuzz ``token_set_ratio`` of two terms' tokens (100 when one's words contain the other's).
+
+    Terms whose numbers differ are different conditions whatever their letters ("type 1
+    diabetes" and "type 2 diabetes" would score 93): their similarity is 0.
+    """
+    numbers_a = {t for t in a.tokens if t.isdigit()}
+    numbers_b = {t for t in b.tokens if t.isdigit()}
+    if numbers_a and numbers_b and numbers_a != numbers_b:
+        return 0.0
+    return float(fuzz.token_set_ratio(a.key, b.key))
+
+
+def named_in(term: ConditionTerm, text_tokens: set[str], coverage: float) -> bool:
+    """Whether ``text_tokens`` (a sentence's :func:`tokens`) hold enough of ``term``'s words.
+
+    A term of one or two words must be there whole; a longer one may miss some, down to
+    ``coverage`` of its words: at 2/3, "idiopathic inflammatory myopathy" is named by a
+    sentence saying "idiopathic inflammatory myositis" (2 of 3 words).
+    """
+    words = set(term.tokens)
+    found = len(words & text_tokens)
+    if len(words) <= 2:
+        return found == len(words)
+    return found / len(words) >= coverage
+
+
+# ---------------------------------------------------------------------------------------------
+# Endpoints
+# ---------------------------------------------------------------------------------------------
+
+ENDPOINT_TERMS: dict[str, str] = {
+    "ORR": r"\bobjective (?:tumou?r )?response|\boverall response rate|\borr\b|\bbest overall response"
+           r"|\bresponse rate\b",
+    "PFS": r"\bprogression free|\bpfs\b",
+    "OS": r"\boverall survival\b|\bos\b",
+    "DCR": r"\bdisease control\b|\bdcr\b|\bclinical benefit rate",
+    "SAFETY": r"\bsafety\b|\badverse (?:events?|reactions?|effects?)\b|\baes?\b|\bsaes?\b|\bteaes?\b"
+              r"|\btolerab|\bside effects?\b|\btoxicit|\bctcae\b",
+    "DLT": r"\bdose limiting\b|\bdlts?\b|\btreatment limiting\b",
+    "MTD": r"\bmaximum tolerated dose\b|\bmtd\b|\brecommended phase (?:2|ii) dose\b|\brp2d\b",
+    "TREG": r"\bregulatory t cells?\b|\btregs?\b",
+    "CDR": r"\bcdr\b|\bclinical dementia rating\b",
+    "FEASIBILITY": r"\bfeasib",
+    "PRO": r"\bpatient reported\b|\bquality of life\b|\bqol\b|\bsymptom scores?\b",
+    "IMMUNE": r"\bimmune (?:effectors?|responses?|cells?|markers?)\b|\bimmunolog",
+    "DISEASE_ACTIVITY": r"\bdisease activity\b",
+}
+"""Endpoint term -> the wordings that name it (on folded text: lower case, hyphens as spaces).
+
+Safety wordings include dose-limiting and treatment-limiting toxicities, so a DLT endpoint is
+also a SAFETY endpoint ("safety" on the page matches "incidence of DLTs" in the registry).
+"""
+
+_ENDPOINT_PATTERNS = {term: re.compile(pattern) for term, pattern in ENDPOINT_TERMS.items()}
+
+
+def endpoint_terms(text: str) -> set[str]:
+    """The endpoint terms (:data:`ENDPOINT_TERMS`) a text names."""
+    folded = " ".join(_fold(text).split())
+    return {term for term, pattern in _ENDPOINT_PATTERNS.items() if pattern.search(folded)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Drug names
+# ---------------------------------------------------------------------------------------------
+
+DRUG_ALIASES: dict[str, tuple[str, ...]] = {
+    "aldesleukin": ("aldesleukin", "proleukin", "interleukin 2", "il 2", "rhil 2", "ril 2"),
+}
+"""A drug (the page's subject) -> the names it goes by; a space stands for a hyphen, a space or
+nothing ("il 2" finds "IL-2", "IL 2" and "IL2")."""
+
+# "IL-2 receptor", "IL-2 analog": another molecule that only carries IL-2 in its name.
+_NOT_THE_DRUG_AFTER = (
+    r"(?![\s-]+(?:receptor|r|analog|analogue|agonist|variant|mutein|fusion|superagonist|antibody|pathway)\b)"
+)
+
+
+def drug_pattern(drug: str) -> re.Pattern[str]:
+    """A case-blind pattern finding ``drug`` under any of its names (:data:`DRUG_ALIASES`).
+
+    It works on raw text and on :func:`fold`-ed text alike.
+    """
+    key = fold(drug)
+    names = DRUG_ALIASES.get(key, (key,))
+    alternatives = "|".join(
+        re.escape(n).replace(r"\ ", r"[\s-]?") for n in sorted(names, key=len, reverse=True)
+    )
+    return re.compile(rf"(?<![A-Za-z0-9])(?:{alternatives})(?![A-Za-z0-9]){_NOT_THE_DRUG_AFTER}", re.IGNORECASE)
+
+
+def fold(text: str) -> str:
+    """``text`` lower-cased, without accents, every run of punctuation a single space."""
+    return " ".join(_fold(text).split())
+
+
+def find_drug(pattern: re.Pattern[str], text: str | None) -> str | None:
+    """The first name of the drug in ``text``, as written there, or None."""
+    if not text:
+        return None
+    m = pattern.search(text)
+    return m.group(0) if m else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Titles
+# ---------------------------------------------------------------------------------------------
+
+TITLE_STOP_WORDS = STOP_WORDS | frozenset(
+    "study studies trial evaluate evaluating assess assessing effectiveness efficacy safety "
+    "benefit effect treatment patients patient participants people who comparing compared "
+    "investigate investigating".split()
+)
+
+
+def slugify(text: str) -> str:
+    """The clinicaltrials.eu slug of a title: folded words joined by hyphens."""
+    return "-".join(_fold(text).split())
+
+
+def title_tokens(text: str, drop: re.Pattern[str] | None = None) -> list[str]:
+    """Words of a title that tell trials apart: no stop words, no names of the page's drug."""
+    folded = fold(text)
+    if drop is not None:
+        folded = drop.sub(" ", folded)
+    return [_singular(w) for w in folded.split() if w not in TITLE_STOP_WORDS]
+
+
+def title_similarity(a: Sequence[str], b: Sequence[str]) -> float:
+    """rapidfuzz ``token_set_ratio`` of two titles' :func:`title_tokens`."""
+    if not a or not b:
+        return 0.0
+    return float(fuzz.token_set_ratio(" ".join(a), " ".join(b)))
