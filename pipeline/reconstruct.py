@@ -120,7 +120,7 @@ LINKS_NAME = "links.json"
 API_URLS = {
     "ctgov": "https://clinicaltrials.gov/api/v2/studies/{id}",
     "ctis": "https://euclinicaltrials.eu/ctis-public-api/retrieve/{id}",
-    "euctr": "https://www.clinicaltrialsregister.eu/ctr-search/rest/download/full?query={id}&mode=current_only",
+    "euctr": "https://www.clinicaltrialsregister.eu/ctr-search/rest/download/full?query={id}&mode=current_page",
 }
 
 # Folder, extension and content type of each registry's snapshot (see pipeline.snapshots).
