@@ -145,8 +145,14 @@ def resolve_ongoing(
 # ---------------------------------------------------------------------------------------------
 
 
+PER_MEMBER_STATE_REGISTRIES = frozenset({"euctr"})
+"""Registries that keep one record per member state: a snapshot may hold only some of them, so
+its countries are those of the records held, not necessarily all of the trial's."""
+
+
 def compare_countries(
-    stated: Sequence[str], registry: Sequence[str], more: int = 0, unknown: Sequence[str] = ()
+    stated: Sequence[str], registry: Sequence[str], more: int = 0, unknown: Sequence[str] = (),
+    *, per_member_state: bool = False,
 ) -> tuple[Verdict, str]:
     """Countries shown on the page (ISO codes) against the registry's.
 
@@ -155,6 +161,9 @@ def compare_countries(
     mismatch when they do not. When every shown country is in the EEA, the registry's
     countries outside it are left out (an EU page lists EU sites) and the detail names them;
     a registry listing no EEA country at all then makes the comparison unverifiable.
+
+    With ``per_member_state`` (EU CTR), a shown EEA country the registry lacks may just have
+    no member-state record in the snapshot: that is unverifiable, not a disagreement.
     """
     shown, reg = set(stated), set(registry)
     notes: list[str] = []
@@ -168,6 +177,11 @@ def compare_countries(
     if unknown:
         notes.append(f"not understood as countries: {', '.join(unknown)}")
     extra, missing = shown - reg, reg - shown
+    if extra and per_member_state and extra <= EEA_COUNTRIES and not missing:
+        confirmed = f"{', '.join(sorted(shown & reg))} confirmed; " if shown & reg else ""
+        head = (f"{confirmed}no member-state record in the snapshot for {', '.join(sorted(extra))} "
+                "(the register keeps one record per member state)")
+        return "unverifiable", "; ".join([head, *notes])
     if not extra:
         if not missing:
             verdict: Verdict = "match"
@@ -183,10 +197,14 @@ def compare_countries(
     return verdict, "; ".join([head, *notes])
 
 
-def compare_country_count(shown: int, more: int, registry: Sequence[str]) -> tuple[Verdict, str]:
+def compare_country_count(
+    shown: int, more: int, registry: Sequence[str], *, per_member_state: bool = False
+) -> tuple[Verdict, str]:
     """The page's "shown + N" against the registry's country count (all, or the EEA's).
 
-    Unverifiable when the registry lists no EEA country: the page's count is of EEA sites.
+    Unverifiable when the registry lists no EEA country (the page's count is of EEA sites),
+    and, with ``per_member_state`` (EU CTR), when the registry lists fewer: the snapshot may
+    not hold every member state's record.
     """
     total = shown + more
     reg = set(registry)
@@ -197,9 +215,10 @@ def compare_country_count(shown: int, more: int, registry: Sequence[str]) -> tup
         return "match", f"{shown} shown + {more} = {total}, the registry's count"
     if total == len(eea):
         return "match", f"{shown} shown + {more} = {total}, the registry's EEA count ({len(reg) - len(eea)} others)"
-    return "mismatch", (
-        f"{shown} shown + {more} = {total}, the registry lists {len(reg)} countries ({len(eea)} in the EEA)"
-    )
+    words = f"{shown} shown + {more} = {total}, the registry lists {len(reg)} countries ({len(eea)} in the EEA)"
+    if per_member_state and total > len(eea):
+        return "unverifiable", f"{words}; the snapshot may not hold every member state's record"
+    return "mismatch", words
 
 
 def _stated_codes(entry: OngoingTrial) -> tuple[list[str], list[str]]:
@@ -218,7 +237,8 @@ def _countries_outcome(entry: OngoingTrial, reached: ReachedRecord) -> Outcome:
     if not rec.countries:
         return Outcome("unverifiable", None, f"the {rec.registry} record gives no countries", None, ("countries",))
     codes, unknown = _stated_codes(entry)
-    verdict, detail = compare_countries(codes, rec.countries, entry.more_countries, unknown)
+    verdict, detail = compare_countries(codes, rec.countries, entry.more_countries, unknown,
+                                        per_member_state=rec.registry in PER_MEMBER_STATE_REGISTRIES)
     return Outcome(verdict, ", ".join(sorted(set(rec.countries))), detail, None, ("countries",))
 
 
@@ -226,7 +246,8 @@ def _count_outcome(entry: OngoingTrial, reached: ReachedRecord) -> Outcome:
     rec = reached.record
     if not rec.countries:
         return Outcome("unverifiable", None, f"the {rec.registry} record gives no countries", None, ("countries",))
-    verdict, detail = compare_country_count(len(entry.countries), entry.more_countries, rec.countries)
+    verdict, detail = compare_country_count(len(entry.countries), entry.more_countries, rec.countries,
+                                            per_member_state=rec.registry in PER_MEMBER_STATE_REGISTRIES)
     return Outcome(verdict, str(len(set(rec.countries))), detail, None, ("countries",))
 
 

@@ -143,6 +143,9 @@ def status_outcome(stated: TrialStatus | None, reached: ReachedRecord) -> Outcom
     if rec.status is None:
         return Outcome("unverifiable", rec.status_raw, f"the {rec.registry} record gives no status", None, ("status",))
     verdict, detail = compare_status(stated, rec.status)
+    if verdict != "match" and rec.last_updated is not None:
+        # A status is only as fresh as the record: say how old it is beside a disagreement.
+        detail = f"{detail}; the record was last updated {rec.last_updated.value}"
     value = rec.status.value if rec.status_raw is None else f"{rec.status.value} ({rec.status_raw})"
     return Outcome(verdict, value, detail, None, ("status", "status_raw"))
 
