@@ -147,7 +147,7 @@ class SnapshotStore:
         """The bytes of a snapshot, checked against the manifest's sha256.
 
         Raises:
-            SnapshotError: the file is missing.
+            SnapshotError: the file is missing or cannot be read.
             IntegrityError: the file's sha256 differs from the manifest's.
         """
         path = self.path_of(entry)
@@ -155,6 +155,8 @@ class SnapshotStore:
             data = path.read_bytes()
         except FileNotFoundError as exc:
             raise SnapshotError(path, "listed in the manifest but missing") from exc
+        except OSError as exc:  # a folder where the file should be, no permission, an IO error
+            raise SnapshotError(path, f"cannot be read ({exc.strerror or type(exc).__name__})") from exc
         actual = sha256_bytes(data)
         if actual != entry.sha256:
             raise IntegrityError(path, entry.sha256, actual)
