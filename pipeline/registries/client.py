@@ -57,10 +57,11 @@ __all__ = [
 
 FetchableRegistry = Literal["ctgov", "ctis", "euctr"]
 
+# ASCII digits only: \d would also take full-width and other look-alike digits into a URL.
 _TRIAL_ID_PATTERNS: dict[str, re.Pattern[str]] = {
-    "ctgov": re.compile(r"NCT\d{8}"),
-    "ctis": re.compile(r"\d{4}-\d{6}-\d{2}-\d{2}"),  # EU CT number
-    "euctr": re.compile(r"\d{4}-\d{6}-\d{2}"),  # EudraCT number
+    "ctgov": re.compile(r"NCT[0-9]{8}"),
+    "ctis": re.compile(r"[0-9]{4}-[0-9]{6}-[0-9]{2}-[0-9]{2}"),  # EU CT number
+    "euctr": re.compile(r"[0-9]{4}-[0-9]{6}-[0-9]{2}"),  # EudraCT number
 }
 _REDIRECT_STATUSES = {301, 302, 303, 307, 308}
 _JSON_PAGE_GUARD = 10_000  # pages; a registry that never stops paging is a bug, not data
