@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pipeline.bench import add_arguments as add_bench_arguments
 from pipeline.errors import InputError, OutputLockedError, TrialreconError
 from pipeline.snapshots import DEFAULT_SNAPSHOTS_DIR, SnapshotStore
 
@@ -26,7 +27,8 @@ def _snapshots_arg(p: argparse.ArgumentParser) -> None:
 
 def _documents_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--document", dest="documents", type=Path, action="append", metavar="PATH",
-                   help="a page to extract (repeatable); default: the embedded Aldesleukin page")
+                   help="a page to extract, or a folder of pages (its *.txt files); repeatable; "
+                        "default: the embedded Aldesleukin page")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="output folder (default: output/)")
     run.add_argument("--online", action="store_true",
                      help="refresh the snapshots from the live registries first (default: offline)")
+    run.add_argument("--dask-address", metavar="ADDRESS",
+                     help="run the tasks on this dask.distributed scheduler, e.g. tcp://scheduler:8786 "
+                          "(default: $TRIALRECON_DASK_ADDRESS, else threads in this process)")
     _snapshots_arg(run)
 
     check = sub.add_parser("check", help="compare the page with the registries; exit 1 on unaccepted discrepancies",
@@ -63,6 +68,17 @@ def build_parser() -> argparse.ArgumentParser:
     _snapshots_arg(refresh)
     refresh.add_argument("--rate", type=float, default=1.0, help="requests per second per host (default 1)")
     refresh.add_argument("--concurrency", type=int, default=4, help="requests in flight at once (default 4)")
+
+    ingest = sub.add_parser("ingest", help="bulk-load ClinicalTrials.gov v2 records into DuckDB + Parquet",
+                            description="Example: python -m pipeline ingest ctg-studies/ --output out/ "
+                                        "(PATH: NDJSON, JSON files or /studies pages, a zip, or a folder of them)")
+    ingest.add_argument("path", type=Path)
+    ingest.add_argument("--output", type=Path, default=Path("output"), metavar="DIR",
+                        help="output folder (default: output/)")
+
+    bench = sub.add_parser("bench", help="measure parse+load, fetch, re-run and start-up against their targets",
+                           description="Example: python -m pipeline bench --sizes 20000,100000")
+    add_bench_arguments(bench)
 
     schemas = sub.add_parser("schemas", help="regenerate schemas/ (JSON Schemas and the data dictionary)")
     schemas.add_argument("--check", action="store_true", help="exit 1 if schemas/ is stale instead of writing")
@@ -100,11 +116,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     # Bad input must cost nothing: extract every document (milliseconds) before a flow starts or
     # the output folder is touched.
     store = SnapshotStore(args.snapshots)
-    stages.extract_documents([stages.document_source(p, store) for p in args.documents or []])
-    from pipeline.flows import trialrecon_flow
+    stages.extract_documents(stages.document_sources(args.documents or [], store))
+    from pipeline.flows import flow_on
 
-    summary = trialrecon_flow(documents=args.documents, output_dir=args.output, snapshots_dir=args.snapshots,
-                              online=args.online)
+    summary = flow_on(args.dask_address)(documents=args.documents, output_dir=args.output,
+                                         snapshots_dir=args.snapshots, online=args.online)
     print(f"run {summary.run_id}: documents {', '.join(summary.documents)}; {summary.records} registry records")
     width = max(len(t) for t in summary.row_counts)
     for table, count in summary.row_counts.items():
@@ -124,8 +140,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from pipeline.baseline import check, format_check, load_baseline
 
     store = SnapshotStore(args.snapshots)
-    sources = ([stages.document_source(p, store) for p in args.documents]
-               if args.documents else stages.default_documents(store))
+    sources = stages.document_sources(args.documents, store) if args.documents else stages.default_documents(store)
     docs = stages.extract_documents(sources)
     records = stages.load_records(store)
     rows = stages.reconcile_documents(docs, records)
@@ -149,8 +164,7 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     from pipeline.registries.client import FetchSettings
 
     store = SnapshotStore(args.snapshots)
-    sources = ([stages.document_source(p, store) for p in args.documents]
-               if args.documents else stages.default_documents(store))
+    sources = stages.document_sources(args.documents, store) if args.documents else stages.default_documents(store)
     docs = stages.extract_documents(sources)
     targets = [FetchTarget(registry=r, trial_id=t) for r, t in stages.refresh_targets(store, docs, args.only)]
     if not targets:
@@ -205,6 +219,29 @@ def cmd_changes(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from pipeline.bulk import ingest_ctgov
+
+    report = ingest_ctgov(args.path, args.output)
+    print(f"ingest {report.run_id}: {report.studies} studies read from {report.source}, "
+          f"{report.records} records loaded, {len(report.load_errors)} load errors")
+    width = max(len(t) for t in report.row_counts)
+    for table, count in report.row_counts.items():
+        print(f"  {table:<{width}}  {count:>8}")
+    print(f"database: {report.database}")
+    print(f"parquet:  {report.parquet_dir}/")
+    for err in report.load_errors:
+        print(f"could not use {err.snapshot}: {err.error}", file=sys.stderr)
+    return report.exit_code
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from pipeline.bench import main as bench_main
+
+    bench_main(args)
+    return EXIT_OK
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from prefect import serve
 
@@ -218,6 +255,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {
+    "ingest": cmd_ingest,
+    "bench": cmd_bench,
     "refresh": cmd_refresh,
     "changes": cmd_changes,
     "serve": cmd_serve,

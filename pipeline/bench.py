@@ -1,0 +1,546 @@
+"""``python -m pipeline bench``: the pipeline's speed and memory, measured against its targets.
+
+One run prints, side by side:
+
+* **parse+load** of a corpus of CT.gov v2 records (:func:`pipeline.bulk.ingest_ctgov`) against
+  the floor, orjson only decoding the same bytes read the same way: records/s, MB/s, the ratio
+  of their times, and the peak RSS of each;
+* **fetch** (:func:`pipeline.refresh.run_refresh` on :mod:`pipeline.registries.client`) against
+  a loopback server that answers every request after a fixed latency: records/s against the
+  bound ``concurrency cap / latency``;
+* a **warm re-run** with nothing changed against the **cold** run: the stage functions' time
+  (what the flow's tasks run), not Prefect's;
+* **make run** on the Aldesleukin default against an **empty Prefect flow**'s start-up.
+
+Each measurement runs in a fresh subprocess (``python -m pipeline.bench _child ...``), so its
+peak RSS is its own and no figure is warmed by another. The corpus is built from the complete
+records in ``../shared/samples/ctgov_v2``: every record is one of them with its id, titles,
+status, enrollment, dates, conditions, locations and secondary ids varied, and its results
+section kept for about one record in eight (as on ClinicalTrials.gov), deterministically from
+the seed.
+
+This module imports only the standard library at import time: the CLI builds its parser from
+:func:`add_arguments` without paying for the pipeline's imports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_SAMPLES = REPO.parent / "shared" / "samples" / "ctgov_v2"
+GIB = 1024**3
+MB = 1_000_000
+
+# The targets of the "Scale" issue, on a 2-core machine.
+MAX_LOAD_TO_DECODE = 2.0  # parse+load time / orjson decode time
+MAX_PEAK_RSS = GIB  # parse+load, at every corpus size
+MAX_FETCH_TO_BOUND = 1.25  # fetch time / (records * latency / concurrency)
+MAX_WARM_TO_COLD = 0.10  # warm re-run / cold run, pipeline work only
+MAX_RUN_TO_EMPTY_FLOW = 1.3  # make run / empty Prefect flow, wall clock
+
+RESULTS_SHARE = 0.125  # records with posted results on ClinicalTrials.gov: roughly one in eight
+STATUSES = (
+    "RECRUITING", "COMPLETED", "ACTIVE_NOT_RECRUITING", "NOT_YET_RECRUITING", "TERMINATED",
+    "WITHDRAWN", "UNKNOWN", "ENROLLING_BY_INVITATION", "SUSPENDED",
+)
+TITLE_TAGS = (
+    "Extension Study", "Long-term Follow-up", "Dose Expansion Cohort", "Paediatric Cohort",
+    "Open-label Extension", "Pilot Phase", "Japanese Sub-study", "Biomarker Sub-study",
+    "Investigator-initiated Arm", "Real-world Comparator",
+)
+DATE_KEYS = (
+    "startDateStruct", "primaryCompletionDateStruct", "completionDateStruct",
+    "studyFirstPostDateStruct", "lastUpdatePostDateStruct",
+)
+EMPTY_FLOW = "from prefect import flow\n\n@flow\ndef empty():\n    pass\n\nempty()\n"
+# make run links these into a scratch folder, so it runs cold and writes nowhere of the user's.
+MAKE_RUN_LINKS = ("Makefile", "pyproject.toml", "pipeline", "snapshots", ".venv")
+
+
+# -- options --------------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The bench command's options (the CLI's ``bench`` sub-command)."""
+    parser.add_argument("--records", type=int, default=20_000, metavar="N",
+                        help="corpus size for parse+load (default: 20000)")
+    parser.add_argument("--sizes", type=_sizes_arg, metavar="N,N,...",
+                        help="several corpus sizes instead of --records, e.g. 20000,100000")
+    parser.add_argument("--seed", type=int, default=7, help="corpus seed (default: 7)")
+    parser.add_argument("--samples", type=Path, default=DEFAULT_SAMPLES, metavar="DIR",
+                        help="real CT.gov v2 records to vary (default: ../shared/samples/ctgov_v2)")
+    parser.add_argument("--fetch-records", type=int, default=400, metavar="N", help="records to fetch (default: 400)")
+    parser.add_argument("--fetch-latency-ms", type=float, default=50.0, metavar="MS",
+                        help="latency the loopback server adds to every answer (default: 50)")
+    parser.add_argument("--fetch-concurrency", type=int, default=8, metavar="N",
+                        help="the client's concurrency cap (default: 8)")
+    parser.add_argument("--repeat", type=int, default=3, metavar="N",
+                        help="runs of each start-up command; the median counts (default: 3)")
+    parser.add_argument("--skip-fetch", action="store_true", help="leave out the fetch figures")
+    parser.add_argument("--skip-rerun", action="store_true", help="leave out the warm/cold re-run figures")
+    parser.add_argument("--skip-startup", action="store_true", help="leave out make run against an empty flow")
+    parser.add_argument("--workdir", type=Path, metavar="DIR",
+                        help="where corpora and outputs go, kept afterwards (default: a temporary folder)")
+
+
+def _sizes_arg(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from exc
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: sizes must be positive")
+    return sizes
+
+
+# -- the corpus -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """An NDJSON file of CT.gov v2 records."""
+
+    path: Path
+    records: int
+    bytes: int
+
+
+def load_bases(samples: Path) -> list[dict[str, Any]]:
+    """The complete study records among the samples, one per NCT number.
+
+    Records of ``fields=``-filtered pages lack most modules (and ``derivedSection``); a bulk
+    download never looks like that, so they are left out.
+
+    Raises:
+        SnapshotError: ``samples`` is missing or holds no complete record.
+    """
+    import orjson
+
+    from pipeline.bulk import iter_study_bytes
+    from pipeline.errors import SnapshotError
+
+    bases: dict[str, dict[str, Any]] = {}
+    for _, data in iter_study_bytes(samples):
+        study = orjson.loads(data)
+        if isinstance(study, dict) and "derivedSection" in study and "protocolSection" in study:
+            bases.setdefault(study["protocolSection"]["identificationModule"]["nctId"], study)
+    if not bases:
+        raise SnapshotError(samples, "holds no complete ClinicalTrials.gov v2 record")
+    return [bases[k] for k in sorted(bases)]
+
+
+def iter_corpus(bases: Sequence[dict[str, Any]], seed: int) -> Iterator[dict[str, Any]]:
+    """Endless varied records; the first N are the same for every N (a corpus grows by appending)."""
+    rng = random.Random(seed)
+    conditions = sorted({c for b in bases for c in b["protocolSection"].get("conditionsModule", {}).get("conditions", [])})
+    index = 0
+    while True:
+        yield vary(bases[rng.randrange(len(bases))], index, rng, conditions)
+        index += 1
+
+
+def vary(base: dict[str, Any], index: int, rng: random.Random, conditions: Sequence[str]) -> dict[str, Any]:
+    """A new record from ``base``: its own NCT number (NCT9xxxxxxx, never a real one) and varied facts.
+
+    Only the modules that change are copied; the rest are shared with ``base`` (read-only).
+    """
+    study = dict(base)
+    ps = study["protocolSection"] = dict(base["protocolSection"])
+
+    ident = ps["identificationModule"] = dict(ps["identificationModule"])
+    ident["nctId"] = f"NCT{90_000_000 + index:08d}"
+    tag = rng.choice(TITLE_TAGS)
+    for key in ("briefTitle", "officialTitle"):
+        if isinstance(ident.get(key), str):
+            ident[key] = f"{ident[key]} ({tag} {index % 997})"
+    if isinstance(ident.get("secondaryIdInfos"), list):
+        ident["secondaryIdInfos"] = _subset(ident["secondaryIdInfos"], rng)
+
+    status = ps["statusModule"] = dict(ps.get("statusModule", {}))
+    status["overallStatus"] = rng.choice(STATUSES)
+    months = rng.randint(-96, 24)
+    for key in DATE_KEYS:
+        struct = status.get(key)
+        if isinstance(struct, dict) and isinstance(struct.get("date"), str):
+            status[key] = {**struct, "date": shift_date(struct["date"], months)}
+
+    design = ps["designModule"] = dict(ps.get("designModule", {}))
+    design["enrollmentInfo"] = {
+        "count": max(0, round(rng.lognormvariate(4.2, 1.3))), "type": rng.choice(("ACTUAL", "ESTIMATED"))
+    }
+
+    cond = ps["conditionsModule"] = dict(ps.get("conditionsModule", {}))
+    own = _subset(cond.get("conditions", []), rng, at_least=1)
+    cond["conditions"] = own + [c for c in rng.sample(conditions, k=min(2, len(conditions))) if c not in own][
+        : rng.randint(0, 2)]
+
+    contacts = ps.get("contactsLocationsModule")
+    if isinstance(contacts, dict) and isinstance(contacts.get("locations"), list):
+        ps["contactsLocationsModule"] = {**contacts, "locations": _subset(contacts["locations"], rng)}
+
+    if "resultsSection" in study and rng.random() >= RESULTS_SHARE:
+        del study["resultsSection"]
+        study["hasResults"] = False
+    return study
+
+
+def _subset(items: list[Any], rng: random.Random, at_least: int = 0) -> list[Any]:
+    """A random subset of ``items`` in their order."""
+    if not items:
+        return []
+    keep = rng.randint(min(at_least, len(items)), len(items))
+    return [items[i] for i in sorted(rng.sample(range(len(items)), keep))]
+
+
+def shift_date(text: str, months: int) -> str:
+    """``text`` (YYYY, YYYY-MM or YYYY-MM-DD) moved by ``months``, at the same precision."""
+    parts = text.split("-")
+    if not all(p.isdigit() for p in parts) or not 1 <= len(parts) <= 3:
+        return text
+    if len(parts) == 1:
+        return str(int(parts[0]) + months // 12)
+    total = int(parts[0]) * 12 + int(parts[1]) - 1 + months
+    shifted = f"{total // 12:04d}-{total % 12 + 1:02d}"
+    return shifted if len(parts) == 2 else f"{shifted}-{min(int(parts[2]), 28):02d}"
+
+
+def build_corpus(samples: Path, records: int, target: Path, seed: int = 7) -> Corpus:
+    """Write ``records`` varied CT.gov v2 records to ``target`` as NDJSON."""
+    import itertools
+
+    import orjson
+
+    size = 0
+    with target.open("wb") as fh:
+        for study in itertools.islice(iter_corpus(load_bases(samples), seed), records):
+            line = orjson.dumps(study) + b"\n"
+            fh.write(line)
+            size += len(line)
+    return Corpus(target, records, size)
+
+
+# -- measurements (each in a fresh subprocess) ----------------------------------------------------
+
+
+def peak_rss() -> int:
+    """This process's peak resident set size, in bytes.
+
+    Linux's VmHWM belongs to the process's own address space. ``ru_maxrss`` would not do: a
+    child started with vfork+exec inherits its parent's high-water mark.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+def measure_ingest(corpus: Path, output_dir: Path) -> dict[str, Any]:
+    """Parse and load the corpus into a fresh output folder."""
+    from pipeline.bulk import ingest_ctgov
+
+    start = time.perf_counter()
+    report = ingest_ctgov(corpus, output_dir)
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "records": report.records, "bytes": report.bytes_read,
+            "load_errors": len(report.load_errors), "peak_rss": peak_rss()}
+
+
+def measure_decode(corpus: Path) -> dict[str, Any]:
+    """The floor: the same bytes, read the same way, only decoded by orjson."""
+    import orjson
+
+    from pipeline.bulk import iter_study_bytes
+
+    start = time.perf_counter()
+    records = size = 0
+    for _, data in iter_study_bytes(corpus):
+        orjson.loads(data)
+        records += 1
+        size += len(data)
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "records": records, "bytes": size, "peak_rss": peak_rss()}
+
+
+def measure_fetch(corpus: Path, records: int, latency: float, concurrency: int) -> dict[str, Any]:
+    """Refresh ``records`` studies of the corpus from a loopback server that waits ``latency`` s per answer."""
+    import itertools
+
+    import orjson
+
+    from pipeline.bulk import iter_study_bytes
+    from pipeline.refresh import FetchTarget, run_refresh
+    from pipeline.snapshots import SnapshotStore
+
+    loopback = _loopback_module()
+    with loopback.LoopbackServer() as server, tempfile.TemporaryDirectory() as tmp:
+        targets = []
+        for _, data in itertools.islice(iter_study_bytes(corpus), records):
+            nct_id = orjson.loads(data)["protocolSection"]["identificationModule"]["nctId"]
+            path = f"/api/v2/studies/{nct_id}"
+            server.add(path, data)
+            server.script(path, loopback.Delay(latency))
+            targets.append(FetchTarget(registry="ctgov", trial_id=nct_id))
+        settings = loopback.fetch_settings(server, max_concurrency=concurrency)
+        start = time.perf_counter()
+        report = run_refresh(targets, store=SnapshotStore(Path(tmp)), settings=settings)
+        seconds = time.perf_counter() - start
+    return {"seconds": seconds, "records": len(targets), "failed": len(report.failed),
+            "bound_seconds": len(targets) * latency / concurrency, "peak_rss": peak_rss()}
+
+
+def measure_rerun(output_dir: Path) -> dict[str, Any]:
+    """The flow's work on the embedded default, cold (empty output) then warm (nothing changed)."""
+    cold_start = time.perf_counter()
+    cold_work = pipeline_work(output_dir)
+    cold = time.perf_counter() - cold_start
+    warm_start = time.perf_counter()
+    warm_work = pipeline_work(output_dir)
+    warm = time.perf_counter() - warm_start
+    return {"cold_seconds": cold, "warm_seconds": warm, "cold_work_done": cold_work,
+            "warm_work_done": warm_work, "peak_rss": peak_rss()}
+
+
+def pipeline_work(output_dir: Path) -> bool:
+    """What ``trialrecon_flow`` does, as the same stage functions in the same order, without Prefect.
+
+    Returns:
+        Whether work was done (False: nothing had changed, the run only recorded itself).
+    """
+    from datetime import UTC, datetime
+
+    from pipeline import stages
+    from pipeline.dataset import RunInfo
+    from pipeline.incremental import read_previous_state
+    from pipeline.load import DB_NAME, output_lock, record_run_only, write_outputs
+    from pipeline.snapshots import SnapshotStore
+
+    started = datetime.now(UTC)
+    run_id = stages.new_run_id(started)
+    store = SnapshotStore()
+    sources = stages.default_documents(store)
+    with output_lock(output_dir):
+        previous = read_previous_state(output_dir / DB_NAME)
+        plan = stages.plan_run(sources, store, previous)
+        if not plan.work_needed:
+            run = RunInfo(run_id=run_id, started_at=started, finished_at=datetime.now(UTC))
+            record_run_only(output_dir, stages.unchanged_run_rows(run, plan))
+            return False
+        docs = stages.extract_documents(sources)
+        records = stages.load_records(store, previous)
+        rows = stages.reconcile_documents(docs, records)
+        run = RunInfo(run_id=run_id, started_at=started, finished_at=datetime.now(UTC))
+        write_outputs(stages.run_batch(run, docs, records, store, rows, previous, plan.fingerprint),
+                      output_dir, version=run_id)
+        return True
+
+
+def _loopback_module() -> Any:
+    """``tests/loopback.py``, the project's loopback HTTP server (it lives with the tests)."""
+    import importlib.util
+
+    path = REPO / "tests" / "loopback.py"
+    spec = importlib.util.spec_from_file_location("trialrecon_loopback", path)
+    if spec is None or spec.loader is None or not path.exists():
+        raise FileNotFoundError(f"{path}: the loopback server is needed for the fetch figures (--skip-fetch)")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+CHILDREN = {
+    "ingest": lambda a: measure_ingest(Path(a[0]), Path(a[1])),
+    "decode": lambda a: measure_decode(Path(a[0])),
+    "fetch": lambda a: measure_fetch(Path(a[0]), int(a[1]), float(a[2]), int(a[3])),
+    "rerun": lambda a: measure_rerun(Path(a[0])),
+}
+
+
+def in_subprocess(kind: str, *args: object) -> dict[str, Any]:
+    """Run one measurement in a fresh Python process and return its figures.
+
+    Raises:
+        RuntimeError: the measurement failed (its stderr is in the message).
+    """
+    command = [sys.executable, "-m", "pipeline.bench", "_child", kind, *map(str, args)]
+    proc = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench {kind} failed (exit {proc.returncode}):\n{proc.stderr.strip()}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def startup_commands(scratch: Path) -> dict[str, list[str]]:
+    """The two start-up commands compared: ``make run`` (cold, in ``scratch``) and an empty flow.
+
+    ``scratch`` gets links to the repo's Makefile, package, snapshots and virtual environment,
+    so ``make run`` writes its output there. Its install stamp is made current: the install
+    step is up to date, as it is in any set-up checkout, and is not what is measured.
+    """
+    for name in MAKE_RUN_LINKS:
+        link = scratch / name
+        if not link.exists():
+            link.symlink_to(REPO / name)
+    stamp = scratch / ".installed"
+    stamp.touch()
+    return {
+        "make run": ["make", "--no-print-directory", "-s", "-C", str(scratch), "run", f"STAMP={stamp}"],
+        "empty flow": [sys.executable, "-c", EMPTY_FLOW],
+    }
+
+
+def time_startup(commands: dict[str, list[str]], scratch: Path, repeat: int) -> dict[str, float]:
+    """Median wall-clock seconds of each command, run alternately, each time from a cold output."""
+    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(repeat):
+        for name, command in commands.items():
+            shutil.rmtree(scratch / "output", ignore_errors=True)
+            start = time.perf_counter()
+            proc = subprocess.run(command, capture_output=True, text=True, cwd=scratch, env=env)
+            times[name].append(time.perf_counter() - start)
+            if proc.returncode != 0:
+                raise RuntimeError(f"{name} failed (exit {proc.returncode}):\n{proc.stderr.strip()[-2000:]}")
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+# -- report ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Report:
+    """Figures as printed lines, and the verdict on each target."""
+
+    lines: list[str] = field(default_factory=list)
+    verdicts: list[tuple[str, bool | None]] = field(default_factory=list)
+
+    def say(self, line: str = "") -> None:
+        self.lines.append(line)
+        print(line, flush=True)
+
+    def target(self, name: str, met: bool | None, detail: str) -> None:
+        self.verdicts.append((name, met))
+        mark = {True: "met", False: "NOT MET", None: "not measured"}[met]
+        self.say(f"  target {name}: {detail} -> {mark}")
+
+
+def _rate(count: float, seconds: float) -> float:
+    return count / seconds if seconds > 0 else float("inf")
+
+
+def _mib(size: float) -> str:
+    return f"{size / 2**20:,.0f} MiB"
+
+
+def run_bench(args: argparse.Namespace, workdir: Path) -> Report:
+    """Every measurement the options ask for, printed as it is made."""
+    import platform
+
+    report = Report()
+    sizes = args.sizes or [args.records]
+    report.say(f"trialrecon bench: {os.cpu_count()} cores, Python {platform.python_version()}, seed {args.seed}")
+
+    report.say("")
+    report.say("parse+load (bulk ingest) against orjson decoding the same bytes")
+    report.say(f"  {'records':>9}  {'MB':>8}  {'parse+load':>24}  {'orjson decode':>24}  {'ratio':>5}  "
+               f"{'peak RSS load':>13}  {'peak RSS decode':>15}")
+    largest = max(sizes)
+    corpus = None
+    for size in sorted(sizes):
+        corpus = build_corpus(args.samples, size, workdir / f"corpus-{size}.ndjson", seed=args.seed)
+        load = in_subprocess("ingest", corpus.path, workdir / f"out-{size}")
+        floor = in_subprocess("decode", corpus.path)
+        ratio = load["seconds"] / floor["seconds"]
+        mb = corpus.bytes / MB
+        report.say(
+            f"  {size:>9,}  {mb:>8,.1f}  "
+            f"{_rate(load['records'], load['seconds']):>8,.0f} rec/s {_rate(mb, load['seconds']):>6,.1f} MB/s  "
+            f"{_rate(floor['records'], floor['seconds']):>8,.0f} rec/s {_rate(mb, floor['seconds']):>6,.1f} MB/s  "
+            f"{ratio:>5.2f}  {_mib(load['peak_rss']):>13}  {_mib(floor['peak_rss']):>15}")
+        report.say(f"  {'':>9}  {'':>8}  {load['seconds']:>20.2f} s  {floor['seconds']:>20.2f} s"
+                   + (f"  ({load['load_errors']} load errors)" if load["load_errors"] else ""))
+        report.target(f"parse+load within {MAX_LOAD_TO_DECODE:g}x of orjson ({size:,} records)",
+                      ratio <= MAX_LOAD_TO_DECODE, f"{ratio:.2f}x")
+        report.target(f"peak RSS under 1 GiB ({size:,} records)", load["peak_rss"] < MAX_PEAK_RSS,
+                      _mib(load["peak_rss"]))
+        if size != largest:
+            corpus.path.unlink()
+    if 100_000 not in sizes:
+        report.target("peak RSS under 1 GiB (100,000 records)", None, "add --sizes 20000,100000")
+
+    report.say("")
+    if args.skip_fetch:
+        report.say("fetch: skipped")
+    else:
+        assert corpus is not None
+        latency = args.fetch_latency_ms / 1000
+        fetch = in_subprocess("fetch", corpus.path, min(args.fetch_records, corpus.records), latency,
+                              args.fetch_concurrency)
+        bound = _rate(fetch["records"], fetch["bound_seconds"])
+        ratio = fetch["seconds"] / fetch["bound_seconds"]
+        report.say(f"fetch ({fetch['records']} records, {args.fetch_latency_ms:g} ms latency, "
+                   f"concurrency {args.fetch_concurrency}, loopback)")
+        report.say(f"  {_rate(fetch['records'], fetch['seconds']):,.1f} rec/s against a bound of {bound:,.1f} rec/s "
+                   f"({fetch['seconds']:.2f} s against {fetch['bound_seconds']:.2f} s; "
+                   f"{fetch['failed']} failed; peak RSS {_mib(fetch['peak_rss'])})")
+        report.target(f"fetch within {MAX_FETCH_TO_BOUND:g}x of its bound", ratio <= MAX_FETCH_TO_BOUND and
+                      not fetch["failed"], f"{ratio:.2f}x")
+
+    report.say("")
+    if args.skip_rerun:
+        report.say("re-run: skipped")
+    else:
+        rerun = in_subprocess("rerun", workdir / "rerun-output")
+        ratio = rerun["warm_seconds"] / rerun["cold_seconds"]
+        report.say("re-run of the embedded default, pipeline work (stage functions) only")
+        report.say(f"  cold {rerun['cold_seconds']:.3f} s (work done: {rerun['cold_work_done']}), "
+                   f"warm {rerun['warm_seconds']:.3f} s (work done: {rerun['warm_work_done']})")
+        report.target(f"warm re-run under {MAX_WARM_TO_COLD:.0%} of the cold run",
+                      ratio < MAX_WARM_TO_COLD and not rerun["warm_work_done"], f"{ratio:.1%}")
+
+    report.say("")
+    if args.skip_startup:
+        report.say("start-up: skipped")
+    else:
+        scratch = workdir / "make-run"
+        scratch.mkdir(exist_ok=True)
+        medians = time_startup(startup_commands(scratch), scratch, args.repeat)
+        run_s, empty_s = medians["make run"], medians["empty flow"]
+        report.say(f"start-up, wall clock, median of {args.repeat} (fresh processes)")
+        report.say(f"  make run (cold output) {run_s:.2f} s, empty Prefect flow {empty_s:.2f} s")
+        report.target(f"make run within {MAX_RUN_TO_EMPTY_FLOW:g}x of an empty flow",
+                      run_s / empty_s <= MAX_RUN_TO_EMPTY_FLOW, f"{run_s / empty_s:.2f}x")
+    return report
+
+
+def main(args: argparse.Namespace) -> Report:
+    """Run the bench in ``--workdir`` (kept) or a temporary folder (removed afterwards)."""
+    if args.workdir:
+        args.workdir.mkdir(parents=True, exist_ok=True)
+        return run_bench(args, args.workdir)
+    with tempfile.TemporaryDirectory(prefix="trialrecon-bench-") as tmp:
+        return run_bench(args, Path(tmp))
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["_child"]:
+    print(json.dumps(CHILDREN[sys.argv[2]](sys.argv[3:])))
