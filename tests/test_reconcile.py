@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.models import ExtractedDocument, ReconciliationRow, SnapshotEntry, TrialLink, TrialRecord
+from pipeline.models import Claim, ExtractedDocument, Identifier, ReconciliationRow, SnapshotEntry, TrialLink, TrialRecord
 from pipeline.reconcile import LoadedRecord, reconcile_document, row_order
+from pipeline.reconcile.claims import follow_on_trials
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "reconcile"
 
@@ -237,3 +238,61 @@ def test_table_row_verdicts_at_a_glance(rows):
         ("table:4:phase", "ctgov", "match"),
         ("table:4:status", "ctgov", "mismatch"),
     ]
+
+
+def _cteu_page(trial_id: str, slug: str) -> LoadedRecord:
+    url = f"https://clinicaltrials.eu/trial/{slug}/"
+    record = TrialRecord(trial_id=trial_id, registry="cteu", title=slug.replace("-", " "),
+                         identifiers=[Identifier(other_id=url, id_type="CTEU_URL")])
+    entry = SnapshotEntry(path=f"cteu/{slug}.html", registry="cteu", trial_id=trial_id, url=url, sha256="e" * 64,
+                          provenance="captured")
+    return LoadedRecord(record, entry)
+
+
+PANCREAS_SLUG = "study-on-low-dose-aldesleukin-for-patients-with-resectable-pancreatic-cancer"
+
+
+def test_clinicaltrials_eu_reference_with_a_snapshot_about_the_citing_trial_matches():
+    doc, records, links = _load()
+    rows = reconcile_document(doc, [*records, _cteu_page("NCT00000004", PANCREAS_SLUG)], links)
+    row = _one(rows, "ref:3", "cteu")
+    assert (row.verdict, row.registry_value, row.evidence.snapshot_path) == (
+        "match", "NCT00000004", f"cteu/{PANCREAS_SLUG}.html")
+
+
+def test_clinicaltrials_eu_reference_with_a_snapshot_about_another_trial_is_a_mismatch():
+    doc, records, links = _load()
+    rows = reconcile_document(doc, [*records, _cteu_page("NCT00000001", PANCREAS_SLUG)], links)
+    row = _one(rows, "ref:3", "cteu")
+    assert (row.verdict, row.detail) == (
+        "mismatch", "the page is about NCT00000001, not a citing trial; cited by sentences about NCT00000004")
+
+
+def test_clinicaltrials_eu_pages_only_identify_trials_and_are_not_compared_with_the_pages_claims():
+    doc, records, links = _load()
+    rows = reconcile_document(doc, [*records, _cteu_page("NCT00000004", PANCREAS_SLUG)], links)
+    assert sorted({r.rule for r in rows if r.registry == "cteu"}) == ["ongoing.resolve", "reference.points_at_trial"]
+
+
+def _claim(claim_id: str, trial_ids: list[str], refs: list[int], section: str = "Cancer studies") -> Claim:
+    return Claim(document_id="d", claim_id=claim_id, section=section, sentence="...", trial_ids=trial_ids,
+                 ref_numbers=refs)
+
+
+@pytest.mark.parametrize(
+    ("second", "attributed"),
+    [
+        (_claim("c2", [], [5]), {"c2": "NCT1"}),
+        (_claim("c2", [], [6]), {}),
+        (_claim("c2", [], [5, 6]), {}),
+        (_claim("c2", [], [5], section="Trial phases"), {}),
+        (_claim("c2", ["NCT2"], [5]), {}),
+    ],
+)
+def test_follow_on_sentence_takes_the_trial_only_when_it_continues_the_sentence_before(second, attributed):
+    assert follow_on_trials([_claim("c1", ["NCT1"], [5]), second]) == attributed
+
+
+def test_follow_on_attribution_runs_down_a_paragraph_citing_one_reference():
+    claims = [_claim("c1", ["NCT1"], [5]), _claim("c2", [], [5]), _claim("c3", [], [5])]
+    assert follow_on_trials(claims) == {"c2": "NCT1", "c3": "NCT1"}

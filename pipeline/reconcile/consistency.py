@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pipeline.models import Evidence, ExtractedDocument, ReconciliationRow, StatedTrial, Verdict
-from pipeline.reconcile.claims import SOLID_TUMORS, sentence_condition_terms, stated_phase
+from pipeline.reconcile.claims import SOLID_TUMORS, follow_on_trials, sentence_condition_terms, stated_phase
 from pipeline.reconcile.ongoing import Resolution
 from pipeline.reconcile.records import Fact, Outcome, ReachedRecord, RecordIndex, row_for
 from pipeline.reconcile.rules import (
@@ -32,6 +32,7 @@ from pipeline.reconcile.rules import (
 from pipeline.reconcile.terms import (
     condition_terms,
     is_solid_cancer,
+    is_solid_tumor_umbrella,
     named_in,
     registry_condition_terms,
     tokens,
@@ -53,9 +54,10 @@ def _doc_row(fact: Fact, rule: str, verdict: Verdict, registry_value: str | None
 def self_rows(doc: ExtractedDocument, index: RecordIndex, resolutions: dict[int, Resolution]) -> list[ReconciliationRow]:
     """Every place where the page states the same fact twice, compared."""
     table = {t.trial_id: t for t in doc.trials}
+    follow_on = follow_on_trials(doc.claims)
     rows: list[ReconciliationRow] = []
     for claim in doc.claims:
-        trial_ids = list(dict.fromkeys(claim.trial_ids))
+        trial_ids = list(dict.fromkeys(claim.trial_ids)) or [t for t in [follow_on.get(claim.claim_id)] if t]
         if len(trial_ids) != 1 or trial_ids[0] not in table:
             continue
         stated = table[trial_ids[0]]
@@ -91,12 +93,15 @@ def _self_condition(document_id: str, claim_id: str, sentence: str, stated: Stat
     table_terms = condition_terms(stated.condition)
     words = set(tokens(sentence))
     umbrella = SOLID_TUMORS in sentence_condition_terms(sentence, [], [])
-    covered = [named_in(t, words, NAMED_IN_SENTENCE_COVERAGE) or (umbrella and is_solid_cancer(t))
-               for t in table_terms]
+    named = [named_in(t, words, NAMED_IN_SENTENCE_COVERAGE) for t in table_terms]
+    names_solid = any(n and is_solid_cancer(t) and not is_solid_tumor_umbrella(t) for t, n in zip(table_terms, named))
+    # "Solid tumors" on one side covers the solid cancers named on the other, either way round.
+    covered = [n or (umbrella and is_solid_cancer(t)) or (names_solid and is_solid_tumor_umbrella(t))
+               for t, n in zip(table_terms, named)]
     where = f"table row {stated.row_number}"
     if any(covered):
         verdict = coverage_verdict(covered)
-        named = "; ".join(t.text for t, c in zip(table_terms, covered) if c)
+        stated_terms = "; ".join(t.text for t, c in zip(table_terms, covered) if c)
         missing = [repr(t.text) for t, c in zip(table_terms, covered) if not c]
         detail = (f"the sentence names every condition of {where}" if not missing
                   else f"the sentence does not name {', '.join(missing)} of {where}")
@@ -109,9 +114,9 @@ def _self_condition(document_id: str, claim_id: str, sentence: str, stated: Stat
         others = sentence_condition_terms(sentence, [], registry_terms)
         if not others:
             return []
-        verdict, named = "mismatch", "; ".join(t.text for t in others)
+        verdict, stated_terms = "mismatch", "; ".join(t.text for t in others)
         detail = f"the sentence names none of the conditions of {where}"
-    fact = Fact(document_id, claim_id, stated.trial_id, "condition", named)
+    fact = Fact(document_id, claim_id, stated.trial_id, "condition", stated_terms)
     return [_doc_row(fact, "self.table_vs_narrative.condition", verdict, stated.condition, detail, stated.row_number)]
 
 

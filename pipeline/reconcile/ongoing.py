@@ -15,7 +15,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pipeline.models import Evidence, ExtractedDocument, OngoingTrial, ReconciliationRow, Verdict
-from pipeline.reconcile.records import Fact, Outcome, ReachedRecord, RecordIndex, rows_for_trial, unchecked_row
+from pipeline.reconcile.records import (
+    Fact,
+    Outcome,
+    ReachedRecord,
+    RecordIndex,
+    registry_of_id,
+    rows_for_trial,
+    unchecked_row,
+)
 from pipeline.reconcile.rules import status_outcome
 from pipeline.reconcile.terms import title_similarity, title_tokens
 from pipeline.vocab import normalize_country, normalize_status
@@ -54,6 +62,8 @@ class TitleCandidate:
 
 @dataclass(frozen=True)
 class Scored:
+    """A candidate title and its similarity to the entry's title."""
+
     candidate: TitleCandidate
     score: float
 
@@ -75,6 +85,8 @@ def title_candidates(doc: ExtractedDocument, index: RecordIndex, page_ids: Seque
     for loaded in index.records:
         rec = loaded.record
         trial_id = index.document_trial_id(rec, page_ids)
+        if registry_of_id(trial_id) is None:  # a clinicaltrials.eu page that names no trial number
+            continue
         reached = ReachedRecord(loaded, "same id")
         for key, text in (("title", rec.title), ("official_title", rec.official_title)):
             if text:

@@ -26,6 +26,10 @@ NCT_ID = re.compile(r"^NCT\d{8}$")
 EU_CT_ID = re.compile(r"^\d{4}-\d{6}-\d{2}-\d{2}$")
 EUDRACT_ID = re.compile(r"^\d{4}-\d{6}-\d{2}$")
 
+NOT_REGISTRIES = frozenset({"cteu"})
+"""Sources that identify trials but are not compared with: clinicaltrials.eu pages are the
+page's own site (they tell which trial a reference or an ongoing entry is about)."""
+
 Reach = Literal["same id", "confirmed", "candidate"]
 _REACH_ORDER: dict[str, int] = {"same id": 0, "confirmed": 1, "candidate": 2}
 
@@ -48,14 +52,17 @@ class ReachedRecord:
 
     @property
     def record(self) -> TrialRecord:
+        """The record reached."""
         return self.loaded.record
 
     @property
     def entry(self) -> SnapshotEntry:
+        """The manifest entry of the record's snapshot."""
         return self.loaded.entry
 
     @property
     def registry(self) -> str:
+        """The record's registry."""
         return self.loaded.record.registry
 
     def field_path(self, *keys: str) -> str | None:
@@ -123,16 +130,18 @@ class RecordIndex:
 
     @property
     def records(self) -> list[LoadedRecord]:
+        """Every record, clinicaltrials.eu pages included."""
         return list(self._records)
 
     def reach(self, trial_id: str) -> list[ReachedRecord]:
-        """The records that speak about ``trial_id``, one per registry, best reached first.
+        """The registry records that speak about ``trial_id``, one per registry, best reached first.
 
-        Candidate-linked records come back only when no record is reached otherwise.
+        Candidate-linked records come back only when no record is reached otherwise; records of
+        :data:`NOT_REGISTRIES` never do.
         """
         tid = _norm(trial_id)
         if tid not in self._reached:
-            every = self._all_reached(trial_id)
+            every = [r for r in self._all_reached(trial_id) if r.registry not in NOT_REGISTRIES]
             found = [r for r in every if r.reach != "candidate"] or [r for r in every if r.reach == "candidate"]
             best: dict[str, ReachedRecord] = {}
             for reached in sorted(found, key=_preference):

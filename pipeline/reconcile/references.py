@@ -122,20 +122,25 @@ def _cteu_row(ref: Reference, slug: str, citing: Sequence[str], cited_by: str, i
     first = citing[0] if citing else ref.trial_id
     pages = [
         r for r in index.records
-        if r.record.registry == "cteu" and (cteu_slug(r.entry.url) == slug or r.record.trial_id == slug)
+        if r.record.registry == "cteu" and (
+            cteu_slug(r.entry.url) == slug or r.record.trial_id == slug
+            or any(cteu_slug(i.other_id) == slug for i in r.record.identifiers))
     ]
     if not pages:
         return _row(ref, first, "cteu", "unverifiable", "reference.points_at_trial",
                     f"a clinicaltrials.eu page, not a registry record, and no snapshot of it; {cited_by}")
-    page = pages[0]
-    ids = [page.record.trial_id, *(i.other_id for i in page.record.identifiers)]
+    page = min(pages, key=lambda r: r.entry.path)
+    # The page's own trial number; only a page without one is identified by the numbers it names.
+    ids = ([page.record.trial_id] if registry_of_id(page.record.trial_id) else
+           [i.other_id for i in page.record.identifiers if registry_of_id(i.other_id)])
     evidence = _record_evidence(page)
     value = ", ".join(ids)
     for trial in citing:
         if any(_same_trial(i, [trial], index) for i in ids):
             return _row(ref, trial, "cteu", "match", "reference.points_at_trial",
                         f"the page is about {trial}; {cited_by}", value, evidence)
-    if not citing:
-        return _row(ref, ref.trial_id, "cteu", "unverifiable", "reference.points_at_trial", cited_by, value, evidence)
+    if not citing or not ids:
+        why = "the clinicaltrials.eu page names no trial number" if not ids else cited_by
+        return _row(ref, first, "cteu", "unverifiable", "reference.points_at_trial", why, value or None, evidence)
     return _row(ref, first, "cteu", "mismatch", "reference.points_at_trial",
                 f"the page is about {value}, not a citing trial; {cited_by}", value, evidence)
