@@ -42,14 +42,15 @@ class AcceptedDiscrepancy(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    document_id: str
-    claim_id: str
-    trial_id: str | None
-    field: str
-    registry: str | None
-    rule: str
-    stated_value: str | None
-    registry_value: str | None
+    document_id: str = Field(description="As in reconciliation.")
+    claim_id: str = Field(description="As in reconciliation.")
+    trial_id: str | None = Field(description="As in reconciliation.")
+    field: str = Field(description="As in reconciliation.")
+    registry: str | None = Field(description="As in reconciliation.")
+    rule: str = Field(description="As in reconciliation.")
+    stated_value: str | None = Field(description="The stated value accepted.")
+    registry_value: str | None = Field(
+        description="The registry value accepted; when the registry's value changes, the discrepancy re-opens.")
     reason: str = Field(min_length=1, description="Why the discrepancy is accepted (required).")
 
     @field_validator("reason")

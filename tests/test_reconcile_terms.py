@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from pipeline.reconcile.terms import (
     ConditionTerm,
@@ -167,3 +169,27 @@ def test_slugify_gives_the_clinicaltrials_eu_slug_of_a_title():
 def test_title_tokens_leave_out_generic_words_and_the_pages_drug():
     words = title_tokens("Study of LN-145 and IL-2 for Patients with Metastatic Melanoma", drug_pattern("Aldesleukin"))
     assert words == ["ln", "145", "metastatic", "melanoma"]
+
+
+WORDS = st.sampled_from(["melanoma", "type", "1", "2", "diabetes", "lung", "cancer", "NSCLC", "advanced", "and",
+                         "or", ",", "/", "stage", "IV", "mCRPC", "solid", "tumors", "B-cell", "Alzheimer's"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=120))
+def test_term_functions_take_any_text(text):
+    tokens(text)
+    condition_terms(text)
+    endpoint_terms(text)
+    find_drug(drug_pattern("Aldesleukin"), text)
+    title_tokens(text, drug_pattern("Aldesleukin"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(WORDS, min_size=1, max_size=8).map(" ".join))
+def test_a_condition_cell_matches_a_registry_that_lists_the_same_text(text):
+    from pipeline.reconcile.rules import compare_conditions
+
+    stated = condition_terms(text)
+    assume(stated)
+    assert compare_conditions(stated, registry_condition_terms([text])).verdict == "match"

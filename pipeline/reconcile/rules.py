@@ -93,25 +93,27 @@ _STATUS_GROUP: dict[TrialStatus, str] = {
 def compare_status(stated: TrialStatus | None, registry: TrialStatus | None) -> tuple[Verdict, str]:
     """Two statuses on the common vocabulary, through ONE compatibility table.
 
-    ============================  ===========================================  ============
-    stated                        registry                                     verdict
-    ============================  ===========================================  ============
-    any                           UNKNOWN or none                              unverifiable
-    UNKNOWN (not in vocabulary)   any                                          unverifiable
-    X                             X                                            match
-    ONGOING ("Authorised":        NOT_YET_RECRUITING, RECRUITING,              match (stated value is
-    authorised, not ended)        ENROLLING_BY_INVITATION, ACTIVE_NOT_RECRUITING  less specific)
-    one of those four             ONGOING (EU CTR "Ongoing", CTIS "Authorised") match (registry value
-                                                                               is less specific)
-    RECRUITING                    ENROLLING_BY_INVITATION (and back)           partial
-    ONGOING                       SUSPENDED (and back)                         partial
-    COMPLETED                     TERMINATED (and back)                        partial (both ended)
-    anything else                                                              mismatch
-    ============================  ===========================================  ============
+    The page's "Authorised" (and EU CTR "Ongoing", CTIS "Authorised") is ONGOING: authorised
+    and not ended, recruitment state not told. The table, first row that applies:
+
+    | stated                   | registry                           | verdict      | detail                           |
+    |--------------------------|------------------------------------|--------------|----------------------------------|
+    | any                      | UNKNOWN, or none                   | unverifiable | the registry's status is unknown |
+    | UNKNOWN (not understood) | any                                | unverifiable | not in the status vocabulary     |
+    | X                        | X                                  | match        | same status                      |
+    | ONGOING                  | an active status (*)               | match        | stated value is less specific    |
+    | an active status (*)     | ONGOING                            | match        | registry value is less specific  |
+    | RECRUITING               | ENROLLING_BY_INVITATION (and back) | partial      | by invitation only (or not)      |
+    | ONGOING                  | SUSPENDED (and back)               | partial      | temporarily halted (or not)      |
+    | COMPLETED                | TERMINATED (and back)              | partial      | both ended; early (or not)       |
+    | anything else            |                                    | mismatch     | what each side's status means    |
+
+    (*) the active statuses: NOT_YET_RECRUITING, RECRUITING, ENROLLING_BY_INVITATION,
+    ACTIVE_NOT_RECRUITING (authorised and not ended, recruitment state told).
 
     So "Authorised" against COMPLETED or TERMINATED is a mismatch, and so are "Completed"
     against RECRUITING, RECRUITING against ACTIVE_NOT_RECRUITING or NOT_YET_RECRUITING, and any
-    status against WITHDRAWN.
+    status against WITHDRAWN. :func:`status_compatibility_rows` gives every pair.
     """
     if registry is None or registry is S.UNKNOWN:
         return "unverifiable", "the registry's status is unknown"

@@ -248,12 +248,12 @@ def is_solid_tumor_umbrella(term: ConditionTerm) -> bool:
 def term_similarity(a: ConditionTerm, b: ConditionTerm) -> float:
     """rapidfuzz ``token_set_ratio`` of two terms' tokens (100 when one's words contain the other's).
 
-    Terms whose numbers differ are different conditions whatever their letters ("type 1
-    diabetes" and "type 2 diabetes" would score 93): their similarity is 0.
+    Terms with numbers, none of them shared, are different conditions whatever their letters
+    ("type 1 diabetes" and "type 2 diabetes" would score 93): their similarity is 0.
     """
     numbers_a = {t for t in a.tokens if t.isdigit()}
     numbers_b = {t for t in b.tokens if t.isdigit()}
-    if numbers_a and numbers_b and numbers_a != numbers_b:
+    if numbers_a and numbers_b and not numbers_a & numbers_b:
         return 0.0
     return float(fuzz.token_set_ratio(a.key, b.key))
 
