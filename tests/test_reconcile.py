@@ -296,3 +296,38 @@ def test_follow_on_sentence_takes_the_trial_only_when_it_continues_the_sentence_
 def test_follow_on_attribution_runs_down_a_paragraph_citing_one_reference():
     claims = [_claim("c1", ["NCT1"], [5]), _claim("c2", [], [5]), _claim("c3", [], [5])]
     assert follow_on_trials(claims) == {"c2": "NCT1", "c3": "NCT1"}
+
+
+def _with_claim(sentence: str, fields: list[str]) -> list[ReconciliationRow]:
+    doc, records, links = _load()
+    claim = Claim(document_id=doc.document.document_id, claim_id="c100", section="Extra", sentence=sentence,
+                  trial_ids=["NCT00000001"], ref_numbers=[], field=fields[0], fields=fields)
+    return [r for r in reconcile_document(doc.model_copy(update={"claims": [claim]}), records, links)
+            if r.claim_id == "c100"]
+
+
+def test_enrollment_stated_in_a_sentence_is_compared_with_the_registry():
+    row = _one(_with_claim("NCT00000001 enrolled 1,080 patients.", ["enrollment"]), "c100", "ctgov")
+    assert (row.stated_value, row.verdict, row.detail) == (
+        "1080", "mismatch", "registry 80, stated 1080: stated is 1000 higher; registry figure is estimated")
+
+
+def test_status_stated_in_a_sentence_is_compared_through_the_status_table():
+    row = _one(_with_claim("NCT00000001 is recruiting in Europe.", ["status"]), "c100", "ctgov")
+    assert (row.stated_value, row.verdict, row.detail) == ("recruiting", "match", "same status")
+
+
+def test_tagged_field_the_sentence_states_nothing_readable_about_is_unverifiable():
+    rows = _with_claim("NCT00000001 is a study.", ["population"])
+    assert [(r.field, r.registry, r.verdict, r.detail) for r in rows] == [
+        ("population", None, "unverifiable", "the sentence states no age group that can be read")]
+
+
+def test_phase_in_a_sentence_naming_two_trials_is_not_given_to_either():
+    doc, records, links = _load()
+    claim = Claim(document_id=doc.document.document_id, claim_id="c100", section="Extra",
+                  sentence="NCT00000001 and NCT00000004 are Phase 3 studies.", trial_ids=["NCT00000001", "NCT00000004"],
+                  ref_numbers=[], field="phase", fields=["phase"])
+    rows = reconcile_document(doc.model_copy(update={"claims": [claim]}), records, links)
+    assert {(r.trial_id, r.verdict) for r in rows if r.claim_id == "c100"} == {
+        ("NCT00000001", "unverifiable"), ("NCT00000004", "unverifiable")}

@@ -16,7 +16,16 @@ from pipeline.reconcile.narrative import (
     says_listed,
     stated_age_groups,
 )
-from pipeline.reconcile.ongoing import compare_countries, compare_country_count
+from pipeline.reconcile.ongoing import (
+    ONGOING_MARGIN,
+    ONGOING_MATCH_THRESHOLD,
+    Scored,
+    TitleCandidate,
+    compare_countries,
+    compare_country_count,
+    decide,
+    resolve_title,
+)
 from pipeline.reconcile.rules import (
     CONDITION_MATCH_THRESHOLD,
     EnrollmentFigure,
@@ -28,7 +37,7 @@ from pipeline.reconcile.rules import (
     is_same_condition,
     status_compatibility_rows,
 )
-from pipeline.reconcile.terms import condition_terms, registry_condition_terms
+from pipeline.reconcile.terms import condition_terms, drug_pattern, registry_condition_terms
 
 P1, P2, P3 = Phase.PHASE1, Phase.PHASE2, Phase.PHASE3
 S = TrialStatus
@@ -368,3 +377,41 @@ def test_country_names_not_understood_are_named_in_the_detail():
 )
 def test_shown_plus_more_against_registry_country_count(shown, more, registry, verdict):
     assert compare_country_count(shown, more, registry)[0] == verdict
+
+
+# ---------------------------------------------------------------------------------------------
+# Ongoing-list resolution
+# ---------------------------------------------------------------------------------------------
+
+
+def _scored(trial_id: str, score: float) -> Scored:
+    return Scored(TitleCandidate(trial_id, f"title of {trial_id}", f"record {trial_id}"), score)
+
+
+@pytest.mark.parametrize(
+    ("best", "runner", "resolved"),
+    [
+        (ONGOING_MATCH_THRESHOLD, None, "NCT1"),
+        (ONGOING_MATCH_THRESHOLD - 0.01, None, None),
+        (100.0, 100.0 - ONGOING_MARGIN, "NCT1"),
+        (100.0, 100.0 - ONGOING_MARGIN + 0.01, None),
+    ],
+)
+def test_ongoing_entry_resolves_at_the_threshold_and_with_the_margin(best, runner, resolved):
+    result = decide(_scored("NCT1", best), None if runner is None else _scored("NCT2", runner))
+    assert result.trial_id == resolved
+
+
+def test_ambiguous_ongoing_entry_names_the_runner_up():
+    assert decide(_scored("NCT1", 96.0), _scored("NCT2", 93.0)).reason == "ambiguous: NCT2 scores 93.0"
+
+
+def test_ongoing_title_equal_to_a_reference_slug_resolves_to_the_references_trial():
+    slug = TitleCandidate("NCT05153070", "study on low dose aldesleukin and ciclosporin for patients with newly "
+                          "diagnosed type 1 diabetes retaining insulin secretion", "reference 13")
+    other = TitleCandidate("NCT05468073", "study on low dose aldesleukin and sodium chloride for patients with "
+                           "early alzheimers disease", "reference 12")
+    title = ("Study on Low-Dose Aldesleukin and Ciclosporin for Patients with Newly Diagnosed Type 1 Diabetes "
+             "Retaining Insulin Secretion")
+    result = resolve_title(title, [other, slug], drug_pattern("Aldesleukin"))
+    assert (result.trial_id, result.best.score) == ("NCT05153070", 100.0)

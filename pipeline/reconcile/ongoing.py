@@ -112,11 +112,16 @@ def resolve_title(title: str, candidates: Sequence[TitleCandidate], drop: re.Pat
     for cand in candidates:
         scored = Scored(cand, title_similarity(words, title_tokens(cand.text, drop)))
         held = best_by_trial.get(cand.trial_id)
-        if held is None or scored.score > held.score:
+        # Ties go to the first source in sorted order, so the input's order never matters.
+        if held is None or (-scored.score, cand.source) < (-held.score, held.candidate.source):
             best_by_trial[cand.trial_id] = scored
     ranked = sorted(best_by_trial.values(), key=lambda s: (-s.score, s.candidate.trial_id, s.candidate.source))
-    best = ranked[0] if ranked else None
-    runner = ranked[1] if len(ranked) > 1 else None
+    return decide(ranked[0] if ranked else None, ranked[1] if len(ranked) > 1 else None)
+
+
+def decide(best: Scored | None, runner: Scored | None) -> Resolution:
+    """Resolve to the best trial's candidate if it reaches :data:`ONGOING_MATCH_THRESHOLD` and
+    leads the runner-up trial's by :data:`ONGOING_MARGIN`; otherwise leave the entry unresolved."""
     if best is None:
         return Resolution(None, reason="no candidate titles")
     if best.score < ONGOING_MATCH_THRESHOLD:
