@@ -163,7 +163,8 @@ def test_ongoing_countries_shown_with_plus_n_are_a_match_when_among_the_registry
     row = _one(rows, "ongoing:1", "ctgov", "ongoing.countries")
     assert (row.stated_value, row.registry_value, row.verdict, row.detail) == (
         "France", "DE, FR, US", "match",
-        "the page shows 1 of the registry's 2 and '+1'; registry also lists outside the EEA: US")
+        "the page shows 1 of the registry's 2 and '+1'; registry also lists outside the EEA: US; "
+        "entry resolved by title to NCT00000001 (score 100.0)")
 
 
 def test_ongoing_country_count_is_compared_with_the_registrys_eea_count(rows):
@@ -174,7 +175,8 @@ def test_ongoing_country_count_is_compared_with_the_registrys_eea_count(rows):
 def test_ongoing_country_the_registry_lacks_makes_it_partial(rows):
     row = _one(rows, "ongoing:3", "ctgov", "ongoing.countries")
     assert (row.verdict, row.detail) == (
-        "partial", "not in the registry: NO; snapshot is stale (its last refresh failed)")
+        "partial", "not in the registry: NO; snapshot is stale (its last refresh failed); "
+        "entry resolved by title to NCT00000004 (score 100.0)")
 
 
 def test_eu_ct_number_under_a_clinicaltrials_gov_url_is_flagged(rows):

@@ -146,7 +146,8 @@ def test_lifileucel_ongoing_entry_resolves_to_nct05727904_with_its_ctis_countrie
     claim = f"ongoing:{entry.position}"
     assert _one(rows, claim, "ctgov", "ongoing.resolve").trial_id == "NCT05727904"
     assert _one(rows, claim, "ctis", "ongoing.countries").verdict == "match"
-    assert _one(rows, claim, "ctis", "ongoing.more_countries").detail == "6 shown + 6 = 12, the registry's count"
+    assert _one(rows, claim, "ctis", "ongoing.more_countries").detail == (
+        "6 shown + 6 = 12, the registry's count; entry resolved by title to NCT05727904 (score 100.0)")
 
 
 @pytest.mark.parametrize("title_word", ["Tumor-Infiltrating Lymphocyte (TIL) Therapy", "ANV419", "Pemphigus"])

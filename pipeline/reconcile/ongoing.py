@@ -285,6 +285,7 @@ def ongoing_rows(
             continue
         trial_id = resolution.trial_id
         reached = index.reach(trial_id)
+        entry_rows: list[ReconciliationRow] = []
 
         def fact(field: str, value: str | None) -> Fact:
             return Fact(entry.document_id, f"ongoing:{entry.position}", trial_id, field, value)
@@ -292,15 +293,20 @@ def ongoing_rows(
         status = normalize_status(entry.status, "page")
         f = fact("status", entry.status)
         if status is None or status.value == "UNKNOWN":
-            rows.append(unchecked_row(f, "ongoing.status", "the stated status is not in the status vocabulary"))
+            entry_rows.append(unchecked_row(f, "ongoing.status", "the stated status is not in the status vocabulary"))
         else:
-            rows += rows_for_trial(f, "ongoing.status", reached, lambda r: status_outcome(status, r))
+            entry_rows += rows_for_trial(f, "ongoing.status", reached, lambda r: status_outcome(status, r))
         if entry.countries:
-            rows += rows_for_trial(fact("countries", ", ".join(entry.countries)), "ongoing.countries", reached,
-                                   lambda r: _countries_outcome(entry, r))
+            entry_rows += rows_for_trial(fact("countries", ", ".join(entry.countries)), "ongoing.countries", reached,
+                                         lambda r: _countries_outcome(entry, r))
         if entry.more_countries:
             f = fact("country_count", f"{len(entry.countries)} shown + {entry.more_countries}")
-            rows += rows_for_trial(f, "ongoing.more_countries", reached, lambda r: _count_outcome(entry, r))
+            entry_rows += rows_for_trial(f, "ongoing.more_countries", reached, lambda r: _count_outcome(entry, r))
+        if resolution.best is not None:
+            # The trial was inferred from the title: say so beside every verdict that rests on it.
+            how = f"; entry resolved by title to {trial_id} (score {resolution.best.score:.1f})"
+            entry_rows = [r.model_copy(update={"detail": f"{r.detail}{how}"}) for r in entry_rows]
+        rows += entry_rows
     return rows
 
 
