@@ -123,8 +123,9 @@ CONDITION_QUALIFIERS = frozenset(
 )
 """Words that say how far or how treated a disease is, or who has it, not which disease."""
 
-# "stage IV", "stage IIIb", "stage 4": the numeral goes with the word.
-_STAGE = re.compile(r"\bstage\s+(?:[ivx]+|[0-4])[a-c]?\b")
+# "stage IV", "Stage IIIb", "stage-4": the numeral goes with the word (matched before folding,
+# so that "stage, 1" in a list is not read as a stage).
+_STAGE = re.compile(r"\bstage[\s-]+(?:[ivx]+|[0-4])[a-c]?\b", re.IGNORECASE)
 
 
 def _fold(text: str) -> str:
@@ -162,9 +163,9 @@ def tokens(text: str) -> list[str]:
 
 def condition_tokens(text: str) -> list[str]:
     """:func:`tokens` of a condition without stage and treatment-line qualifiers, no repeats."""
-    folded = _STAGE.sub(" ", _fold(expand_abbreviations(text)))
+    unstaged = _STAGE.sub(" ", expand_abbreviations(text))
     seen: list[str] = []
-    for word in tokens(folded):
+    for word in tokens(unstaged):
         if word not in CONDITION_QUALIFIERS and word not in seen:
             seen.append(word)
     return seen
