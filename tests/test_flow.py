@@ -1,0 +1,79 @@
+"""End to end through the Prefect flow, offline from the committed snapshots.
+
+All flow tests share one temporary Prefect server (the session fixture ``prefect_harness``).
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import EMBEDDED_PAGE, REPO
+
+pytestmark = pytest.mark.flow
+
+VOLATILE = {"run_id", "extracted_at", "started_at", "finished_at", "valid_from", "valid_to"}
+
+
+def _run(**kwargs):
+    from pipeline.flows import trialrecon_flow
+
+    return trialrecon_flow(**kwargs)
+
+
+def _table(db, name):
+    with duckdb.connect(str(db), read_only=True) as con:
+        cols = [r[0] for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",
+            [name]).fetchall()]
+        keep = [c for c in cols if c not in VOLATILE]
+        return con.execute(f'SELECT {", ".join(keep)} FROM "{name}" ORDER BY ALL').fetchall()
+
+
+@pytest.fixture(scope="module")
+def first_run(prefect_harness, tmp_path_factory):
+    out = tmp_path_factory.mktemp("out")
+    return out, _run(output_dir=out)
+
+
+def test_run_loads_the_pages_stated_facts(first_run):
+    out, summary = first_run
+    counts = summary.row_counts
+    assert summary.documents == ["aldesleukin"]
+    assert (counts["documents"], counts["document_trials"], counts["document_references"],
+            counts["document_ongoing"], counts["document_glossary"]) == (1, 15, 14, 10, 12)
+    assert counts["document_claims"] > 20
+
+
+def test_run_writes_every_table_to_parquet(first_run):
+    out, summary = first_run
+    for table, count in summary.row_counts.items():
+        assert pq.read_table(out / "parquet" / f"{table}.parquet").num_rows == count, table
+
+
+def test_run_loads_a_record_per_snapshot_and_names_trials_without_one(first_run):
+    out, summary = first_run
+    assert summary.records == summary.row_counts["trials"] > 0
+    for trial in ("NCT05607420", "2023-504632-17-00", "2023-506400-99-00", "2024-515357-16-00"):
+        assert trial in summary.trials_without_records
+
+
+def test_second_run_with_nothing_changed_does_no_work_and_leaves_data_identical(first_run):
+    out, summary = first_run
+    before = {t: _table(summary.database, t) for t in summary.row_counts if t not in ("pipeline_runs", "run_registry_counts")}
+    again = _run(output_dir=out)
+    assert (again.work_done, again.parsed, again.records) == (False, 0, 0)
+    assert {t: _table(again.database, t) for t in before} == before
+    assert again.row_counts["pipeline_runs"] == summary.row_counts["pipeline_runs"] + 1
+
+
+def test_a_second_document_stands_beside_the_first(prefect_harness, tmp_path):
+    other = tmp_path / "other.txt"
+    other.write_text(EMBEDDED_PAGE.read_text().replace("Aldesleukin", "Proleukin", 1))
+    summary = _run(documents=[EMBEDDED_PAGE, other], output_dir=tmp_path / "out")
+    assert sorted(summary.documents) == ["aldesleukin", "proleukin"]
+    rows = _table(summary.database, "document_trials")
+    assert len(rows) == 30
