@@ -43,6 +43,18 @@ def _status_mapping_md() -> list[str]:
     return [*lines, ""]
 
 
+def _status_comparison_md() -> list[str]:
+    try:
+        from pipeline.reconcile import status_compatibility_rows
+    except ImportError:  # reconciliation not built yet
+        return []
+    lines = ["## Status comparison", "",
+             "How a stated status (normalized) is judged against a registry's (rule `status.vocabulary`):", "",
+             "| stated | registry | verdict | why |", "|---|---|---|---|"]
+    lines += [f"| {s} | {r} | {v} | {d} |" for s, r, v, d in status_compatibility_rows()]
+    return [*lines, ""]
+
+
 def _extra_models() -> tuple[type[BaseModel], ...]:
     try:
         from pipeline.baseline import AcceptedDiscrepancy
@@ -80,6 +92,7 @@ def data_dictionary() -> str:
     lines += [f"| {v} | {m} |" for v, m in VERDICTS.items()]
     lines.append("")
     lines += _status_mapping_md()
+    lines += _status_comparison_md()
     return "\n".join(lines)
 
 
