@@ -205,6 +205,11 @@ def _split_label(rest: str) -> tuple[str, str, str]:
 # ---------------------------------------------------------------------------------------------
 
 
+# Elements that hold code or inert markup, not page text: node.text(deep=True) would read their
+# contents as values (a script's string becoming a title, an id in a script a trial number).
+_NOT_CONTENT = ["script", "style", "noscript", "template"]
+
+
 def parse_euctr_html(data: bytes, *, path: str) -> list[TrialRecord]:
     """Parse an EU CTR protocol page or search-results page.
 
@@ -214,6 +219,7 @@ def parse_euctr_html(data: bytes, *, path: str) -> list[TrialRecord]:
         MissingFieldError: a protocol page without an EudraCT number.
     """
     tree = LexborHTMLParser(_decode(data, path))
+    tree.strip_tags(_NOT_CONTENT)
     results = tree.css("table.result")
     if results:
         return _merge_search([_search_result(table) for table in results], path)
