@@ -30,6 +30,11 @@ from pipeline.registries import looks_like_html
 from pipeline.vocab import find_trial_ids
 
 
+# Elements that hold code or inert markup, not page text: node.text(deep=True) would read their
+# contents as values (a script's string becoming a title, an id in a script a trial number).
+_NOT_CONTENT = ["script", "style", "noscript", "template"]
+
+
 def parse_cteu(data: bytes, *, path: str) -> list[TrialRecord]:
     """Parse one clinicaltrials.eu trial page.
 
@@ -44,6 +49,7 @@ def parse_cteu(data: bytes, *, path: str) -> list[TrialRecord]:
     except UnicodeDecodeError as exc:
         raise ParseError(path, f"not UTF-8 HTML (byte {exc.start})") from exc
     tree = LexborHTMLParser(html)
+    tree.strip_tags(_NOT_CONTENT)
 
     title, title_path = _title(tree)
     if not title:
