@@ -9,11 +9,14 @@ text never becomes a value, and a quote in an id is stored as a character, not r
 from __future__ import annotations
 
 import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.dataset import RunInfo, build_batch
 from pipeline.errors import IntegrityError, UnsafePathError
@@ -90,6 +93,27 @@ def test_trial_id_with_non_ascii_digits_is_not_a_registry_id(trial_id):
     registry = "ctgov" if trial_id.startswith("NCT") else "ctis"
     with pytest.raises(UnsafePathError):
         validate_trial_id(registry, trial_id)
+
+
+@pytest.mark.parametrize("canonical", ["https://clinicaltrials.eu/trial/..", "https://clinicaltrials.eu/trial/%2e%2e%2fx",
+                                       "https://clinicaltrials.eu/trial/x%00y", "https://clinicaltrials.eu/trial/.hidden"])
+def test_trial_id_taken_from_a_clinicaltrials_eu_url_cannot_name_a_file_outside_the_store(canonical):
+    from pipeline.registries.cteu import parse_cteu
+
+    page = (f'<html><head><title>A trial</title><link rel="canonical" href="{canonical}"></head>'
+            f"<body><h1>A trial</h1></body></html>").encode()
+    [record] = parse_cteu(page, path="cteu/x.html")
+    with pytest.raises(UnsafePathError):
+        snapshot_relpath("cteu", record.trial_id, "html")
+
+
+@given(title=st.text(max_size=60))
+@settings(max_examples=200, deadline=None)
+def test_document_id_from_any_title_is_a_plain_slug(title):
+    from pipeline.extract import document_id_for
+
+    # The id names files (baseline/<id>.json) and output rows: it must be one safe path segment.
+    assert re.fullmatch(r"[a-z0-9]+(?:-[a-z0-9]+)*", document_id_for(title))
 
 
 # -- manifest lines that point outside -----------------------------------------------------------
