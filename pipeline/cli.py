@@ -127,9 +127,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"  {table:<{width}}  {count:>6}")
     print(f"database: {summary.database}")
     print(f"parquet:  {summary.parquet_dir}/")
-    if summary.trials_without_records:
-        print(f"no registry record for {len(summary.trials_without_records)} trials: "
-              + ", ".join(summary.trials_without_records))
+    if not summary.work_done:
+        print("nothing changed since the last run: no parsing, no loading (the run is recorded)")
+    for registry_counts in summary.registry_counts:
+        print(f"  {registry_counts['registry']:<8} " + ", ".join(
+            f"{k} {registry_counts[k]}" for k in ("new", "changed", "unchanged", "failed", "removed")))
+    no_record = [t for t in summary.trials_without_records if t not in summary.candidate_only]
+    if no_record:
+        print(f"no registry record for {len(no_record)} trials: " + ", ".join(no_record))
+    if summary.candidate_only:
+        print(f"only a candidate (unconfirmed) record for {len(summary.candidate_only)} trials: "
+              + ", ".join(f"{t} -> {o}" for t, o in summary.candidate_only.items()))
     for err in summary.load_errors:
         print(f"could not use {err.snapshot}: {err.error}", file=sys.stderr)
     return summary.exit_code

@@ -49,6 +49,7 @@ class RunSummary:
     work_done: bool
     registry_counts: list[dict[str, object]]
     trials_without_records: list[str]
+    candidate_only: dict[str, str] = field(default_factory=dict)
     load_errors: list[LoadError] = field(default_factory=list)
 
     @property
@@ -153,6 +154,7 @@ def trialrecon_flow(
         work_done=True,
         registry_counts=batch.rows.get("run_registry_counts", []),
         trials_without_records=stages.trials_without_records(docs, records),
+        candidate_only=stages.trials_with_candidate_only(docs, records),
         load_errors=records.errors,
     )
 

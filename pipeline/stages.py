@@ -248,11 +248,23 @@ def reconcile_documents(docs: Sequence[ExtractedDocument], records: RecordSet) -
 
 
 def trials_without_records(docs: Sequence[ExtractedDocument], records: RecordSet) -> list[str]:
-    """Trial ids stated by the documents that no snapshot (by id or by a link) gives a record for."""
+    """Trial ids stated by the documents that no snapshot gives a record for, by their own
+    number or through a confirmed link."""
     have = records.ids()
-    linked = {link.trial_id for link in records.links if link.other_id in have}
+    linked = {link.trial_id for link in records.links if link.other_id in have and link.strength == "confirmed"}
     stated = {t.trial_id for d in docs for t in d.trials} | {i for d in docs for c in d.claims for i in c.trial_ids}
     return sorted(stated - have - linked)
+
+
+def trials_with_candidate_only(docs: Sequence[ExtractedDocument], records: RecordSet) -> dict[str, str]:
+    """Of the trials without a record, those a candidate (unconfirmed) link reaches: id -> other id."""
+    have = records.ids()
+    missing = set(trials_without_records(docs, records))
+    return {
+        link.trial_id: link.other_id
+        for link in sorted(records.links, key=lambda k: k.trial_id)
+        if link.trial_id in missing and link.strength == "candidate" and link.other_id in have
+    }
 
 
 
