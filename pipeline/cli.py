@@ -121,14 +121,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     summary = flow_on(args.dask_address)(documents=args.documents, output_dir=args.output,
                                          snapshots_dir=args.snapshots, online=args.online)
-    print(f"run {summary.run_id}: documents {', '.join(summary.documents)}; {summary.records} registry records")
+    if summary.work_done:
+        print(f"run {summary.run_id}: documents {', '.join(summary.documents)}; "
+              f"{summary.records} registry records ({summary.parsed} snapshots parsed, {summary.reused} reused)")
+    else:
+        print(f"run {summary.run_id}: nothing changed since the last run ({summary.reused} snapshots unchanged); "
+              "no parsing, no loading, the run is recorded")
     width = max(len(t) for t in summary.row_counts)
     for table, count in summary.row_counts.items():
         print(f"  {table:<{width}}  {count:>6}")
     print(f"database: {summary.database}")
     print(f"parquet:  {summary.parquet_dir}/")
-    if not summary.work_done:
-        print("nothing changed since the last run: no parsing, no loading (the run is recorded)")
     for registry_counts in summary.registry_counts:
         print(f"  {registry_counts['registry']:<8} " + ", ".join(
             f"{k} {registry_counts[k]}" for k in ("new", "changed", "unchanged", "failed", "removed")))

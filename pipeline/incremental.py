@@ -21,6 +21,7 @@ from pipeline.models import SnapshotEntry, TrialRecord
 
 _records_adapter = TypeAdapter(list[TrialRecord])
 OUTCOMES = ("new", "changed", "unchanged", "failed", "removed")
+REGISTRY_FOLDERS = ("ctgov", "ctis", "euctr", "cteu")
 
 
 @dataclass
@@ -73,7 +74,9 @@ def registry_counts(
         counts.setdefault(entry.registry, Counter())[outcomes[entry.path]] += 1
     current = {e.path for e in entries}
     for path in previous.snapshot_shas.keys() - current:
-        counts.setdefault(path.split("/", 1)[0].replace("documents", "document"), Counter())["removed"] += 1
+        folder = path.split("/", 1)[0]
+        if folder in REGISTRY_FOLDERS:  # documents are not registry snapshots
+            counts.setdefault(folder, Counter())["removed"] += 1
     return counts
 
 
