@@ -89,7 +89,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fetch-concurrency", type=int, default=8, metavar="N",
                         help="the client's concurrency cap (default: 8)")
     parser.add_argument("--repeat", type=int, default=3, metavar="N",
-                        help="runs of each start-up command; the median counts (default: 3)")
+                        help="runs of each re-run and start-up measurement; the median counts (default: 3)")
     parser.add_argument("--skip-fetch", action="store_true", help="leave out the fetch figures")
     parser.add_argument("--skip-rerun", action="store_true", help="leave out the warm/cold re-run figures")
     parser.add_argument("--skip-startup", action="store_true", help="leave out make run against an empty flow")
@@ -259,11 +259,11 @@ def measure_ingest(corpus: Path, output_dir: Path) -> dict[str, Any]:
     """Parse and load the corpus into a fresh output folder."""
     from pipeline.bulk import ingest_ctgov
 
-    start = time.perf_counter()
+    cpu, start = time.process_time(), time.perf_counter()
     report = ingest_ctgov(corpus, output_dir)
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "records": report.records, "bytes": report.bytes_read,
-            "load_errors": len(report.load_errors), "peak_rss": peak_rss()}
+    return {"seconds": seconds, "cpu_seconds": time.process_time() - cpu, "records": report.records,
+            "bytes": report.bytes_read, "load_errors": len(report.load_errors), "peak_rss": peak_rss()}
 
 
 def measure_decode(corpus: Path) -> dict[str, Any]:
@@ -272,53 +272,106 @@ def measure_decode(corpus: Path) -> dict[str, Any]:
 
     from pipeline.bulk import iter_study_bytes
 
-    start = time.perf_counter()
+    cpu, start = time.process_time(), time.perf_counter()
     records = size = 0
     for _, data in iter_study_bytes(corpus):
         orjson.loads(data)
         records += 1
         size += len(data)
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "records": records, "bytes": size, "peak_rss": peak_rss()}
+    return {"seconds": seconds, "cpu_seconds": time.process_time() - cpu, "records": records, "bytes": size,
+            "peak_rss": peak_rss()}
 
 
 def measure_fetch(corpus: Path, records: int, latency: float, concurrency: int) -> dict[str, Any]:
-    """Refresh ``records`` studies of the corpus from a loopback server that waits ``latency`` s per answer."""
+    """Fetch ``records`` studies of the corpus from a loopback server that waits ``latency`` s per answer.
+
+    The server runs in a process of its own (:func:`serve_corpus`), so its work does not take
+    the client's CPU. Two passes: the client alone (every study asked for at once, the cap
+    holding them back), then the fetch stage, :func:`~pipeline.refresh.run_refresh`, which
+    also writes each record into a snapshot store.
+    """
+    import asyncio
+    from types import SimpleNamespace
+
+    from pipeline.refresh import FetchTarget, run_refresh
+    from pipeline.registries.client import RegistryClient, make_http_client
+    from pipeline.snapshots import SnapshotStore
+
+    command = [sys.executable, "-m", "pipeline.bench", "_child", "serve", str(corpus), str(records), str(latency)]
+    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO) as server, \
+            tempfile.TemporaryDirectory() as tmp:
+        assert server.stdout is not None and server.stdin is not None
+        served = json.loads(server.stdout.readline())
+        targets = [FetchTarget(registry="ctgov", trial_id=t) for t in served["trial_ids"]]
+        settings = _loopback_module().fetch_settings(SimpleNamespace(url=served["url"]), max_concurrency=concurrency)
+
+        async def client_alone() -> None:
+            async with make_http_client(settings) as http:
+                client = RegistryClient(http, settings)
+                await asyncio.gather(*(client.fetch_ctgov_study(t.trial_id) for t in targets))
+
+        start = time.perf_counter()
+        asyncio.run(client_alone())
+        client_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        report = run_refresh(targets, store=SnapshotStore(Path(tmp)), settings=settings)
+        seconds = time.perf_counter() - start
+        server.stdin.close()  # the server stops at the end of its input
+    return {"seconds": seconds, "client_seconds": client_seconds, "records": len(targets),
+            "failed": len(report.failed), "bound_seconds": len(targets) * latency / concurrency,
+            "peak_rss": peak_rss()}
+
+
+def serve_corpus(corpus: Path, records: int, latency: float) -> dict[str, Any]:
+    """Serve the first ``records`` studies of the corpus at /api/v2/studies/{nctId} until stdin closes.
+
+    Every study answers its first two requests (one per pass of :func:`measure_fetch`) after
+    ``latency`` seconds. Prints ``{"url": ..., "trial_ids": [...]}`` once it is listening.
+    """
     import itertools
 
     import orjson
 
     from pipeline.bulk import iter_study_bytes
-    from pipeline.refresh import FetchTarget, run_refresh
-    from pipeline.snapshots import SnapshotStore
 
     loopback = _loopback_module()
-    with loopback.LoopbackServer() as server, tempfile.TemporaryDirectory() as tmp:
-        targets = []
+    # The handler writes headers and body apart; with Nagle's algorithm on, the body then waits
+    # for the client's delayed ACK of the headers (40 ms on Linux), which would count as latency.
+    loopback._Handler.disable_nagle_algorithm = True
+    with loopback.LoopbackServer() as server:
+        trial_ids = []
         for _, data in itertools.islice(iter_study_bytes(corpus), records):
             nct_id = orjson.loads(data)["protocolSection"]["identificationModule"]["nctId"]
             path = f"/api/v2/studies/{nct_id}"
             server.add(path, data)
-            server.script(path, loopback.Delay(latency))
-            targets.append(FetchTarget(registry="ctgov", trial_id=nct_id))
-        settings = loopback.fetch_settings(server, max_concurrency=concurrency)
+            server.script(path, *loopback.times(2, loopback.Delay(latency)))
+            trial_ids.append(nct_id)
+        print(json.dumps({"url": server.url, "trial_ids": trial_ids}), flush=True)
+        sys.stdin.read()
+    return {"served": len(trial_ids)}
+
+
+def measure_rerun(workdir: Path, repeat: int) -> dict[str, Any]:
+    """The flow's work on the embedded default: cold (empty output) and warm (nothing changed).
+
+    A first run, not counted, imports what the stages import lazily, so both figures are the
+    stages' work alone; then ``repeat`` cold runs, each into a new folder, and ``repeat`` warm
+    runs into the last one. Medians count.
+    """
+    pipeline_work(workdir / "warm-up")
+    cold, warm, cold_work, warm_work = [], [], set(), set()
+    for n in range(repeat):
         start = time.perf_counter()
-        report = run_refresh(targets, store=SnapshotStore(Path(tmp)), settings=settings)
-        seconds = time.perf_counter() - start
-    return {"seconds": seconds, "records": len(targets), "failed": len(report.failed),
-            "bound_seconds": len(targets) * latency / concurrency, "peak_rss": peak_rss()}
-
-
-def measure_rerun(output_dir: Path) -> dict[str, Any]:
-    """The flow's work on the embedded default, cold (empty output) then warm (nothing changed)."""
-    cold_start = time.perf_counter()
-    cold_work = pipeline_work(output_dir)
-    cold = time.perf_counter() - cold_start
-    warm_start = time.perf_counter()
-    warm_work = pipeline_work(output_dir)
-    warm = time.perf_counter() - warm_start
-    return {"cold_seconds": cold, "warm_seconds": warm, "cold_work_done": cold_work,
-            "warm_work_done": warm_work, "peak_rss": peak_rss()}
+        cold_work.add(pipeline_work(workdir / f"cold-{n}"))
+        cold.append(time.perf_counter() - start)
+    for _ in range(repeat):
+        start = time.perf_counter()
+        warm_work.add(pipeline_work(workdir / f"cold-{repeat - 1}"))
+        warm.append(time.perf_counter() - start)
+    return {"cold_seconds": statistics.median(cold), "warm_seconds": statistics.median(warm),
+            "cold_work_done": cold_work == {True}, "warm_work_done": warm_work != {False},
+            "peak_rss": peak_rss()}
 
 
 def pipeline_work(output_dir: Path) -> bool:
@@ -373,7 +426,8 @@ CHILDREN = {
     "ingest": lambda a: measure_ingest(Path(a[0]), Path(a[1])),
     "decode": lambda a: measure_decode(Path(a[0])),
     "fetch": lambda a: measure_fetch(Path(a[0]), int(a[1]), float(a[2]), int(a[3])),
-    "rerun": lambda a: measure_rerun(Path(a[0])),
+    "rerun": lambda a: measure_rerun(Path(a[0]), int(a[1])),
+    "serve": lambda a: serve_corpus(Path(a[0]), int(a[1]), float(a[2])),
 }
 
 
@@ -458,7 +512,8 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> Report:
 
     report = Report()
     sizes = args.sizes or [args.records]
-    report.say(f"trialrecon bench: {os.cpu_count()} cores, Python {platform.python_version()}, seed {args.seed}")
+    report.say(f"trialrecon bench: {os.cpu_count()} cores (load average {os.getloadavg()[0]:.1f} at the start), "
+               f"Python {platform.python_version()}, seed {args.seed}")
 
     report.say("")
     report.say("parse+load (bulk ingest) against orjson decoding the same bytes")
@@ -477,8 +532,10 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> Report:
             f"{_rate(load['records'], load['seconds']):>8,.0f} rec/s {_rate(mb, load['seconds']):>6,.1f} MB/s  "
             f"{_rate(floor['records'], floor['seconds']):>8,.0f} rec/s {_rate(mb, floor['seconds']):>6,.1f} MB/s  "
             f"{ratio:>5.2f}  {_mib(load['peak_rss']):>13}  {_mib(floor['peak_rss']):>15}")
-        report.say(f"  {'':>9}  {'':>8}  {load['seconds']:>20.2f} s  {floor['seconds']:>20.2f} s"
-                   + (f"  ({load['load_errors']} load errors)" if load["load_errors"] else ""))
+        report.say(f"  {'':>9}  {'':>8}  {load['seconds']:>10.2f} s, cpu {load['cpu_seconds']:>6.2f} s  "
+                   f"{floor['seconds']:>10.2f} s, cpu {floor['cpu_seconds']:>6.2f} s  "
+                   f"{load['cpu_seconds'] / floor['cpu_seconds']:>5.2f} (cpu)"
+                   + (f"  {load['load_errors']} load errors" if load["load_errors"] else ""))
         report.target(f"parse+load within {MAX_LOAD_TO_DECODE:g}x of orjson ({size:,} records)",
                       ratio <= MAX_LOAD_TO_DECODE, f"{ratio:.2f}x")
         report.target(f"peak RSS under 1 GiB ({size:,} records)", load["peak_rss"] < MAX_PEAK_RSS,
@@ -503,6 +560,9 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> Report:
         report.say(f"  {_rate(fetch['records'], fetch['seconds']):,.1f} rec/s against a bound of {bound:,.1f} rec/s "
                    f"({fetch['seconds']:.2f} s against {fetch['bound_seconds']:.2f} s; "
                    f"{fetch['failed']} failed; peak RSS {_mib(fetch['peak_rss'])})")
+        report.say(f"  the client alone, without the snapshot store: "
+                   f"{_rate(fetch['records'], fetch['client_seconds']):,.1f} rec/s "
+                   f"({fetch['client_seconds'] / fetch['bound_seconds']:.2f}x of the bound)")
         report.target(f"fetch within {MAX_FETCH_TO_BOUND:g}x of its bound", ratio <= MAX_FETCH_TO_BOUND and
                       not fetch["failed"], f"{ratio:.2f}x")
 
@@ -510,9 +570,9 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> Report:
     if args.skip_rerun:
         report.say("re-run: skipped")
     else:
-        rerun = in_subprocess("rerun", workdir / "rerun-output")
+        rerun = in_subprocess("rerun", workdir / "rerun", args.repeat)
         ratio = rerun["warm_seconds"] / rerun["cold_seconds"]
-        report.say("re-run of the embedded default, pipeline work (stage functions) only")
+        report.say(f"re-run of the embedded default, pipeline work (stage functions) only, median of {args.repeat}")
         report.say(f"  cold {rerun['cold_seconds']:.3f} s (work done: {rerun['cold_work_done']}), "
                    f"warm {rerun['warm_seconds']:.3f} s (work done: {rerun['warm_work_done']})")
         report.target(f"warm re-run under {MAX_WARM_TO_COLD:.0%} of the cold run",

@@ -15,6 +15,7 @@ when the whole source has been read. A record that cannot be decoded or parsed b
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import itertools
 import logging
@@ -22,6 +23,8 @@ import os
 import re
 import zipfile
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,9 +34,10 @@ import orjson
 from pydantic import ValidationError
 
 from pipeline.dataset import LoadError, RunInfo, history_rows, record_rows, run_row
-from pipeline.errors import ParseError, SnapshotError
+from pipeline.errors import SnapshotError
 from pipeline.load import DB_NAME, PARQUET_LINK, Batch, apply_batch, output_lock, row_counts, staged_output
 from pipeline.models import SnapshotEntry, TrialRecord
+from pipeline.registries import decode_json
 from pipeline.registries.ctgov import parse_study
 from pipeline.stages import new_run_id
 from pipeline.tables import TRIAL_TABLES
@@ -139,9 +143,19 @@ def ingest_ctgov(
     counts = _Counts()
     with output_lock(output_dir, timeout=lock_timeout), staged_output(output_dir, run_id) as con:
         con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
-        for chunk in _chunks(itertools.chain([first], studies), chunk_size):
-            apply_batch(con, _chunk_batch(chunk, run_id, started, counts))
-            LOG.info("ingest %s: %d studies read, %d load errors", source, counts.studies, len(counts.errors))
+        # DuckDB releases the GIL while it inserts, so one chunk loads on this thread while the
+        # next is parsed; leaving the pool waits for the chunk in flight (also on an error).
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="trialrecon-ingest") as loader:
+            loading: Future[None] | None = None
+            for chunk in _chunks(itertools.chain([first], studies), chunk_size):
+                with _cyclic_gc_paused():
+                    batch = _chunk_batch(chunk, run_id, started, counts)
+                if loading is not None:
+                    loading.result()
+                loading = loader.submit(apply_batch, con, batch)
+                LOG.info("ingest %s: %d studies read, %d load errors", source, counts.studies, len(counts.errors))
+            if loading is not None:
+                loading.result()
         run = RunInfo(run_id=run_id, started_at=started, finished_at=datetime.now(UTC))
         finished = Batch()
         row = run_row(run, documents=0, records=counts.records, load_errors=len(counts.errors), rows=None,
@@ -178,7 +192,7 @@ def _chunk_batch(chunk: Iterable[tuple[str, bytes]], run_id: str, observed_at: d
         counts.bytes_read += len(data)
         study: Any = None
         try:
-            study = _decode(label, data)
+            study = decode_json(data, path=label)
             record = parse_study(study, path=label)
         except (SnapshotError, ValidationError) as exc:
             problem = exc.problem if isinstance(exc, SnapshotError) else _validation_problem(exc)
@@ -201,21 +215,28 @@ def _chunk_batch(chunk: Iterable[tuple[str, bytes]], run_id: str, observed_at: d
     return batch
 
 
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a chunk is built.
+
+    Decoding allocates containers by the thousand, and each collection they trigger rescans every
+    record and row of the chunk held so far: about a sixth of the ingest's time. Decoded JSON,
+    records and rows hold no reference cycles, so reference counting frees them all anyway.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _stamp(rows: list[dict[str, object]], run_id: str) -> list[dict[str, object]]:
     """``rows`` with ``run_id`` set, in place: they are fresh from record_rows, and copying is the hot path."""
     for row in rows:
         row["run_id"] = run_id
     return rows
-
-
-def _decode(label: str, data: bytes) -> dict[str, Any]:
-    try:
-        study = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise ParseError(label, f"not valid JSON ({exc})") from exc
-    if not isinstance(study, dict):
-        raise ParseError(label, f"expected a JSON object, got {type(study).__name__}")
-    return study
 
 
 def _nct_id(study: Any) -> str | None:
@@ -235,8 +256,7 @@ def _validation_problem(exc: ValidationError) -> str:
 
 def _entry(label: str, data: bytes, record: TrialRecord) -> SnapshotEntry:
     """A manifest-like entry for a bulk record: where it stood, its sha256, captured from CT.gov."""
-    # Every value is ours and of its field's type: validating 20,000 of them would be pure cost.
-    return SnapshotEntry.model_construct(
+    return SnapshotEntry(
         path=label, registry="ctgov", trial_id=record.trial_id, url=STUDY_URL.format(record.trial_id),
         sha256=hashlib.sha256(data).hexdigest(), provenance="captured",
     )

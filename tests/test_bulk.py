@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import shutil
 import zipfile
 from datetime import UTC, datetime
@@ -123,7 +124,7 @@ def test_ingested_rows_name_the_line_they_came_from(ingested):
 def test_bad_records_become_load_errors_naming_their_line_and_the_rest_loads(ingested):
     out, report = ingested
     assert [(e.snapshot, e.registry) for e in report.load_errors] == [(f"{NDJSON}:4", "ctgov"), (f"{NDJSON}:5", "ctgov")]
-    assert report.load_errors[0].error.startswith("not valid JSON")
+    assert report.load_errors[0].error.startswith("malformed JSON at line 2 column 1")
     assert report.load_errors[1].error == "required field 'protocolSection.identificationModule.nctId' is missing"
     assert _rows(report.database, "SELECT snapshot FROM load_errors ORDER BY 1") == [
         (f"{NDJSON}:4",), (f"{NDJSON}:5",)]
@@ -196,6 +197,32 @@ def test_small_chunks_give_the_same_tables_as_one_chunk(tmp_path):
         assert _rows(one.database, sql) == _rows(small.database, sql), table
 
 
+def test_a_failure_while_loading_leaves_the_previous_outputs_whole(tmp_path, monkeypatch):
+    first = ingest_ctgov(PAGE, tmp_path)
+    real_apply = bulk.apply_batch
+    calls = []
+
+    def fail_second(con, batch):
+        calls.append(batch)
+        if len(calls) == 2:
+            raise RuntimeError("disk full")
+        real_apply(con, batch)
+
+    monkeypatch.setattr(bulk, "apply_batch", fail_second)
+    with pytest.raises(RuntimeError, match="disk full"):
+        ingest_ctgov(NDJSON, tmp_path, chunk_size=2)
+    assert _rows(first.database, "SELECT trial_id, status FROM trials ORDER BY 1") == [
+        ("NCT01000002", "RECRUITING"), ("NCT01000003", "COMPLETED")]
+    assert pq.read_table(tmp_path / "parquet" / "trials.parquet").num_rows == 2
+    assert not [p.name for p in tmp_path.iterdir() if "staging" in p.name]
+
+
+def test_ingest_leaves_the_cyclic_garbage_collector_as_it_found_it(tmp_path):
+    assert gc.isenabled()
+    ingest_ctgov(NDJSON, tmp_path)
+    assert gc.isenabled()
+
+
 def test_source_with_no_studies_fails_before_the_output_folder_is_touched(tmp_path):
     (tmp_path / "empty.ndjson").write_text("\n\n")
     with pytest.raises(SnapshotError, match="empty.ndjson: holds no studies$"):
@@ -214,7 +241,7 @@ def test_cli_ingest_prints_counts_names_bad_records_and_exits_3(tmp_path, capsys
     out, err = capsys.readouterr()
     assert code == 3
     assert "5 studies read" in out and "3 records loaded, 2 load errors" in out
-    assert err.splitlines()[0].startswith(f"could not use {NDJSON}:4: not valid JSON")
+    assert err.splitlines()[0].startswith(f"could not use {NDJSON}:4: malformed JSON")
 
 
 def test_cli_ingest_of_a_missing_path_is_one_line_with_exit_2_and_no_output(tmp_path, capsys):
