@@ -405,6 +405,7 @@ def pipeline_work(output_dir: Path) -> bool:
         run = RunInfo(run_id=run_id, started_at=started, finished_at=datetime.now(UTC))
         write_outputs(stages.run_batch(run, docs, records, store, rows, previous, plan.fingerprint),
                       output_dir, version=run_id)
+        stages.write_reports(docs, rows, records, output_dir)
         return True
 
 
