@@ -4,6 +4,7 @@ or a hang (see ``test_fuzz_support`` for the inputs and the guard)."""
 from __future__ import annotations
 
 from hypothesis import given
+from hypothesis import strategies as st
 
 from pipeline.registries.ctgov import page_info, parse_ctgov, parse_study
 
@@ -17,7 +18,6 @@ from test_fuzz_support import (
     python_values,
     samples,
 )
-from hypothesis import strategies as st
 
 PATH = "ctgov/NCT00000000.json"
 HOT = [("protocolSection",), ("studies", 0, "protocolSection"), ("studies",)]

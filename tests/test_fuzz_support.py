@@ -475,19 +475,3 @@ def html_inputs(draw: st.DrawFn, pool: Sequence[Sample]) -> bytes:
     data = sample.data if how == "bytes" else draw(mutated_html(sample.data))
     return draw(mutated_bytes(data)) if how != "html" else data
 
-
-def strings_of(record: TrialRecord) -> Iterator[str]:
-    """Every string anywhere in a record (titles, names, raw values, field paths...)."""
-
-    def walk(value: Any) -> Iterator[str]:
-        if isinstance(value, str):
-            yield value
-        elif isinstance(value, dict):
-            for k, v in value.items():
-                yield from walk(k)
-                yield from walk(v)
-        elif isinstance(value, (list, tuple)):
-            for v in value:
-                yield from walk(v)
-
-    return walk(record.model_dump(mode="json"))

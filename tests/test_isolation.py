@@ -18,7 +18,7 @@ import pytest
 
 from pipeline import stages
 from pipeline.incremental import PreviousState, records_json
-from pipeline.snapshots import SnapshotStore, sha256_bytes
+from pipeline.snapshots import SnapshotStore
 
 from conftest import EMBEDDED_PAGE, REPO, SHARED
 
