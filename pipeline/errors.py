@@ -3,13 +3,14 @@
     TrialreconError
     ├── InputError                 bad input given to us: exit status 2
     │   ├── DocumentError          a source document that cannot be read or has no facts
-    │   └── SnapshotError          a snapshot file that cannot be used
-    │       ├── IntegrityError     its sha256 disagrees with the manifest
-    │       └── ParseError         its content is not the record we expect
-    │           └── MissingFieldError   a required field is absent (carries the field path)
+    │   ├── SnapshotError          a snapshot file that cannot be used
+    │   │   ├── IntegrityError     its sha256 disagrees with the manifest
+    │   │   └── ParseError         its content is not the record we expect
+    │   │       └── MissingFieldError   a required field is absent (carries the field path)
+    │   ├── UnsafePathError        an id, URL or path that would leave the snapshots folder
+    │   └── BaselineError          a baseline file that cannot be used (pipeline.baseline)
     ├── FetchError                 a registry request failed
     │   └── TransientFetchError    ... in a way that retrying may mend (timeouts, 429, 5xx)
-    ├── UnsafePathError            an id or URL that would escape the snapshots folder
     └── OutputLockedError          another run holds the output folder
 """
 
@@ -85,7 +86,7 @@ class TransientFetchError(FetchError):
         super().__init__(url, problem, status)
 
 
-class UnsafePathError(TrialreconError):
+class UnsafePathError(InputError):
     """An id or URL would make a file name outside the snapshots folder."""
 
     def __init__(self, value: str) -> None:

@@ -96,7 +96,10 @@ class SnapshotStore:
         """Every manifest entry, sorted by path (empty when there is no manifest yet)."""
         if not self.manifest_path.exists():
             return []
-        raw = self.manifest_path.read_bytes()
+        try:
+            raw = self.manifest_path.read_bytes()
+        except OSError as exc:  # a folder where the manifest should be, no permission, ...
+            raise SnapshotError(self.manifest_path, f"cannot be read ({exc.strerror or type(exc).__name__})") from exc
         try:
             return _manifest_adapter.validate_json(raw)
         except ValidationError as exc:

@@ -21,7 +21,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from pipeline.dataset import LoadError, RunInfo, RunSummaryCounts, build_batch, run_row
 from pipeline.load import Batch
-from pipeline.errors import DocumentError, SnapshotError
+from pipeline.errors import DocumentError, SnapshotError, UnsafePathError
 from pipeline.extract import extract_document, read_document
 from pipeline.incremental import PreviousState, classify, fingerprint, records_from_json, records_json, registry_counts
 from pipeline.models import ExtractedDocument, ReconciliationRow, SnapshotEntry, TrialLink, TrialRecord
@@ -199,6 +199,9 @@ def load_snapshot(store: SnapshotStore, entry: SnapshotEntry, cached: str | None
         return SnapshotRecords(entry, records_from_json(cached), parsed=False)
     except SnapshotError as exc:
         error = LoadError(entry.path, entry.registry, entry.trial_id, exc.problem)
+        return SnapshotRecords(entry, [], parsed=False, error=error)
+    except UnsafePathError as exc:  # a manifest path or symlink leading out of the store
+        error = LoadError(entry.path, entry.registry, entry.trial_id, f"refused: {exc}")
         return SnapshotRecords(entry, [], parsed=False, error=error)
 
 

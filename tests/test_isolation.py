@@ -162,3 +162,15 @@ def test_run_with_bad_snapshots_exits_3_records_each_and_loads_the_rest(tmp_path
     assert status == "partial"
     assert errors == [(run_id, path, registry, trial_id) for path, (registry, trial_id, _) in sorted(BAD.items())]
     assert trials == GOOD_RECORDS
+
+
+def test_snapshot_symlinked_outside_the_store_is_one_load_error_not_a_failed_run(store, tmp_path):
+    outside = tmp_path / "outside.json"
+    outside.write_bytes((SAMPLES / "ctgov_v2/NCT00763412.json").read_bytes())
+    _write(store, "ctgov/NCT00763412.json", "ctgov", "NCT00763412", outside.read_bytes())
+    (store.root / "ctgov/NCT00763412.json").unlink()
+    (store.root / "ctgov/NCT00763412.json").symlink_to(outside)
+    result = stages.load_records(store)
+    [error] = [e for e in result.errors if e.snapshot == "ctgov/NCT00763412.json"]
+    assert error.error.startswith("refused:")
+    assert sorted((r.registry, r.trial_id) for r, _ in result.records) == GOOD_RECORDS
