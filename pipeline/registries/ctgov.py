@@ -16,6 +16,7 @@ from typing import Any
 from pipeline.errors import MissingFieldError, ParseError
 from pipeline.models import Arm, Design, Identifier, Intervention, Outcome, TrialRecord
 from pipeline.registries import decode_json
+from pipeline.registries._json import JsonReader
 from pipeline.vocab import normalize_country, normalize_status, parse_partial_date, parse_phases, trial_id_type
 
 PS = "protocolSection"
@@ -93,32 +94,8 @@ def parse_study(study: dict[str, Any], *, path: str) -> TrialRecord:
     return _parse_study(study, path=path, where="")
 
 
-class _Study:
+class _Study(JsonReader):
     """Typed reads from a study object; a wrong type raises ParseError naming the field."""
-
-    def __init__(self, study: dict[str, Any], path: str, where: str) -> None:
-        self.study = study
-        self.path = path
-        self.where = where
-
-    def get(self, dotted: str) -> Any:
-        node: Any = self.study
-        for key in dotted.split("."):
-            if not isinstance(node, dict):
-                return None
-            node = node.get(key)
-        return node
-
-    def wrong(self, dotted: str, expected: str, value: Any) -> ParseError:
-        return ParseError(self.path, f"{self.where}{dotted} is {type(value).__name__}, expected {expected}")
-
-    def text(self, dotted: str) -> str | None:
-        value = self.get(dotted)
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            raise self.wrong(dotted, "a string", value)
-        return value.strip() or None
 
     def integer(self, dotted: str) -> int | None:
         value = self.get(dotted)
@@ -127,22 +104,6 @@ class _Study:
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.wrong(dotted, "an integer", value)
         return value
-
-    def objects(self, dotted: str) -> list[dict[str, Any]]:
-        value = self.get(dotted)
-        if value is None:
-            return []
-        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-            raise self.wrong(dotted, "a list of objects", value)
-        return value
-
-    def texts(self, dotted: str) -> list[str]:
-        value = self.get(dotted)
-        if value is None:
-            return []
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise self.wrong(dotted, "a list of strings", value)
-        return [v.strip() for v in value if v.strip()]
 
 
 def _parse_study(study: Any, *, path: str, where: str) -> TrialRecord:
@@ -213,15 +174,15 @@ def _parse_study(study: Any, *, path: str, where: str) -> TrialRecord:
 def _interventions(s: _Study) -> list[Intervention]:
     out = []
     for i, item in enumerate(s.objects(f"{ARMS}.interventions")):
-        base = f"{ARMS}.interventions[{i}]"
-        name = _item_text(s, item, base, "name")
+        base = f"{ARMS}.interventions[{i}]."
+        name = s.text("name", item, base)
         if not name:
             continue
         out.append(Intervention(
-            type=_item_text(s, item, base, "type"),
+            type=s.text("type", item, base),
             name=name,
-            other_names=_item_texts(s, item, base, "otherNames"),
-            description=_item_text(s, item, base, "description"),
+            other_names=s.texts("otherNames", item, base),
+            description=s.text("description", item, base),
         ))
     return out
 
@@ -229,15 +190,15 @@ def _interventions(s: _Study) -> list[Intervention]:
 def _arms(s: _Study) -> list[Arm]:
     out = []
     for i, item in enumerate(s.objects(f"{ARMS}.armGroups")):
-        base = f"{ARMS}.armGroups[{i}]"
-        label = _item_text(s, item, base, "label")
+        base = f"{ARMS}.armGroups[{i}]."
+        label = s.text("label", item, base)
         if not label:
             continue
         out.append(Arm(
             label=label,
-            type=_item_text(s, item, base, "type"),
-            description=_item_text(s, item, base, "description"),
-            intervention_names=_item_texts(s, item, base, "interventionNames"),
+            type=s.text("type", item, base),
+            description=s.text("description", item, base),
+            intervention_names=s.texts("interventionNames", item, base),
         ))
     return out
 
@@ -246,15 +207,15 @@ def _outcomes(s: _Study) -> list[Outcome]:
     out = []
     for kind, key in (("primary", "primaryOutcomes"), ("secondary", "secondaryOutcomes")):
         for i, item in enumerate(s.objects(f"{OUTCOMES}.{key}")):
-            base = f"{OUTCOMES}.{key}[{i}]"
-            measure = _item_text(s, item, base, "measure")
+            base = f"{OUTCOMES}.{key}[{i}]."
+            measure = s.text("measure", item, base)
             if not measure:
                 continue
             out.append(Outcome(
                 kind=kind,  # type: ignore[arg-type]
                 measure=measure,
-                time_frame=_item_text(s, item, base, "timeFrame"),
-                description=_item_text(s, item, base, "description"),
+                time_frame=s.text("timeFrame", item, base),
+                description=s.text("description", item, base),
             ))
     return out
 
@@ -262,7 +223,7 @@ def _outcomes(s: _Study) -> list[Outcome]:
 def _countries(s: _Study) -> list[str]:
     codes = set()
     for i, item in enumerate(s.objects(LOCATIONS)):
-        name = _item_text(s, item, f"{LOCATIONS}[{i}]", "country")
+        name = s.text("country", item, f"{LOCATIONS}[{i}].")
         code = normalize_country(name) if name else None
         if code:
             codes.add(code)
@@ -285,18 +246,18 @@ def _identifiers(s: _Study, nct_id: str) -> tuple[list[Identifier], list[str]]:
         paths.append(f"{ID}.orgStudyIdInfo.id")
     secondary = s.objects(f"{ID}.secondaryIdInfos")
     for i, item in enumerate(secondary):
-        base = f"{ID}.secondaryIdInfos[{i}]"
-        other_id = _item_text(s, item, base, "id")
+        base = f"{ID}.secondaryIdInfos[{i}]."
+        other_id = s.text("id", item, base)
         if not other_id:
             continue
-        native_type = _item_text(s, item, base, "type")
+        native_type = s.text("type", item, base)
         form = trial_id_type(other_id)
         if native_type in _SECONDARY_ID_TYPES:
-            id_type, source = _SECONDARY_ID_TYPES[native_type], _item_text(s, item, base, "domain")
+            id_type, source = _SECONDARY_ID_TYPES[native_type], s.text("domain", item, base)
         elif form:
-            id_type, source = form, native_type or _item_text(s, item, base, "domain")
+            id_type, source = form, native_type or s.text("domain", item, base)
         else:
-            id_type, source = native_type or "OTHER", _item_text(s, item, base, "domain")
+            id_type, source = native_type or "OTHER", s.text("domain", item, base)
         out.append(Identifier(other_id=other_id, id_type=id_type, source=source))
     if secondary:
         paths.append(f"{ID}.secondaryIdInfos")
@@ -321,21 +282,3 @@ def _design(s: _Study) -> tuple[Design, str]:
         primary_purpose=s.text(f"{info}.primaryPurpose"),
     )
     return design, f"{DESIGN}.studyType, {info}"
-
-
-def _item_text(s: _Study, item: dict[str, Any], base: str, key: str) -> str | None:
-    value = item.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise s.wrong(f"{base}.{key}", "a string", value)
-    return value.strip() or None
-
-
-def _item_texts(s: _Study, item: dict[str, Any], base: str, key: str) -> list[str]:
-    value = item.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise s.wrong(f"{base}.{key}", "a list of strings", value)
-    return [v.strip() for v in value if v.strip()]

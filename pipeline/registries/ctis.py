@@ -29,6 +29,7 @@ from typing import Any
 from pipeline.errors import MissingFieldError, ParseError
 from pipeline.models import Design, Identifier, Intervention, Outcome, PartialDate, TrialRecord
 from pipeline.registries import decode_json
+from pipeline.registries._json import JsonReader
 from pipeline.vocab import (
     ctis_status_label,
     normalize_country,
@@ -66,13 +67,11 @@ def parse_ctis(data: bytes, *, path: str) -> list[TrialRecord]:
     return [_parse_trial(payload, path=path, where="")]
 
 
-class _Trial:
+class _Trial(JsonReader):
     """Typed reads from a CTIS record; a wrong type raises ParseError naming the field."""
 
     def __init__(self, record: dict[str, Any], path: str, where: str) -> None:
-        self.record = record
-        self.path = path
-        self.where = where
+        super().__init__(record, path, where)
         application = record.get("authorizedApplication")
         # The new layout nests the application; the old one has its parts at the top level.
         self.app_prefix = "authorizedApplication." if isinstance(application, dict) else ""
@@ -80,18 +79,8 @@ class _Trial:
         self.details = f"{self.part1}.trialDetails"
         self.info = f"{self.details}.trialInformation"
 
-    def get(self, dotted: str, node: Any = None) -> Any:
-        node = self.record if node is None else node
-        for key in dotted.split("."):
-            if not isinstance(node, dict):
-                return None
-            node = node.get(key)
-        return node
-
-    def wrong(self, dotted: str, expected: str, value: Any) -> ParseError:
-        return ParseError(self.path, f"{self.where}{dotted} is {type(value).__name__}, expected {expected}")
-
     def text(self, dotted: str, node: Any = None, base: str = "") -> str | None:
+        """A string, or a number as its text (CTIS sends codes either way)."""
         value = self.get(dotted, node)
         if value is None:
             return None
@@ -109,23 +98,15 @@ class _Trial:
             return int(value)
         raise self.wrong(f"{base}{dotted}", "a whole number", value)
 
-    def objects(self, dotted: str) -> list[dict[str, Any]]:
-        value = self.get(dotted)
-        if value is None:
-            return []
-        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-            raise self.wrong(dotted, "a list of objects", value)
-        return value
-
-    def texts(self, dotted: str) -> list[str]:
+    def texts(self, dotted: str, node: Any = None, base: str = "") -> list[str]:
         """A list of strings, or a comma-separated string (the old overview's form)."""
-        value = self.get(dotted)
+        value = self.get(dotted, node)
         if value is None:
             return []
         if isinstance(value, str):
             return [v.strip() for v in value.split(",") if v.strip()]
         if not isinstance(value, list) or not all(isinstance(v, (str, int)) for v in value):
-            raise self.wrong(dotted, "a list of strings", value)
+            raise self.wrong(f"{base}{dotted}", "a list of strings", value)
         return [str(v).strip() for v in value if str(v).strip()]
 
 
