@@ -281,6 +281,14 @@ def test_a_folder_without_pages_is_a_document_error_naming_it(tmp_path):
         stages.document_sources([tmp_path], SnapshotStore())
 
 
+def test_a_trial_stated_by_two_pages_is_fetched_once(two_pages):
+    store = SnapshotStore()
+    both = stages.extract_documents(stages.document_sources([two_pages], store))
+    targets = stages.refresh_targets(store, both)
+    assert len(targets) == len(set(targets))
+    assert targets == stages.refresh_targets(store, both[:1])
+
+
 def test_two_pages_stand_apart_by_document_id_and_share_one_parse_per_snapshot(two_pages, tmp_path, monkeypatch):
     parsed: list[str] = []
     real_parse = stages.parse_entry
