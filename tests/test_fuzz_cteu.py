@@ -4,11 +4,9 @@ are the parser's own crafted fixtures plus the EU CTR pages (real HTML of anothe
 
 from __future__ import annotations
 
-from hypothesis import given
-
 from pipeline.registries.cteu import parse_cteu
 
-from test_fuzz_support import REPO, FUZZ, Counter, Sample, check_outcome, check_records, html_inputs, samples
+from test_fuzz_support import FUZZ, REPO, Sample, fuzz_parser, html_inputs, samples
 
 PATH = "cteu/some-trial.html"
 
@@ -19,16 +17,5 @@ def _pool() -> tuple[Sample, ...]:
 
 
 def test_parse_cteu_gives_records_or_a_typed_error_for_any_bytes(capsys):
-    counter = Counter("cteu.parse_cteu")
-
-    @FUZZ
-    @given(data=html_inputs(_pool()))
-    def run(data: bytes) -> None:
-        records = check_outcome(lambda: parse_cteu(data, path=PATH), names=PATH, data=data)
-        counter.tick(records)
-        if records is not None:
-            check_records(records)
-
-    run()
-    counter.report(capsys)
+    counter = fuzz_parser("cteu.parse_cteu", capsys, parse_cteu, html_inputs(_pool()), path=PATH)
     assert counter.examples >= FUZZ.max_examples

@@ -3,16 +3,16 @@ or a hang (see ``test_fuzz_support`` for the inputs and the guard)."""
 
 from __future__ import annotations
 
-from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline.registries.ctgov import page_info, parse_ctgov, parse_study
 
 from test_fuzz_support import (
     FUZZ,
-    Counter,
     check_outcome,
     check_records,
+    fuzz,
+    fuzz_parser,
     json_inputs,
     mutated_trees,
     python_values,
@@ -28,54 +28,35 @@ def _pool():
 
 
 def test_parse_ctgov_gives_records_or_a_typed_error_for_any_bytes(capsys):
-    counter = Counter("ctgov.parse_ctgov")
-
-    @FUZZ
-    @given(data=json_inputs(_pool(), HOT))
-    def run(data: bytes) -> None:
-        records = check_outcome(lambda: parse_ctgov(data, path=PATH), names=PATH, data=data)
-        counter.tick(records)
-        if records is not None:
-            check_records(records)
-
-    run()
-    counter.report(capsys)
+    counter = fuzz_parser("ctgov.parse_ctgov", capsys, parse_ctgov, json_inputs(_pool(), HOT), path=PATH)
     assert counter.examples >= FUZZ.max_examples
 
 
 def test_parse_study_gives_a_record_or_a_typed_error_for_any_mutated_study(capsys):
-    counter = Counter("ctgov.parse_study")
     studies = [s for s in _pool() if "protocolSection" in s.tree]
 
-    @FUZZ
-    @given(data=st.data())
-    def run(data: st.DataObject) -> None:
+    def attempt(data: st.DataObject) -> object:
         sample = data.draw(st.sampled_from(studies))
         study = python_values(data.draw(mutated_trees(sample.tree, HOT)))
         record = check_outcome(lambda: parse_study(study, path=PATH), names=PATH, data=study)
-        counter.tick(record)
         if record is not None:
             check_records([record])
+        return record
 
-    run()
-    counter.report(capsys)
+    counter = fuzz("ctgov.parse_study", capsys, attempt, data=st.data())
     assert counter.examples >= FUZZ.max_examples
 
 
 def test_page_info_gives_studies_or_a_typed_error_for_any_bytes(capsys):
-    counter = Counter("ctgov.page_info")
-
-    @FUZZ
-    @given(data=json_inputs([s for s in _pool() if "studies" in s.tree], [("studies",)]))
-    def run(data: bytes) -> None:
+    def attempt(data: bytes) -> object:
         info = check_outcome(lambda: page_info(data, path=PATH), names=PATH, data=data)
-        counter.tick(info)
         if info is not None:
             studies, token, total = info
             assert isinstance(studies, list) and all(isinstance(s, dict) for s in studies)
             assert token is None or isinstance(token, str)
             assert total is None or isinstance(total, int)
+        return info
 
-    run()
-    counter.report(capsys)
+    counter = fuzz("ctgov.page_info", capsys, attempt,
+                   data=json_inputs([s for s in _pool() if "studies" in s.tree], [("studies",)]))
     assert counter.examples >= FUZZ.max_examples

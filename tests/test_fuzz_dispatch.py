@@ -3,18 +3,17 @@ from the content) gives records or a typed error, never a crash or a hang."""
 
 from __future__ import annotations
 
-from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline.registries import detect_registry, parse_snapshot
 
 from test_fuzz_support import (
     FUZZ,
-    Counter,
     check_outcome,
-    check_records,
+    fuzz,
     html_inputs,
     json_inputs,
+    records_or_error,
     samples,
     text_inputs,
 )
@@ -32,31 +31,18 @@ any_snapshot = st.one_of(
 
 
 def test_parse_snapshot_detects_and_parses_or_raises_a_typed_error_for_any_bytes(capsys):
-    counter = Counter("registries.parse_snapshot")
+    def attempt(data: bytes, path: str) -> object:
+        return records_or_error(lambda: parse_snapshot(data, path=path), names=path or None, data=data)
 
-    @FUZZ
-    @given(data=any_snapshot, path=st.sampled_from(PATHS))
-    def run(data: bytes, path: str) -> None:
-        records = check_outcome(lambda: parse_snapshot(data, path=path), names=path or None, data=data)
-        counter.tick(records)
-        if records is not None:
-            check_records(records)
-
-    run()
-    counter.report(capsys)
+    counter = fuzz("registries.parse_snapshot", capsys, attempt, data=any_snapshot, path=st.sampled_from(PATHS))
     assert counter.examples >= FUZZ.max_examples
 
 
 def test_detect_registry_names_a_registry_or_raises_a_typed_error_for_any_bytes(capsys):
-    counter = Counter("registries.detect_registry")
-
-    @FUZZ
-    @given(data=any_snapshot, path=st.sampled_from(PATHS))
-    def run(data: bytes, path: str) -> None:
+    def attempt(data: bytes, path: str) -> object:
         registry = check_outcome(lambda: detect_registry(data, path), names=path or None, data=data)
-        counter.tick(registry)
         assert registry in (None, "ctgov", "ctis", "euctr", "cteu")
+        return registry
 
-    run()
-    counter.report(capsys)
+    counter = fuzz("registries.detect_registry", capsys, attempt, data=any_snapshot, path=st.sampled_from(PATHS))
     assert counter.examples >= FUZZ.max_examples

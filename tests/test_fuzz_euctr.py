@@ -3,21 +3,9 @@ gives records or a typed error, never a crash or a hang (see ``test_fuzz_support
 
 from __future__ import annotations
 
-from hypothesis import given
-
 from pipeline.registries.euctr import parse_euctr_html, parse_euctr_text
 
-from test_fuzz_support import (
-    FUZZ,
-    REPO,
-    Counter,
-    Sample,
-    check_outcome,
-    check_records,
-    html_inputs,
-    samples,
-    text_inputs,
-)
+from test_fuzz_support import FUZZ, REPO, Sample, fuzz_parser, html_inputs, samples, text_inputs
 
 PATH_TEXT = "euctr/2015-000000-00.txt"
 PATH_HTML = "euctr/2015-000000-00.html"
@@ -30,32 +18,12 @@ def _text_pool() -> tuple[Sample, ...]:
 
 
 def test_parse_euctr_text_gives_records_or_a_typed_error_for_any_bytes(capsys):
-    counter = Counter("euctr.parse_euctr_text")
-
-    @FUZZ
-    @given(data=text_inputs(_text_pool()))
-    def run(data: bytes) -> None:
-        records = check_outcome(lambda: parse_euctr_text(data, path=PATH_TEXT), names=PATH_TEXT, data=data)
-        counter.tick(records)
-        if records is not None:
-            check_records(records)
-
-    run()
-    counter.report(capsys)
+    counter = fuzz_parser("euctr.parse_euctr_text", capsys, parse_euctr_text, text_inputs(_text_pool()),
+                          path=PATH_TEXT)
     assert counter.examples >= FUZZ.max_examples
 
 
 def test_parse_euctr_html_gives_records_or_a_typed_error_for_any_bytes(capsys):
-    counter = Counter("euctr.parse_euctr_html")
-
-    @FUZZ
-    @given(data=html_inputs(samples("euctr/*.html")))
-    def run(data: bytes) -> None:
-        records = check_outcome(lambda: parse_euctr_html(data, path=PATH_HTML), names=PATH_HTML, data=data)
-        counter.tick(records)
-        if records is not None:
-            check_records(records)
-
-    run()
-    counter.report(capsys)
+    counter = fuzz_parser("euctr.parse_euctr_html", capsys, parse_euctr_html, html_inputs(samples("euctr/*.html")),
+                          path=PATH_HTML)
     assert counter.examples >= FUZZ.max_examples

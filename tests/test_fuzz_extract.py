@@ -12,13 +12,12 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline.extract import extract_document, read_document
 from pipeline.models import ExtractedDocument
 
-from test_fuzz_support import FUZZ, REPO, Counter, Sample, check_outcome, mutated_bytes, mutated_lines
+from test_fuzz_support import FUZZ, REPO, Sample, check_outcome, fuzz, mutated_bytes, mutated_lines
 
 PATH = "pages/fuzzed.txt"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -44,23 +43,18 @@ def page_texts(draw: st.DrawFn) -> str:
 
 
 def test_extract_document_gives_facts_or_a_document_error_for_any_text(capsys):
-    counter = Counter("extract.extract_document")
-
-    @FUZZ
-    @given(text=page_texts())
-    def run(text: str) -> None:
+    def attempt(text: str) -> object:
         doc = check_outcome(
             lambda: extract_document(text, source_url="file:///fuzzed.txt", sha256="0" * 64, extracted_at=NOW,
                                      path=PATH),
             names=PATH, data=text)
-        counter.tick(doc)
         if doc is not None:
             assert isinstance(doc, ExtractedDocument)
             # Every stated trial id is an id, never a fragment of a mangled cell.
             assert all(TRIAL_ID.fullmatch(t.trial_id) for t in doc.trials), [t.trial_id for t in doc.trials]
+        return doc
 
-    run()
-    counter.report(capsys)
+    counter = fuzz("extract.extract_document", capsys, attempt, text=page_texts())
     assert counter.examples >= FUZZ.max_examples
 
 
@@ -72,20 +66,16 @@ def page_files(draw: st.DrawFn) -> bytes:
 
 
 def test_read_document_gives_text_or_a_document_error_for_any_file(tmp_path, capsys):
-    counter = Counter("extract.read_document")
     target: Path = tmp_path / "page.txt"
 
-    @FUZZ
-    @given(data=page_files())
-    def run(data: bytes) -> None:
+    def attempt(data: bytes) -> object:
         target.write_bytes(data)
         result = check_outcome(lambda: read_document(target), names=str(target), data=data)
-        counter.tick(result)
         if result is not None:
             text, sha = result
             assert isinstance(text, str) and text.strip() and "\x00" not in text
             assert len(sha) == 64
+        return result
 
-    run()
-    counter.report(capsys)
+    counter = fuzz("extract.read_document", capsys, attempt, data=page_files())
     assert counter.examples >= FUZZ.max_examples

@@ -7,7 +7,8 @@ types changed, truncated, re-encoded, deep nesting, huge values, NUL bytes).
 
 Examples per parser: ``TRIALRECON_FUZZ_EXAMPLES`` (default 200). With the default the run is
 derandomized (the same examples every time, so ``make test`` is stable); setting the variable
-also draws fresh random examples. Each test prints how many examples it ran, e.g.
+also draws fresh random examples. A test runs its examples through :func:`fuzz` (a registry
+parser through :func:`fuzz_parser`), which prints how many it ran, e.g.
 ``[fuzz] ctgov.parse_ctgov: 200 examples``.
 
 Hang guard: hypothesis' ``deadline`` fails an example that is slow, and :func:`hang_guard`
@@ -29,7 +30,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from pipeline.errors import TrialreconError
@@ -127,6 +128,47 @@ class Counter:
         with capsys.disabled():
             print(f"\n[fuzz] {self.name}: {self.examples} examples "
                   f"({self.examples - self.errors} parsed, {self.errors} typed errors)")
+
+
+def fuzz(name: str, capsys: pytest.CaptureFixture[str], attempt: Callable[..., object], /,
+         **inputs: st.SearchStrategy[Any]) -> Counter:
+    """Run ``attempt`` on :data:`FUZZ` examples drawn from ``inputs``, and print how many ran.
+
+    Args:
+        name: what is fuzzed, for the printed count (e.g. ``"ctis.parse_ctis"``).
+        capsys: the test's fixture, to print past pytest's capture.
+        attempt: takes one example's values by the keywords of ``inputs``, asserts the property
+            and returns the outcome (None for a typed error, as :func:`check_outcome` does).
+        inputs: a strategy for each keyword of ``attempt``.
+
+    Returns:
+        The counter, for the test to assert how many examples ran.
+    """
+    counter = Counter(name)
+
+    @FUZZ
+    @given(**inputs)
+    def run(**example: Any) -> None:
+        counter.tick(attempt(**example))
+
+    run()
+    counter.report(capsys)
+    return counter
+
+
+def records_or_error(parse: Callable[[], object], *, names: str | None, data: object) -> list[TrialRecord] | None:
+    """:func:`check_outcome` of a parser: its records, checked by :func:`check_records`, or None
+    for one of our errors naming ``names``."""
+    records = check_outcome(parse, names=names, data=data)
+    return None if records is None else check_records(records)
+
+
+def fuzz_parser(name: str, capsys: pytest.CaptureFixture[str], parse: Callable[..., object],
+                inputs: st.SearchStrategy[bytes], *, path: str) -> Counter:
+    """:func:`fuzz` a registry parser: ``parse(data, path=path)`` gives records or a typed error
+    naming ``path`` for every ``data`` drawn from ``inputs``."""
+    return fuzz(name, capsys, lambda data: records_or_error(lambda: parse(data, path=path), names=path, data=data),
+                data=inputs)
 
 
 # -- samples -------------------------------------------------------------------------------------
