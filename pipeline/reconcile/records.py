@@ -260,34 +260,13 @@ def row_for(fact: Fact, rule: str, outcome: Outcome, reached: ReachedRecord | No
 
 def no_record_row(fact: Fact, rule: str) -> ReconciliationRow:
     """An unverifiable row for a fact about a trial no snapshot gives a record for."""
-    return ReconciliationRow(
-        document_id=fact.document_id,
-        claim_id=fact.claim_id,
-        trial_id=fact.trial_id,
-        field=fact.field,
-        stated_value=fact.stated_value,
-        registry_value=None,
-        registry=registry_of_id(fact.trial_id) if fact.trial_id else None,
-        verdict="unverifiable",
-        rule=rule,
-        detail="no registry record",
-    )
+    registry = registry_of_id(fact.trial_id) if fact.trial_id else None
+    return row_for(fact, rule, Outcome("unverifiable", None, "no registry record"), registry=registry)
 
 
 def unchecked_row(fact: Fact, rule: str, detail: str) -> ReconciliationRow:
     """An unverifiable row for a fact that could not be read well enough to compare."""
-    return ReconciliationRow(
-        document_id=fact.document_id,
-        claim_id=fact.claim_id,
-        trial_id=fact.trial_id,
-        field=fact.field,
-        stated_value=fact.stated_value,
-        registry_value=None,
-        registry=None,
-        verdict="unverifiable",
-        rule=rule,
-        detail=detail,
-    )
+    return row_for(fact, rule, Outcome("unverifiable", None, detail))
 
 
 Compare = Callable[[ReachedRecord], Outcome]
