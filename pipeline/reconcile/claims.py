@@ -34,6 +34,7 @@ from pipeline.reconcile.rules import (
     enrollment_figure,
     enrollment_outcome,
     phase_outcome,
+    stated_status_rows,
     status_outcome,
 )
 from pipeline.reconcile.terms import (
@@ -110,12 +111,7 @@ def _table_trial_rows(trial: StatedTrial, reached: list[ReachedRecord]) -> list[
     else:
         rows.append(unchecked_row(f, "phase.set_equal", "the stated phase is not understood"))
 
-    status = normalize_status(trial.status, "page")
-    f = fact("status", trial.status)
-    if status is None or status.value == "UNKNOWN":
-        rows.append(unchecked_row(f, "status.vocabulary", "the stated status is not in the status vocabulary"))
-    else:
-        rows += rows_for_trial(f, "status.vocabulary", reached, lambda r: status_outcome(status, r))
+    rows += stated_status_rows(fact("status", trial.status), "status.vocabulary", reached)
 
     f = fact("enrollment", None if trial.enrollment is None else str(trial.enrollment))
     if trial.enrollment is None:

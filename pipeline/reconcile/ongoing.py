@@ -22,11 +22,10 @@ from pipeline.reconcile.records import (
     RecordIndex,
     registry_of_id,
     rows_for_trial,
-    unchecked_row,
 )
-from pipeline.reconcile.rules import status_outcome
+from pipeline.reconcile.rules import stated_status_rows
 from pipeline.reconcile.terms import title_similarity, title_tokens
-from pipeline.vocab import normalize_country, normalize_status
+from pipeline.vocab import normalize_country
 
 ONGOING_MATCH_THRESHOLD = 85.0
 """Title similarity (token_set_ratio of the titles' distinctive words) needed to resolve an entry."""
@@ -290,12 +289,7 @@ def ongoing_rows(
         def fact(field: str, value: str | None) -> Fact:
             return Fact(entry.document_id, f"ongoing:{entry.position}", trial_id, field, value)
 
-        status = normalize_status(entry.status, "page")
-        f = fact("status", entry.status)
-        if status is None or status.value == "UNKNOWN":
-            entry_rows.append(unchecked_row(f, "ongoing.status", "the stated status is not in the status vocabulary"))
-        else:
-            entry_rows += rows_for_trial(f, "ongoing.status", reached, lambda r: status_outcome(status, r))
+        entry_rows += stated_status_rows(fact("status", entry.status), "ongoing.status", reached)
         if entry.countries:
             entry_rows += rows_for_trial(fact("countries", ", ".join(entry.countries)), "ongoing.countries", reached,
                                          lambda r: _countries_outcome(entry, r))

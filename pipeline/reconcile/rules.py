@@ -10,14 +10,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pipeline.models import Phase, TrialStatus, Verdict
-from pipeline.reconcile.records import Outcome, ReachedRecord
+from pipeline.models import Phase, ReconciliationRow, TrialStatus, Verdict
+from pipeline.reconcile.records import Fact, Outcome, ReachedRecord, rows_for_trial, unchecked_row
 from pipeline.reconcile.terms import (
     ConditionTerm,
     is_solid_cancer,
     is_solid_tumor_umbrella,
     term_similarity,
 )
+from pipeline.vocab import normalize_status
 
 S = TrialStatus
 
@@ -150,6 +151,19 @@ def status_outcome(stated: TrialStatus | None, reached: ReachedRecord) -> Outcom
         detail = f"{detail}; the record was last updated {rec.last_updated.value}"
     value = rec.status.value if rec.status_raw is None else f"{rec.status.value} ({rec.status_raw})"
     return Outcome(verdict, value, detail, None, ("status", "status_raw"))
+
+
+def stated_status_rows(fact: Fact, rule: str, reached: Sequence[ReachedRecord]) -> list[ReconciliationRow]:
+    """The status the page states (``fact.stated_value``, a label) against each record reached.
+
+    Returns:
+        The rows of :func:`status_outcome`, or one unverifiable row when the stated label is not
+        in the status vocabulary.
+    """
+    status = normalize_status(fact.stated_value, "page")
+    if status is None or status is S.UNKNOWN:
+        return [unchecked_row(fact, rule, "the stated status is not in the status vocabulary")]
+    return rows_for_trial(fact, rule, reached, lambda r: status_outcome(status, r))
 
 
 # ---------------------------------------------------------------------------------------------
