@@ -110,6 +110,15 @@ def _date_arg(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def _print_outputs(row_counts: dict[str, int], database: Path, parquet_dir: Path, *, count_width: int) -> None:
+    """Print the rows of each table, then where the database and the Parquet files are."""
+    width = max(len(t) for t in row_counts)
+    for table, count in row_counts.items():
+        print(f"  {table:<{width}}  {count:>{count_width}}")
+    print(f"database: {database}")
+    print(f"parquet:  {parquet_dir}/")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from pipeline import stages
 
@@ -127,11 +136,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         print(f"run {summary.run_id}: nothing changed since the last run ({summary.reused} snapshots unchanged); "
               "no parsing, no loading, the run is recorded")
-    width = max(len(t) for t in summary.row_counts)
-    for table, count in summary.row_counts.items():
-        print(f"  {table:<{width}}  {count:>6}")
-    print(f"database: {summary.database}")
-    print(f"parquet:  {summary.parquet_dir}/")
+    _print_outputs(summary.row_counts, summary.database, summary.parquet_dir, count_width=6)
     for registry_counts in summary.registry_counts:
         print(f"  {registry_counts['registry']:<8} " + ", ".join(
             f"{k} {registry_counts[k]}" for k in ("new", "changed", "unchanged", "failed", "removed")))
@@ -236,11 +241,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     report = ingest_ctgov(args.path, args.output)
     print(f"ingest {report.run_id}: {report.studies} studies read from {report.source}, "
           f"{report.records} records loaded, {len(report.load_errors)} load errors")
-    width = max(len(t) for t in report.row_counts)
-    for table, count in report.row_counts.items():
-        print(f"  {table:<{width}}  {count:>8}")
-    print(f"database: {report.database}")
-    print(f"parquet:  {report.parquet_dir}/")
+    _print_outputs(report.row_counts, report.database, report.parquet_dir, count_width=8)
     for err in report.load_errors:
         print(f"could not use {err.snapshot}: {err.error}", file=sys.stderr)
     return report.exit_code
