@@ -142,6 +142,7 @@ def trialrecon_flow(
     for err in records.errors:
         logger.warning("could not use %s: %s", err.snapshot, err.error)
     logger.info("run %s wrote %s", run_id, result.database)
+    _publish_summary(rows)
     return RunSummary(
         run_id=run_id,
         database=result.database,
@@ -168,6 +169,20 @@ def _results(futures: list[PrefectFuture[stages.SnapshotRecords]], progress: Pro
         progress.advance(results[-1].entry.path)
     progress.finish()
     return results
+
+
+def _publish_summary(rows: list[ReconciliationRow]) -> None:
+    """Counts by verdict as a keyed Prefect artifact, so the UI shows them per run and over time."""
+    from collections import Counter
+
+    from prefect.artifacts import create_table_artifact
+
+    counts = Counter(r.verdict for r in rows)
+    create_table_artifact(
+        key="trialrecon-reconciliation",
+        table=[{"verdict": v, "comparisons": counts.get(v, 0)} for v in ("match", "partial", "mismatch", "unverifiable")],
+        description="Comparisons of stated facts with registry records, by verdict.",
+    )
 
 
 def flow_on(dask_address: str | None = None) -> Flow:  # type: ignore[type-arg]

@@ -77,3 +77,20 @@ def test_a_second_document_stands_beside_the_first(prefect_harness, tmp_path):
     assert sorted(summary.documents) == ["aldesleukin", "proleukin"]
     rows = _table(summary.database, "document_trials")
     assert len(rows) == 30
+
+
+def test_run_publishes_the_verdict_counts_as_a_prefect_artifact(first_run):
+    import json
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    out, summary = first_run
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["trialrecon-reconciliation"])))
+    with duckdb.connect(str(summary.database), read_only=True) as con:
+        counts = dict(con.execute("SELECT verdict, count(*) FROM reconciliation GROUP BY 1").fetchall())
+    expected = [{"verdict": v, "comparisons": counts.get(v, 0)} for v in ("match", "partial", "mismatch", "unverifiable")]
+    published = [a.data if isinstance(a.data, list) else json.loads(a.data) for a in artifacts]
+    assert expected in published
