@@ -202,6 +202,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         data = args.path.read_bytes()
     except OSError as exc:
         raise SnapshotError(args.path, exc.strerror or "cannot be read") from exc
+    if not data.strip():
+        raise SnapshotError(args.path, "file is empty")
     records = parse_snapshot(data, path=str(args.path))
     out = [r.model_dump(mode="json") for r in records]
     print(json.dumps(out[0] if len(out) == 1 else out, indent=2, ensure_ascii=False))
