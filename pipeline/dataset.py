@@ -57,38 +57,44 @@ def _date(value: PartialDate | None) -> tuple[str | None, str | None]:
     return (value.value, value.precision) if value else (None, None)
 
 
-def record_rows(record: TrialRecord, entry: SnapshotEntry) -> dict[str, list[Row]]:
-    """The rows of every trial_* table for one registry record."""
-    key: Row = {"trial_id": record.trial_id, "registry": record.registry}
+def trial_row(record: TrialRecord, entry: SnapshotEntry) -> Row:
+    """The ``trials`` row of one registry record."""
     start, start_p = _date(record.start_date)
     done, done_p = _date(record.completion_date)
     updated, _ = _date(record.last_updated)
     return {
-        "trials": [{
-            **key,
-            "title": record.title,
-            "official_title": record.official_title,
-            "sponsor": record.sponsor,
-            "phases": [p.value for p in record.phases],
-            "phase_raw": record.phase_raw,
-            "status": record.status_raw,
-            "status_normalized": record.status.value if record.status else None,
-            "enrollment": record.enrollment,
-            "enrollment_type": record.enrollment_type,
-            "enrollment_scope": record.enrollment_scope,
-            "start_date": start,
-            "start_date_precision": start_p,
-            "completion_date": done,
-            "completion_date_precision": done_p,
-            "last_updated": updated,
-            "study_type": record.design.study_type,
-            "allocation": record.design.allocation,
-            "masking": record.design.masking,
-            "age_groups": list(record.age_groups),
-            "snapshot_path": entry.path,
-            "snapshot_sha256": entry.sha256,
-            "provenance": entry.provenance,
-        }],
+        "trial_id": record.trial_id,
+        "registry": record.registry,
+        "title": record.title,
+        "official_title": record.official_title,
+        "sponsor": record.sponsor,
+        "phases": [p.value for p in record.phases],
+        "phase_raw": record.phase_raw,
+        "status": record.status_raw,
+        "status_normalized": record.status.value if record.status else None,
+        "enrollment": record.enrollment,
+        "enrollment_type": record.enrollment_type,
+        "enrollment_scope": record.enrollment_scope,
+        "start_date": start,
+        "start_date_precision": start_p,
+        "completion_date": done,
+        "completion_date_precision": done_p,
+        "last_updated": updated,
+        "study_type": record.design.study_type,
+        "allocation": record.design.allocation,
+        "masking": record.design.masking,
+        "age_groups": list(record.age_groups),
+        "snapshot_path": entry.path,
+        "snapshot_sha256": entry.sha256,
+        "provenance": entry.provenance,
+    }
+
+
+def record_rows(record: TrialRecord, entry: SnapshotEntry) -> dict[str, list[Row]]:
+    """The rows of every trial_* table for one registry record."""
+    key: Row = {"trial_id": record.trial_id, "registry": record.registry}
+    return {
+        "trials": [trial_row(record, entry)],
         "trial_conditions": [{**key, "condition": c} for c in record.conditions],
         "trial_interventions": [
             {**key, "type": i.type, "name": i.name, "other_names": list(i.other_names)}
@@ -137,9 +143,17 @@ HISTORY_FIELDS = (
 )
 
 
-def history_rows(record: TrialRecord, entry: SnapshotEntry, observed_at: datetime) -> list[Row]:
-    """The current value of each tracked field of a record, for ``trial_history``."""
-    [trial] = record_rows(record, entry)["trials"]
+def history_rows(
+    record: TrialRecord, entry: SnapshotEntry, observed_at: datetime, trial: Row | None = None
+) -> list[Row]:
+    """The current value of each tracked field of a record, for ``trial_history``.
+
+    Args:
+        trial: the record's ``trials`` row when the caller has built it already (the values
+            are read from it, so history and the trials table cannot disagree).
+    """
+    if trial is None:
+        trial = trial_row(record, entry)
     rows: list[Row] = []
     for name in HISTORY_FIELDS:
         value = trial[name]
@@ -240,10 +254,12 @@ def build_batch(
     for table in TRIAL_TABLES:
         batch.replace_keys(table.name, rec_keys)
     for record, entry in records:
-        for table, rows in record_rows(record, entry).items():
-            batch.add(table, _stamp(rows, run.run_id))
+        tables = record_rows(record, entry)
+        [trial] = tables["trials"]
         batch.history.setdefault("trial_history", []).extend(
-            _stamp(history_rows(record, entry, run.started_at), run.run_id))
+            _stamp(history_rows(record, entry, run.started_at, trial), run.run_id))
+        for table, rows in tables.items():
+            batch.add(table, _stamp(rows, run.run_id))
 
     batch.replace_keys("record_cache", [(p,) for p in removed_snapshots] + [(e.path,) for e, _ in record_cache])
     batch.add("record_cache", [

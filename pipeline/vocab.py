@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import date
+from functools import lru_cache
 
 import pycountry
 
@@ -166,6 +167,13 @@ def normalize_status(raw: str | int | None, registry: str | None = None) -> Tria
         return None
     if isinstance(raw, int):
         return _status_from_code(raw, registry)
+    return _status_from_text(raw, registry)
+
+
+# Registries repeat a handful of labels across thousands of records: the parsers call these
+# per item, so each pure string lookup is cached (bounded, in case a corpus has free text).
+@lru_cache(maxsize=4096)
+def _status_from_text(raw: str, registry: str | None) -> TrialStatus | None:
     text = _STATE_PREFIX.sub("", raw).strip()
     if not text:
         return None
@@ -284,7 +292,12 @@ def parse_phases(raw: str | list[str] | None) -> list[Phase]:
     return sorted(found, key=_PHASE_ORDER.__getitem__)
 
 
-def _phases_of(value: str) -> set[Phase]:
+@lru_cache(maxsize=4096)
+def _phases_of(value: str) -> frozenset[Phase]:
+    return frozenset(_read_phases(value))
+
+
+def _read_phases(value: str) -> set[Phase]:
     text = value.strip().casefold()
     if not text:
         return set()
@@ -393,6 +406,7 @@ _COUNTRY_INDEX = _build_country_index()
 _ALPHA2 = {country.alpha_2 for country in pycountry.countries} | {"XK"}
 
 
+@lru_cache(maxsize=8192)
 def normalize_country(raw: str) -> str | None:
     """The ISO 3166-1 alpha-2 code of a country as a registry writes it.
 
@@ -432,6 +446,7 @@ _MONTH_DAY_YEAR = re.compile(r"^([a-z]+)\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{
 _DAY_MONTH_YEAR = re.compile(r"^(\d{1,2})(?:st|nd|rd|th)?\s+([a-z]+)\.?,?\s+(\d{4})$", re.ASCII)
 
 
+@lru_cache(maxsize=8192)
 def parse_partial_date(raw: str | None) -> PartialDate | None:
     """Read a date as precisely as it is given.
 
@@ -502,6 +517,7 @@ _TRIAL_ID = re.compile(
 )
 
 
+@lru_cache(maxsize=8192)
 def trial_id_type(text: str) -> str | None:
     """The kind of trial number ``text`` is: "NCT", "EU_CT", "EUDRACT", "ISRCTN", or None.
 
