@@ -13,13 +13,19 @@ answer                     what happens
 any failure                ``failed``; the previous snapshot stays and is marked ``stale``
 =========================  ==============================================================
 
-A later successful answer clears ``stale``. Requests run concurrently (the client bounds them);
-manifest writes are serialized, since each one rewrites the whole manifest.
+A later successful answer clears ``stale``. Requests run concurrently (the client bounds them).
+The manifest is read once and kept in memory for the whole refresh: rewriting it (with an fsync)
+for every target would make a refresh of n targets cost O(n^2). It is written back when it
+changed, at most every :data:`MANIFEST_FLUSH_SECONDS` while targets finish and always at the end,
+also when the refresh fails or is cancelled. A snapshot file is written before its manifest
+entry: a run killed in between leaves a file whose sha256 the manifest does not know yet, which
+the next refresh fetches again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -39,12 +45,15 @@ from pipeline.registries.client import (
     make_http_client,
     validate_trial_id,
 )
-from pipeline.snapshots import SnapshotStore, sha256_bytes, snapshot_relpath
+from pipeline.snapshots import SnapshotStore, atomic_write_bytes, sha256_bytes, snapshot_relpath
 
 __all__ = ["FetchTarget", "RefreshReport", "TargetOutcome", "refresh", "run_refresh", "snapshot_path_of"]
 
 Outcome = Literal["new", "changed", "unchanged", "failed"]
 OUTCOMES: tuple[Outcome, ...] = ("new", "changed", "unchanged", "failed")
+
+MANIFEST_FLUSH_SECONDS = 1.0
+"""Longest time a changed manifest stays in memory only, while a refresh runs."""
 
 # Where each registry's snapshot lives: folder and extension (see pipeline.snapshots).
 _LAYOUT: dict[str, tuple[str, str]] = {
@@ -140,18 +149,22 @@ async def refresh(
         SnapshotError: the manifest cannot be read (nothing is fetched then).
     """
     unique = list(dict.fromkeys(targets))
-    store.entries()  # fail before any request if the manifest is unreadable
-    manifest_lock = asyncio.Lock()
+    manifest = _Manifest(store)  # reads it: fails before any request if it is unreadable
     progress = progress or NoProgress()
     progress.start("refresh", len(unique))
 
     async def one(target: FetchTarget) -> TargetOutcome:
-        outcome = await _refresh_one(target, store, client, now, manifest_lock)
+        outcome = await _refresh_one(target, store, client, now, manifest)
+        manifest.flush_if_due()
         progress.advance(f"{outcome.path} {outcome.outcome}")
         return outcome
 
-    async with asyncio.TaskGroup() as group:
-        tasks = [group.create_task(one(t)) for t in unique]
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(one(t)) for t in unique]
+    finally:
+        # Whatever was fetched is kept, even when another target's error ends the refresh.
+        manifest.flush()
     progress.finish()
     return RefreshReport(outcomes=[task.result() for task in tasks])
 
@@ -185,12 +198,44 @@ def run_refresh(
     return asyncio.run(main())
 
 
+class _Manifest:
+    """A store's manifest held in memory during one refresh, written back when it changed.
+
+    Every change happens between two awaits, on the event loop's one thread, so no lock is
+    needed for reading and updating it.
+    """
+
+    def __init__(self, store: SnapshotStore) -> None:
+        self.store = store
+        self.entries = {e.path: e for e in store.entries()}
+        self.flush_seconds = MANIFEST_FLUSH_SECONDS
+        self.changed = False
+        self.flushed_at = time.monotonic()
+
+    def get(self, path: str) -> SnapshotEntry | None:
+        return self.entries.get(path)
+
+    def put(self, entry: SnapshotEntry) -> None:
+        self.entries[entry.path] = entry
+        self.changed = True
+
+    def flush_if_due(self) -> None:
+        if self.changed and time.monotonic() - self.flushed_at >= self.flush_seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the manifest if anything changed since it was last written."""
+        if self.changed:
+            self.store.save_entries(self.entries.values())
+            self.changed = False
+        self.flushed_at = time.monotonic()
+
+
 async def _refresh_one(
-    target: FetchTarget, store: SnapshotStore, client: RegistryClient, now: datetime, lock: asyncio.Lock
+    target: FetchTarget, store: SnapshotStore, client: RegistryClient, now: datetime, manifest: _Manifest
 ) -> TargetOutcome:
     path = snapshot_path_of(target)
-    async with lock:
-        previous = next((e for e in store.entries() if e.path == path), None)
+    previous = manifest.get(path)
     previous_sha = _intact_sha(store, previous)
     # Validators are only worth sending when we still hold the bytes they stand for.
     validators = previous if previous is not None and previous_sha is not None else None
@@ -200,8 +245,7 @@ async def _refresh_one(
         result = await _fetch(client, target, validators)
     except FetchError as exc:
         if previous is not None and not previous.stale:
-            async with lock:
-                store.mark_stale(path)
+            manifest.put(previous.model_copy(update={"stale": True}))
         return TargetOutcome(**done, outcome="failed", http_status=exc.status,
                              sha256=previous.sha256 if previous else None, error=str(exc))
 
@@ -210,18 +254,17 @@ async def _refresh_one(
     ):
         assert previous is not None  # _fetch refuses a 304 to a request without validators
         if previous.stale:
-            async with lock:
-                store.mark_stale(path, stale=False)
+            manifest.put(previous.model_copy(update={"stale": False}))
         return TargetOutcome(**done, outcome="unchanged", http_status=result.status, sha256=previous.sha256)
 
-    folder, ext = _LAYOUT[target.registry]
-    async with lock:
-        entry = store.write(
-            folder, target.trial_id, ext, result.content,
-            registry=target.registry, trial_id=target.trial_id, url=result.url, provenance="captured",
-            http_status=result.status, etag=result.etag, last_modified=result.last_modified,
-            content_type=result.content_type, fetched_at=now,
-        )
+    entry = SnapshotEntry(
+        path=path, registry=target.registry, trial_id=target.trial_id, url=result.url, fetched_at=now,
+        sha256=sha256_bytes(result.content), http_status=result.status, etag=result.etag,
+        last_modified=result.last_modified, content_type=result.content_type, provenance="captured",
+    )
+    # path_of refuses a path that a symlink in the store would lead outside it.
+    atomic_write_bytes(store.path_of(entry), result.content)
+    manifest.put(entry)
     return TargetOutcome(**done, outcome="new" if previous is None else "changed",
                          http_status=result.status, sha256=entry.sha256)
 

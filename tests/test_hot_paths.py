@@ -85,3 +85,99 @@ def test_arrow_table_rejects_a_row_with_a_column_the_table_lacks_after_good_rows
 def test_arrow_table_fills_missing_columns_with_null() -> None:
     table = arrow_table(TABLES_BY_NAME["documents"], [{"document_id": "a"}, {"document_id": "b", "title": "B"}])
     assert table.column("title").to_pylist() == [None, "B"]
+
+
+# -- refresh: the manifest is read once and written once ------------------------------------------
+
+
+def _study(nct: str) -> bytes:
+    return b'{"protocolSection": {"identificationModule": {"nctId": "%s"}}}' % nct.encode()
+
+
+def _refresh(handler, store, targets):
+    import asyncio
+
+    import httpx
+
+    from pipeline.refresh import refresh
+    from pipeline.registries.client import FetchSettings, RegistryClient, make_http_client
+
+    fast = FetchSettings(requests_per_second=1000.0, backoff_initial=0.0, backoff_max=0.0, backoff_jitter=0.0)
+
+    async def main():
+        async with make_http_client(fast, transport=httpx.MockTransport(handler)) as http:
+            return await refresh(targets, store=store, client=RegistryClient(http, fast), now=OBSERVED)
+
+    return asyncio.run(main())
+
+
+def _targets(n: int):
+    from pipeline.refresh import FetchTarget
+
+    return [FetchTarget(registry="ctgov", trial_id=f"NCT{i:08d}") for i in range(1, n + 1)]
+
+
+def _serve_studies(request):
+    import httpx
+
+    return httpx.Response(200, content=_study(request.url.path.rsplit("/", 1)[1]),
+                          headers={"Content-Type": "application/json"})
+
+
+def _counting_saves(store, monkeypatch) -> list[int]:
+    saves: list[int] = []
+    save = store.save_entries
+
+    def counted(entries):
+        entries = list(entries)
+        saves.append(len(entries))
+        save(entries)
+
+    monkeypatch.setattr(store, "save_entries", counted)
+    return saves
+
+
+def test_refresh_of_many_new_targets_writes_the_manifest_once(tmp_path, monkeypatch):
+    from pipeline import refresh as refresh_module
+    from pipeline.snapshots import SnapshotStore
+
+    monkeypatch.setattr(refresh_module, "MANIFEST_FLUSH_SECONDS", 3600.0)
+    store = SnapshotStore(tmp_path / "snapshots")
+    saves = _counting_saves(store, monkeypatch)
+    report = _refresh(_serve_studies, store, _targets(12))
+    assert [o.outcome for o in report.outcomes] == ["new"] * 12
+    assert saves == [12]
+    assert [e.path for e in store.entries()] == [f"ctgov/NCT{i:08d}.json" for i in range(1, 13)]
+    assert store.verify() == []
+
+
+def test_refresh_writes_the_manifest_as_targets_finish_once_the_flush_interval_passed(tmp_path, monkeypatch):
+    from pipeline import refresh as refresh_module
+    from pipeline.snapshots import SnapshotStore
+
+    monkeypatch.setattr(refresh_module, "MANIFEST_FLUSH_SECONDS", 0.0)
+    store = SnapshotStore(tmp_path / "snapshots")
+    saves = _counting_saves(store, monkeypatch)
+    _refresh(_serve_studies, store, _targets(3))
+    assert sorted(saves) == [1, 2, 3]
+
+
+def test_refresh_ended_by_an_unexpected_error_keeps_the_targets_already_fetched(tmp_path, monkeypatch):
+    import asyncio
+
+    from pipeline import refresh as refresh_module
+    from pipeline.snapshots import SnapshotStore
+
+    monkeypatch.setattr(refresh_module, "MANIFEST_FLUSH_SECONDS", 3600.0)
+    store = SnapshotStore(tmp_path / "snapshots")
+
+    async def handler(request):
+        if request.url.path.endswith("NCT00000002"):
+            await asyncio.sleep(0.2)  # the first target is stored by then
+            raise RuntimeError("the transport broke")
+        return _serve_studies(request)
+
+    with pytest.raises(ExceptionGroup):
+        _refresh(handler, store, _targets(2))
+    assert [(e.path, e.provenance) for e in store.entries()] == [("ctgov/NCT00000001.json", "captured")]
+    assert store.verify() == []
