@@ -385,7 +385,7 @@ def pipeline_work(output_dir: Path) -> bool:
     from pipeline import stages
     from pipeline.dataset import RunInfo
     from pipeline.incremental import read_previous_state
-    from pipeline.load import DB_NAME, output_lock, record_run_only, write_outputs
+    from pipeline.load import DB_NAME, open_output_database, output_lock, record_run_only, write_outputs
     from pipeline.snapshots import SnapshotStore
 
     started = datetime.now(UTC)
@@ -393,12 +393,13 @@ def pipeline_work(output_dir: Path) -> bool:
     store = SnapshotStore()
     sources = stages.default_documents(store)
     with output_lock(output_dir):
-        previous = read_previous_state(output_dir / DB_NAME)
-        plan = stages.plan_run(sources, store, previous)
-        if not plan.work_needed:
-            run = RunInfo(run_id=run_id, started_at=started, finished_at=datetime.now(UTC))
-            record_run_only(output_dir, stages.unchanged_run_rows(run, plan))
-            return False
+        with open_output_database(output_dir) as con:
+            previous = read_previous_state(output_dir / DB_NAME, con)
+            plan = stages.plan_run(sources, store, previous)
+            if not plan.work_needed:
+                run = RunInfo(run_id=run_id, started_at=started, finished_at=datetime.now(UTC))
+                record_run_only(output_dir, stages.unchanged_run_rows(run, plan), con)
+                return False
         docs = stages.extract_documents(sources)
         records = stages.load_records(store, previous)
         rows = stages.reconcile_documents(docs, records)

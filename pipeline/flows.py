@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb  # noqa: E402
 from prefect import Flow, flow, get_run_logger, task, unmapped  # noqa: E402
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
@@ -22,7 +23,15 @@ from prefect.futures import PrefectFuture
 from pipeline import stages
 from pipeline.dataset import LoadError, RunInfo
 from pipeline.incremental import PreviousState, read_previous_state
-from pipeline.load import DB_NAME, Batch, LoadResult, output_lock, record_run_only, write_outputs
+from pipeline.load import (
+    DB_NAME,
+    Batch,
+    LoadResult,
+    open_output_database,
+    output_lock,
+    record_run_only,
+    write_outputs,
+)
 from pipeline.models import ExtractedDocument, ReconciliationRow, SnapshotEntry
 from pipeline.progress import Progress, make_progress
 from pipeline.snapshots import DEFAULT_SNAPSHOTS_DIR, SnapshotStore
@@ -124,11 +133,12 @@ def trialrecon_flow(
     with output_lock(output_dir, timeout=600):
         if online:
             refresh_task(store, sources)
-        previous = read_previous_state(output_dir / DB_NAME)
-        plan = stages.plan_run(sources, store, previous)
-        if not plan.work_needed:
-            logger.info("nothing changed since the last run: recording the run only")
-            return _record_unchanged_run(run_id, started, plan, output_dir)
+        with open_output_database(output_dir) as con:  # closed before the work below replaces the file
+            previous = read_previous_state(output_dir / DB_NAME, con)
+            plan = stages.plan_run(sources, store, previous)
+            if not plan.work_needed:
+                logger.info("nothing changed since the last run: recording the run only")
+                return _record_unchanged_run(run_id, started, plan, output_dir, con)
         docs = extract_task(sources)
         # One task per snapshot, so a distributed task runner has the parsing to spread.
         jobs = stages.plan_snapshots(store, previous)
@@ -201,10 +211,12 @@ def flow_on(dask_address: str | None = None) -> Flow:  # type: ignore[type-arg]
     return trialrecon_flow.with_options(task_runner=DaskTaskRunner(address=address))
 
 
-def _record_unchanged_run(run_id: str, started: datetime, plan: stages.RunPlan, output_dir: Path) -> RunSummary:
+def _record_unchanged_run(
+    run_id: str, started: datetime, plan: stages.RunPlan, output_dir: Path, con: duckdb.DuckDBPyConnection | None
+) -> RunSummary:
     run = RunInfo(run_id=run_id, started_at=started, finished_at=datetime.now(UTC))
     rows = stages.unchanged_run_rows(run, plan)
-    result = record_run_only(output_dir, rows)
+    result = record_run_only(output_dir, rows, con)
     return RunSummary(
         run_id=run_id,
         database=result.database,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import duckdb
@@ -24,36 +24,81 @@ OUTCOMES = ("new", "changed", "unchanged", "failed", "removed")
 REGISTRY_FOLDERS = ("ctgov", "ctis", "euctr", "cteu")
 
 
-@dataclass
 class PreviousState:
-    """What the last run left in the output database (empty for a first run)."""
+    """What the last run left in the output database (empty for a first run).
 
-    snapshot_shas: dict[str, str] = field(default_factory=dict)
-    cached_records: dict[tuple[str, str], str] = field(default_factory=dict)  # (path, sha) -> records JSON
-    fingerprint: str | None = None
+    ``cached_records`` ((path, sha256) -> records JSON) is the bulk of that state and only a
+    run with work to do needs it: a state read from a database fetches it on first use.
+    """
+
+    def __init__(
+        self,
+        snapshot_shas: dict[str, str] | None = None,
+        cached_records: dict[tuple[str, str], str] | None = None,
+        fingerprint: str | None = None,
+        *,
+        database: Path | None = None,
+    ) -> None:
+        self.snapshot_shas = snapshot_shas if snapshot_shas is not None else {}
+        self.fingerprint = fingerprint
+        self._cached_records = cached_records
+        self._database = database
+
+    @property
+    def cached_records(self) -> dict[tuple[str, str], str]:
+        """(snapshot path, sha256) -> the records parsed from it last time, as JSON."""
+        if self._cached_records is None:
+            self._cached_records = _read_record_cache(self._database) if self._database else {}
+        return self._cached_records
 
     def cached(self, entry: SnapshotEntry) -> list[TrialRecord] | None:
         """The records parsed from this exact snapshot last time, if any."""
         raw = self.cached_records.get((entry.path, entry.sha256))
         return None if raw is None else records_from_json(raw)
 
+    def __repr__(self) -> str:
+        return (f"PreviousState({len(self.snapshot_shas)} snapshots, fingerprint={self.fingerprint!r}, "
+                f"record cache {'read' if self._cached_records is not None else 'not read yet'})")
 
-def read_previous_state(database: Path) -> PreviousState:
-    """Read the last run's state; a missing or foreign database means a first run."""
-    if not database.exists():
+
+def read_previous_state(database: Path, con: duckdb.DuckDBPyConnection | None = None) -> PreviousState:
+    """Read the last run's state; a missing or foreign database means a first run.
+
+    Only the fingerprint and the snapshots' sha256 are read here; the record cache is read
+    when it is first asked for (a run that finds nothing changed never needs it).
+
+    Args:
+        database: the output database.
+        con: an open connection to ``database`` to read through (saves opening it again; a
+            DuckDB database takes longer to open than a run with nothing to do takes to finish).
+    """
+    if con is None and not database.exists():
         return PreviousState()
     try:
-        with duckdb.connect(str(database), read_only=True) as con:
-            shas = dict(con.execute("SELECT path, sha256 FROM snapshots").fetchall())
-            cache = {(p, s): j for p, s, j in con.execute(
-                "SELECT snapshot_path, sha256, records_json FROM record_cache").fetchall()}
-            row = con.execute(
-                "SELECT fingerprint FROM pipeline_runs WHERE status = 'complete' "
-                "ORDER BY finished_at DESC LIMIT 1").fetchone()
+        if con is not None:
+            return _read_state(con, database)
+        with duckdb.connect(str(database), read_only=True) as own:
+            return _read_state(own, database)
     except duckdb.Error:
         # An output written before these tables existed: treat the run as the first.
         return PreviousState()
-    return PreviousState(snapshot_shas=shas, cached_records=cache, fingerprint=row[0] if row else None)
+
+
+def _read_state(con: duckdb.DuckDBPyConnection, database: Path) -> PreviousState:
+    shas = dict(con.execute("SELECT path, sha256 FROM snapshots").fetchall())
+    row = con.execute(
+        "SELECT fingerprint FROM pipeline_runs WHERE status = 'complete' "
+        "ORDER BY finished_at DESC LIMIT 1").fetchone()
+    return PreviousState(snapshot_shas=shas, fingerprint=row[0] if row else None, database=database)
+
+
+def _read_record_cache(database: Path) -> dict[tuple[str, str], str]:
+    try:
+        with duckdb.connect(str(database), read_only=True) as con:
+            return {(p, s): j for p, s, j in con.execute(
+                "SELECT snapshot_path, sha256, records_json FROM record_cache").fetchall()}
+    except duckdb.Error:
+        return {}  # as when the whole state could not be read: nothing is reused
 
 
 def classify(entries: Iterable[SnapshotEntry], previous: PreviousState) -> dict[str, str]:
@@ -80,8 +125,13 @@ def registry_counts(
     return counts
 
 
+@lru_cache(maxsize=1)
 def code_version() -> str:
-    """sha256 of the pipeline's own source: a new version of the code re-does the work."""
+    """sha256 of the pipeline's own source: a new version of the code re-does the work.
+
+    Computed once per process: the code that runs is the code imported when it started,
+    whatever happens to the files afterwards.
+    """
     digest = hashlib.sha256()
     root = Path(__file__).resolve().parent
     for path in sorted(root.rglob("*.py")):

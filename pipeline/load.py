@@ -108,6 +108,17 @@ def _ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(ddl)
 
 
+def _schema_complete(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether every table, column and view is there already (one catalog query)."""
+    present: dict[str, set[str]] = {}
+    for table_name, column_name in con.execute(
+        "SELECT table_name, column_name FROM duckdb_columns() WHERE schema_name = 'main'"  # views' too
+    ).fetchall():
+        present.setdefault(table_name, set()).add(column_name)
+    return all(set(t.column_names) <= present.get(t.name, set()) for t in ALL_TABLES) and all(
+        view in present for view in VIEWS)
+
+
 def _apply(con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
     for name in sorted(batch.truncate):
         con.execute(f'DELETE FROM "{TABLES_BY_NAME[name].name}"')
@@ -264,10 +275,30 @@ def apply_batch(con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
 def row_counts(database: Path) -> dict[str, int]:
     """Rows per table of an output database."""
     with duckdb.connect(str(database), read_only=True) as con:
-        return {
-            t.name: con.execute(f'SELECT count(*) FROM "{t.name}"').fetchone()[0]  # type: ignore[index]
-            for t in ALL_TABLES
-        }
+        return _row_counts(con)
+
+
+def _row_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    query = " UNION ALL ".join(f"SELECT {i}, count(*) FROM \"{t.name}\"" for i, t in enumerate(ALL_TABLES))
+    counts = dict(con.execute(query).fetchall())
+    return {t.name: counts[i] for i, t in enumerate(ALL_TABLES)}
+
+
+@contextmanager
+def open_output_database(output_dir: Path) -> Iterator[duckdb.DuckDBPyConnection | None]:
+    """One read-write connection to the output database for a run's first steps, or None if there is none yet.
+
+    A run reads the previous state through it and, when nothing changed, records itself
+    through it (:func:`record_run_only`): opening a DuckDB database costs more than
+    everything else such a run does. Close it (leave the block) before :func:`write_outputs`,
+    which replaces the database file.
+    """
+    database = output_dir / DB_NAME
+    if not database.exists():
+        yield None
+        return
+    with duckdb.connect(str(database)) as con:
+        yield con
 
 
 def write_outputs(batch: Batch, output_dir: Path, version: str) -> LoadResult:
@@ -287,30 +318,47 @@ def write_outputs(batch: Batch, output_dir: Path, version: str) -> LoadResult:
     return LoadResult(database=database, parquet_dir=output_dir / PARQUET_LINK, row_counts=row_counts(database))
 
 
-def record_run_only(output_dir: Path, rows: Mapping[str, Sequence[Mapping[str, object]]]) -> LoadResult:
+def record_run_only(
+    output_dir: Path,
+    rows: Mapping[str, Sequence[Mapping[str, object]]],
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> LoadResult:
     """Append a run's own bookkeeping rows when it had nothing else to do.
 
     The database takes them in one transaction, in place (DuckDB is transactional, so a kill
     leaves it as it was); only the affected Parquet files are rewritten, each atomically.
+
+    Args:
+        output_dir: the output folder.
+        rows: table name -> the rows to append.
+        con: the run's connection to the output database (:func:`open_output_database`);
+            one is opened and closed here when omitted.
     """
     database = output_dir / DB_NAME
+    if con is None:
+        with duckdb.connect(str(database)) as own:
+            return record_run_only(output_dir, rows, own)
     parquet_dir = output_dir / PARQUET_LINK
-    with duckdb.connect(str(database)) as con:
+    # The schema is almost always complete already: its ~40 statements only run when not.
+    if not _schema_complete(con):
         _ensure_schema(con)
-        con.execute("BEGIN")
+    con.execute("BEGIN")
+    try:
         batch = Batch()
         for table, table_rows in rows.items():
             batch.add(table, table_rows)
         _apply(con, batch)
-        con.execute("COMMIT")
-        for name in rows:
-            table = TABLES_BY_NAME[name]
-            target = parquet_dir / f"{name}.parquet"
-            tmp = parquet_dir / f".{name}.parquet.tmp"
-            con.execute(
-                f'COPY (SELECT * FROM "{name}" ORDER BY {_order_by(table)}) TO ? (FORMAT PARQUET)', [str(tmp)]
-            )
-            os.replace(tmp, target)
-        con.execute("CHECKPOINT")
-    counts = row_counts(database)
-    return LoadResult(database=database, parquet_dir=parquet_dir, row_counts=counts)
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+    for name in rows:
+        table = TABLES_BY_NAME[name]
+        target = parquet_dir / f"{name}.parquet"
+        tmp = parquet_dir / f".{name}.parquet.tmp"
+        con.execute(
+            f'COPY (SELECT * FROM "{name}" ORDER BY {_order_by(table)}) TO ? (FORMAT PARQUET)', [str(tmp)]
+        )
+        os.replace(tmp, target)
+    # No CHECKPOINT here: DuckDB checkpoints the committed rows when the connection closes.
+    return LoadResult(database=database, parquet_dir=parquet_dir, row_counts=_row_counts(con))
