@@ -25,7 +25,7 @@ schemas: $(STAMP)
 	$(BIN)/python -m pipeline schemas
 
 bench: $(STAMP)
-	$(BIN)/python -m pipeline bench
+	$(BIN)/python -m pipeline bench --sizes 20000,100000
 
 clean:
 	rm -rf $(VENV) output/trialrecon.duckdb output/parquet

@@ -297,6 +297,7 @@ def measure_fetch(corpus: Path, records: int, latency: float, concurrency: int) 
     from pipeline.refresh import FetchTarget, run_refresh
     from pipeline.registries.client import RegistryClient, make_http_client
     from pipeline.snapshots import SnapshotStore
+    from pipeline.testing.loopback import fetch_settings
 
     command = [sys.executable, "-m", "pipeline.bench", "_child", "serve", str(corpus), str(records), str(latency)]
     with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO) as server, \
@@ -304,7 +305,7 @@ def measure_fetch(corpus: Path, records: int, latency: float, concurrency: int) 
         assert server.stdout is not None and server.stdin is not None
         served = json.loads(server.stdout.readline())
         targets = [FetchTarget(registry="ctgov", trial_id=t) for t in served["trial_ids"]]
-        settings = _loopback_module().fetch_settings(SimpleNamespace(url=served["url"]), max_concurrency=concurrency)
+        settings = fetch_settings(SimpleNamespace(url=served["url"]), max_concurrency=concurrency)
 
         async def client_alone() -> None:
             async with make_http_client(settings) as http:
@@ -335,10 +336,8 @@ def serve_corpus(corpus: Path, records: int, latency: float) -> dict[str, Any]:
 
     from pipeline.bulk import iter_study_bytes
 
-    loopback = _loopback_module()
-    # The handler writes headers and body apart; with Nagle's algorithm on, the body then waits
-    # for the client's delayed ACK of the headers (40 ms on Linux), which would count as latency.
-    loopback._Handler.disable_nagle_algorithm = True
+    from pipeline.testing import loopback
+
     with loopback.LoopbackServer() as server:
         trial_ids = []
         for _, data in itertools.islice(iter_study_bytes(corpus), records):
@@ -408,20 +407,6 @@ def pipeline_work(output_dir: Path) -> bool:
                       output_dir, version=run_id)
         stages.write_reports(docs, rows, records, output_dir)
         return True
-
-
-def _loopback_module() -> Any:
-    """``tests/loopback.py``, the project's loopback HTTP server (it lives with the tests)."""
-    import importlib.util
-
-    path = REPO / "tests" / "loopback.py"
-    spec = importlib.util.spec_from_file_location("trialrecon_loopback", path)
-    if spec is None or spec.loader is None or not path.exists():
-        raise FileNotFoundError(f"{path}: the loopback server is needed for the fetch figures (--skip-fetch)")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
 
 
 CHILDREN = {

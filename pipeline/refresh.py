@@ -262,8 +262,9 @@ async def _refresh_one(
         sha256=sha256_bytes(result.content), http_status=result.status, etag=result.etag,
         last_modified=result.last_modified, content_type=result.content_type, provenance="captured",
     )
-    # path_of refuses a path that a symlink in the store would lead outside it.
-    atomic_write_bytes(store.path_of(entry), result.content)
+    # path_of refuses a path that a symlink in the store would lead outside it. The write (with
+    # its fsync) runs on a thread, so the event loop goes on reading the other answers meanwhile.
+    await asyncio.to_thread(atomic_write_bytes, store.path_of(entry), result.content)
     manifest.put(entry)
     return TargetOutcome(**done, outcome="new" if previous is None else "changed",
                          http_status=result.status, sha256=entry.sha256)
