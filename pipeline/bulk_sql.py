@@ -1,0 +1,568 @@
+"""Bulk ingest, DuckDB-native: CT.gov API v2 records decoded and turned into rows by DuckDB's JSON reader.
+
+    chunk of (label, bytes) --Arrow, no copy of the text--> DuckDB from_json (multi-threaded)
+        --SQL: typed reads, strip, filters--> chunk tables --mapping tables from pipeline.vocab-->
+        trials, trial_* and trial_history rows, applied like the Python path's Batch
+
+The Python path (:mod:`pipeline.bulk`) decodes with orjson and parses with
+:func:`pipeline.registries.ctgov.parse_study`; decoding and parsing there cost more CPU than the
+bare decode. Here DuckDB does both on all cores, and Python only normalizes the few *distinct*
+raw values (statuses, dates, phase lists, country names, identifier forms) with the very
+functions of :mod:`pipeline.vocab`, registered as small mapping tables joined in SQL. The rows
+are the Python path's rows, chunk for chunk (the same chunks, so even ``trial_history`` agrees).
+
+A record the SQL cannot read exactly as ``parse_study`` would goes to the Python path instead
+(parsed there, or a ``load_errors`` row there): one that DuckDB cannot decode, one without an NCT
+number, one whose text is not valid UTF-8 or holds ``\\uD800``-``\\uDFFF`` escapes, and one where any
+field ``parse_study`` reads has another JSON type than it expects (a number for a string, an
+object for a list, ...). Routing is conservative: sending a good record to Python costs time,
+never a different row.
+
+Known differences, for input that is not strict JSON: DuckDB's reader accepts ``NaN``,
+``Infinity`` and trailing commas, which orjson rejects (the record loads here, is a load error
+there), and of duplicate keys in one object it keeps the first where orjson keeps the last.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from pydantic import ValidationError
+
+from pipeline.dataset import LoadError, history_rows, record_rows
+from pipeline.errors import SnapshotError
+from pipeline.load import arrow_table
+from pipeline.models import SnapshotEntry, TrialRecord
+from pipeline.registries import decode_json
+from pipeline.registries.ctgov import parse_study
+from pipeline.tables import TABLES_BY_NAME, TRIAL_TABLES
+from pipeline.vocab import normalize_country, normalize_status, parse_partial_date, parse_phases, trial_id_type
+
+# Rows per Arrow record batch: DuckDB scans batches in parallel, and a chunk of a few thousand
+# records in one batch would be decoded on one core.
+SCAN_BATCH_ROWS = 64
+
+# Every leaf is read as raw JSON text so that its JSON type can be checked ('"' starts a string)
+# exactly as parse_study checks it; an object missing on the way gives NULL, as JsonReader.get.
+_STUDY_SPEC = {"protocolSection": {
+    "identificationModule": {
+        "nctId": "JSON", "orgStudyIdInfo": {"id": "JSON"}, "organization": {"fullName": "JSON"},
+        "briefTitle": "JSON", "officialTitle": "JSON", "acronym": "JSON",
+        "secondaryIdInfos": "JSON", "nctIdAliases": "JSON",
+    },
+    "statusModule": {
+        "overallStatus": "JSON", "startDateStruct": {"date": "JSON"},
+        "completionDateStruct": {"date": "JSON"}, "lastUpdatePostDateStruct": {"date": "JSON"},
+    },
+    "sponsorCollaboratorsModule": {"leadSponsor": {"name": "JSON"}},
+    "designModule": {
+        "studyType": "JSON", "phases": "JSON", "enrollmentInfo": {"count": "JSON", "type": "JSON"},
+        "designInfo": {
+            "allocation": "JSON", "interventionModel": "JSON", "observationalModel": "JSON",
+            "primaryPurpose": "JSON", "maskingInfo": {"masking": "JSON"},
+        },
+    },
+    "conditionsModule": {"conditions": "JSON", "keywords": "JSON"},
+    "armsInterventionsModule": {"interventions": "JSON", "armGroups": "JSON"},
+    "outcomesModule": {"primaryOutcomes": "JSON", "secondaryOutcomes": "JSON"},
+    "contactsLocationsModule": {"locations": "JSON"},
+    "eligibilityModule": {"stdAges": "JSON"},
+    "descriptionModule": {"briefSummary": "JSON"},
+}}
+_INTERVENTION_SPEC = {"type": "JSON", "name": "JSON", "otherNames": "JSON", "description": "JSON"}
+_ARM_SPEC = {"label": "JSON", "type": "JSON", "description": "JSON", "interventionNames": "JSON"}
+_OUTCOME_SPEC = {"measure": "JSON", "timeFrame": "JSON", "description": "JSON"}
+_SECONDARY_ID_SPEC = {"id": "JSON", "type": "JSON", "domain": "JSON"}
+_LOCATION_SPEC = {"country": "JSON"}
+
+# CT.gov secondary id types with our own name (as in pipeline.registries.ctgov).
+_SECONDARY_ID_TYPES = {"EUDRACT_NUMBER": "EUDRACT", "CTIS": "EU_CT"}
+
+
+def _whitespace() -> str:
+    """Exactly the characters Python's str.strip() removes (DuckDB's trim takes them as a set)."""
+    return "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+_WS = _whitespace()
+
+_MACROS = f"""
+CREATE OR REPLACE TEMP MACRO _absent(j) AS (j IS NULL OR j = 'null');
+CREATE OR REPLACE TEMP MACRO _is_str(j) AS (_absent(j) OR starts_with(j, '"'));
+CREATE OR REPLACE TEMP MACRO _unquote(j) AS
+    (CASE WHEN contains(j, '\\') THEN j ->> '$' ELSE j[2:-2] END);
+CREATE OR REPLACE TEMP MACRO _strip(v) AS trim(v, {_sql_text(_WS)});
+CREATE OR REPLACE TEMP MACRO _text(j) AS
+    (CASE WHEN _absent(j) THEN NULL ELSE nullif(_strip(_unquote(j)), '') END);
+CREATE OR REPLACE TEMP MACRO _items(j) AS
+    (CASE WHEN _absent(j) THEN []::JSON[] ELSE from_json(j, '["JSON"]') END);
+CREATE OR REPLACE TEMP MACRO _is_list_of(j, first) AS (_absent(j) OR (starts_with(j, '[')
+    AND coalesce(list_bool_and(list_transform(from_json(j, '["JSON"]'),
+                                              lambda e: coalesce(starts_with(e, first), false))), true)));
+CREATE OR REPLACE TEMP MACRO _texts(j) AS
+    list_filter(list_transform(_items(j), lambda e: _text(e)), lambda v: v IS NOT NULL);
+CREATE OR REPLACE TEMP MACRO _is_int(j) AS
+    (_absent(j) OR (regexp_full_match(j, '-?[0-9]{{1,9}}')));
+"""
+
+# One row per record of the chunk: every value parse_study reads, stripped, and whether each
+# had the JSON type parse_study expects (``ok``; a record not ok goes to the Python path).
+_READ_SQL = """
+CREATE OR REPLACE TEMP TABLE _read AS
+WITH decoded AS (
+    SELECT seq, utf8_ok AND NOT (contains(doc, '\\u') AND regexp_matches(doc, '\\\\u[dD][89abcdefABCDEF]'))
+               AS clean,
+           try(from_json(doc, {study_spec})) AS s
+    FROM _docs
+), leaves AS (
+    SELECT seq, clean, s IS NOT NULL AS decoded,
+           s.protocolSection.identificationModule AS idm,
+           s.protocolSection.statusModule AS stm,
+           s.protocolSection.designModule AS dsm,
+           s.protocolSection.armsInterventionsModule AS aim,
+           s.protocolSection.outcomesModule AS ocm,
+           s.protocolSection.sponsorCollaboratorsModule.leadSponsor.name AS j_sponsor,
+           s.protocolSection.conditionsModule AS cnm,
+           s.protocolSection.contactsLocationsModule.locations AS j_locations,
+           s.protocolSection.eligibilityModule.stdAges AS j_ages,
+           s.protocolSection.descriptionModule.briefSummary AS j_summary
+    FROM decoded
+), objects AS MATERIALIZED (
+    SELECT *,
+           CASE WHEN _is_list_of(aim.interventions, '{{') THEN from_json(aim.interventions, {iv_spec}) END AS ivs,
+           CASE WHEN _is_list_of(aim.armGroups, '{{') THEN from_json(aim.armGroups, {arm_spec}) END AS arms,
+           CASE WHEN _is_list_of(ocm.primaryOutcomes, '{{') THEN from_json(ocm.primaryOutcomes, {oc_spec}) END AS pos,
+           CASE WHEN _is_list_of(ocm.secondaryOutcomes, '{{') THEN from_json(ocm.secondaryOutcomes, {oc_spec}) END AS sos,
+           CASE WHEN _is_list_of(idm.secondaryIdInfos, '{{') THEN from_json(idm.secondaryIdInfos, {sid_spec}) END AS sids,
+           CASE WHEN _is_list_of(j_locations, '{{') THEN from_json(j_locations, {loc_spec}) END AS locs
+    FROM leaves
+)
+SELECT seq,
+    coalesce(clean AND decoded AND _text(idm.nctId) IS NOT NULL
+        AND _is_str(idm.nctId) AND _is_str(idm.orgStudyIdInfo.id) AND _is_str(idm.organization.fullName)
+        AND _is_str(idm.briefTitle) AND _is_str(idm.officialTitle) AND _is_str(idm.acronym)
+        AND _is_list_of(idm.nctIdAliases, '"')
+        AND _is_str(stm.overallStatus) AND _is_str(stm.startDateStruct.date)
+        AND _is_str(stm.completionDateStruct.date) AND _is_str(stm.lastUpdatePostDateStruct.date)
+        AND _is_str(j_sponsor) AND _is_str(dsm.studyType) AND _is_list_of(dsm.phases, '"')
+        AND _is_int(dsm.enrollmentInfo.count) AND _is_str(dsm.enrollmentInfo.type)
+        AND _is_str(dsm.designInfo.allocation) AND _is_str(dsm.designInfo.interventionModel)
+        AND _is_str(dsm.designInfo.observationalModel) AND _is_str(dsm.designInfo.primaryPurpose)
+        AND _is_str(dsm.designInfo.maskingInfo.masking)
+        AND _is_list_of(cnm.conditions, '"') AND _is_list_of(cnm.keywords, '"')
+        AND _is_list_of(j_ages, '"') AND _is_str(j_summary)
+        AND (_absent(aim.interventions) OR ivs IS NOT NULL)
+        AND (_absent(aim.armGroups) OR arms IS NOT NULL)
+        AND (_absent(ocm.primaryOutcomes) OR pos IS NOT NULL)
+        AND (_absent(ocm.secondaryOutcomes) OR sos IS NOT NULL)
+        AND (_absent(idm.secondaryIdInfos) OR sids IS NOT NULL)
+        AND (_absent(j_locations) OR locs IS NOT NULL)
+        AND list_bool_and(list_transform(coalesce(ivs, []), lambda i: _is_str(i.type) AND _is_str(i.name)
+            AND _is_list_of(i.otherNames, '"') AND _is_str(i.description))) IS NOT false
+        AND list_bool_and(list_transform(coalesce(arms, []), lambda a: _is_str(a.label) AND _is_str(a.type)
+            AND _is_str(a.description) AND _is_list_of(a.interventionNames, '"'))) IS NOT false
+        AND list_bool_and(list_transform(coalesce(pos, []) || coalesce(sos, []), lambda o: _is_str(o.measure)
+            AND _is_str(o.timeFrame) AND _is_str(o.description))) IS NOT false
+        AND list_bool_and(list_transform(coalesce(sids, []), lambda i: _is_str(i.id) AND _is_str(i.type)
+            AND _is_str(i.domain))) IS NOT false
+        AND list_bool_and(list_transform(coalesce(locs, []), lambda l: _is_str(l.country))) IS NOT false,
+        false) AS ok,
+    _text(idm.nctId) AS trial_id,
+    _text(idm.briefTitle) AS title,
+    _text(idm.officialTitle) AS official_title,
+    _text(j_sponsor) AS sponsor,
+    _texts(dsm.phases) AS phases_raw,
+    _text(stm.overallStatus) AS status_raw,
+    CASE WHEN NOT _absent(dsm.enrollmentInfo.count) THEN try_cast(dsm.enrollmentInfo.count AS INTEGER) END
+        AS enrollment,
+    _text(dsm.enrollmentInfo.type) AS enrollment_type_raw,
+    _text(stm.startDateStruct.date) AS start_raw,
+    _text(stm.completionDateStruct.date) AS completion_raw,
+    _text(stm.lastUpdatePostDateStruct.date) AS updated_raw,
+    _text(dsm.studyType) AS study_type,
+    _text(dsm.designInfo.allocation) AS allocation,
+    _text(dsm.designInfo.maskingInfo.masking) AS masking,
+    _texts(j_ages) AS age_groups,
+    _texts(cnm.conditions) AS conditions,
+    list_filter(list_transform(coalesce(ivs, []), lambda i: {{'type': _text(i.type), 'name': _text(i.name),
+                                                             'other_names': _texts(i.otherNames)}}),
+                lambda i: i.name IS NOT NULL) AS interventions,
+    list_filter(list_transform(coalesce(pos, []), lambda o: {{'kind': 'primary', 'measure': _text(o.measure),
+                                                             'time_frame': _text(o.timeFrame)}})
+                || list_transform(coalesce(sos, []), lambda o: {{'kind': 'secondary', 'measure': _text(o.measure),
+                                                                'time_frame': _text(o.timeFrame)}}),
+                lambda o: o.measure IS NOT NULL) AS outcomes,
+    list_filter(list_transform(coalesce(locs, []), lambda l: _text(l.country)), lambda c: c IS NOT NULL)
+        AS country_names,
+    _text(idm.orgStudyIdInfo.id) AS org_id,
+    list_filter(list_transform(coalesce(sids, []), lambda i: {{'other_id': _text(i.id),
+                                                              'native_type': _text(i.type)}}),
+                lambda i: i.other_id IS NOT NULL) AS secondary_ids,
+    _texts(idm.nctIdAliases) AS aliases
+FROM objects
+"""
+
+
+def _run(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object] | None = None) -> None:
+    """Execute a statement to its end (DuckDB refuses other work while a result is unread)."""
+    con.execute(sql, params).fetchall()
+
+
+def _spec(value: Any) -> str:
+    return _sql_text(json.dumps(value, separators=(",", ":")))
+
+
+_READ = _READ_SQL.format(
+    study_spec=_spec(_STUDY_SPEC), iv_spec=_spec([_INTERVENTION_SPEC]), arm_spec=_spec([_ARM_SPEC]),
+    oc_spec=_spec([_OUTCOME_SPEC]), sid_spec=_spec([_SECONDARY_ID_SPEC]), loc_spec=_spec([_LOCATION_SPEC]),
+)
+
+# The chunk's rows per table, as the trial_* tables hold them, with the record's position.
+_CHUNK_SQL = {
+    "trials": """
+        SELECT r.seq, r.trial_id, 'ctgov' AS registry, r.title, r.official_title, r.sponsor,
+               coalesce(ph.phases, []::VARCHAR[]) AS phases,
+               CASE WHEN len(r.phases_raw) > 0 THEN array_to_string(r.phases_raw, ', ') END AS phase_raw,
+               r.status_raw AS status, st.status AS status_normalized,
+               r.enrollment,
+               CASE WHEN r.enrollment IS NOT NULL THEN
+                   CASE r.enrollment_type_raw WHEN 'ACTUAL' THEN 'actual' WHEN 'ESTIMATED' THEN 'estimated' END
+               END AS enrollment_type,
+               CASE WHEN r.enrollment IS NOT NULL THEN 'whole_trial' END AS enrollment_scope,
+               sd.value AS start_date, sd.precision AS start_date_precision,
+               cd.value AS completion_date, cd.precision AS completion_date_precision,
+               ud.value AS last_updated,
+               r.study_type, r.allocation, r.masking, r.age_groups,
+               d.label AS snapshot_path, d.sha256 AS snapshot_sha256, 'captured' AS provenance
+        FROM _read r JOIN _docs d USING (seq)
+        LEFT JOIN _map_phases ph ON ph.raw = r.phases_raw
+        LEFT JOIN _map_status st ON st.raw = r.status_raw
+        LEFT JOIN _map_dates sd ON sd.raw = r.start_raw
+        LEFT JOIN _map_dates cd ON cd.raw = r.completion_raw
+        LEFT JOIN _map_dates ud ON ud.raw = r.updated_raw
+        WHERE r.ok""",
+    "trial_conditions": """
+        SELECT seq, trial_id, 'ctgov' AS registry, unnest(conditions) AS condition FROM _read WHERE ok""",
+    "trial_interventions": """
+        SELECT seq, trial_id, 'ctgov' AS registry, i.type, i.name, i.other_names
+        FROM (SELECT seq, trial_id, unnest(interventions) AS i FROM _read WHERE ok)""",
+    "trial_outcomes": """
+        SELECT seq, trial_id, 'ctgov' AS registry, o.kind, o.measure, o.time_frame
+        FROM (SELECT seq, trial_id, unnest(outcomes) AS o FROM _read WHERE ok)""",
+    "trial_countries": """
+        SELECT DISTINCT r.seq, r.trial_id, 'ctgov' AS registry, m.code AS country
+        FROM (SELECT seq, trial_id, unnest(country_names) AS name FROM _read WHERE ok) r
+        JOIN _map_countries m ON m.raw = r.name
+        WHERE m.code IS NOT NULL""",
+    "trial_identifiers": """
+        SELECT DISTINCT seq, trial_id, 'ctgov' AS registry, other_id, id_type FROM (
+            SELECT seq, trial_id, org_id AS other_id, 'SPONSOR_PROTOCOL' AS id_type
+            FROM _read WHERE ok AND org_id IS NOT NULL
+            UNION ALL
+            SELECT r.seq, r.trial_id, r.i.other_id,
+                   CASE WHEN r.i.native_type = 'EUDRACT_NUMBER' THEN 'EUDRACT'
+                        WHEN r.i.native_type = 'CTIS' THEN 'EU_CT'
+                        ELSE coalesce(f.form, r.i.native_type, 'OTHER') END
+            FROM (SELECT seq, trial_id, unnest(secondary_ids) AS i FROM _read WHERE ok) r
+            LEFT JOIN _map_id_forms f ON f.raw = r.i.other_id
+            UNION ALL
+            SELECT seq, trial_id, alias, 'NCT'
+            FROM (SELECT seq, trial_id, unnest(aliases) AS alias FROM _read WHERE ok)
+            WHERE alias <> trial_id
+        )""",
+}
+
+_HISTORY_FIELDS = ("title", "sponsor", "phases", "status", "status_normalized", "enrollment", "enrollment_type",
+                   "enrollment_scope", "start_date", "completion_date", "last_updated")
+
+
+@dataclass
+class ChunkOutcome:
+    """What one chunk loaded: every study read, those loaded, their bytes, and the load errors."""
+
+    studies: int = 0
+    records: int = 0
+    bytes_read: int = 0
+    errors: list[LoadError] = field(default_factory=list)
+
+
+def prepare(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the SQL macros :func:`load_chunk` uses (temporary: they leave no trace in the output)."""
+    _run(con, _MACROS)
+
+
+def load_chunk(
+    con: duckdb.DuckDBPyConnection, chunk: Sequence[tuple[str, bytes]], run_id: str, observed_at: datetime
+) -> ChunkOutcome:
+    """Load one chunk of studies into the output tables, as ``pipeline.bulk``'s Python path would.
+
+    The chunk's records replace the earlier rows of their trials (the last record of a trial in
+    the chunk wins), each gets its ``trial_history`` values, and a record that cannot be used is
+    a ``load_errors`` row; all in one transaction.
+
+    Args:
+        con: the staging connection (:func:`prepare` called on it once).
+        chunk: ``(label, JSON bytes)`` pairs, as :func:`pipeline.bulk.iter_study_bytes` yields them.
+        run_id: the run the rows belong to.
+        observed_at: ``valid_from`` of the history rows (bulk records carry no fetch time).
+
+    Returns:
+        The chunk's counts and load errors.
+    """
+    outcome = ChunkOutcome(studies=len(chunk), bytes_read=sum(len(data) for _, data in chunk))
+    if not chunk:
+        return outcome
+    con.register("_docs", _docs_table(chunk))
+    try:
+        _run(con, _READ)
+        routed = [seq for (seq,) in con.execute("SELECT seq FROM _read WHERE NOT ok ORDER BY seq").fetchall()]
+        _register_mappings(con)
+        for name, sql in _CHUNK_SQL.items():
+            _run(con, f'CREATE OR REPLACE TEMP TABLE "_chunk_{name}" AS {sql}')
+        outcome.records = con.execute("SELECT count(*) FROM _chunk_trials").fetchall()[0][0]
+        python_records, outcome.errors = _parse_in_python(chunk, routed)
+        outcome.records += len(python_records)
+        _add_python_rows(con, python_records, observed_at)
+        _run(con, "BEGIN")
+        try:
+            _apply_chunk(con, run_id, observed_at, outcome.errors)
+        except BaseException:
+            _run(con, "ROLLBACK")
+            raise
+        _run(con, "COMMIT")
+    finally:
+        con.unregister("_docs")
+    return outcome
+
+
+def _docs_table(chunk: Sequence[tuple[str, bytes]]) -> pa.Table:
+    """The chunk as Arrow: position, label, sha256, the text, and whether the text is valid UTF-8."""
+    data = [d for _, d in chunk]
+    raw = pa.array(data, pa.binary())
+    try:
+        text = raw.cast(pa.string())
+        utf8_ok = pa.array([True] * len(data))
+    except pa.ArrowInvalid:
+        valid = [_is_utf8(d) for d in data]
+        text = pa.array([d if ok else b"" for d, ok in zip(data, valid, strict=True)], pa.binary()).cast(pa.string())
+        utf8_ok = pa.array(valid)
+    table = pa.table({
+        "seq": pa.array(range(len(data)), pa.int64()),
+        "label": pa.array([label for label, _ in chunk], pa.string()),
+        "sha256": pa.array([hashlib.sha256(d).hexdigest() for d in data], pa.string()),
+        "doc": text,
+        "utf8_ok": utf8_ok,
+    })
+    return pa.Table.from_batches(table.to_batches(max_chunksize=SCAN_BATCH_ROWS))
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+# -- normalizations: distinct raw values, mapped by pipeline.vocab --------------------------------
+
+
+@lru_cache(maxsize=65536)
+def _status(raw: str) -> str | None:
+    status = normalize_status(raw, "ctgov")
+    return status.value if status else None
+
+
+@lru_cache(maxsize=65536)
+def _date(raw: str) -> tuple[str | None, str | None]:
+    parsed = parse_partial_date(raw)
+    return (parsed.value, parsed.precision) if parsed else (None, None)
+
+
+@lru_cache(maxsize=65536)
+def _country(raw: str) -> str | None:
+    return normalize_country(raw)
+
+
+def _register_mappings(con: duckdb.DuckDBPyConnection) -> None:
+    """Small tables raw value -> normalized value, for the distinct raw values of the chunk."""
+    def distinct(sql: str) -> list[Any]:
+        return [row[0] for row in con.execute(sql).fetchall()]
+
+    statuses = distinct("SELECT DISTINCT status_raw FROM _read WHERE ok AND status_raw IS NOT NULL")
+    _register(con, "_map_status", {"raw": pa.array(statuses, pa.string()),
+                                   "status": pa.array([_status(s) for s in statuses], pa.string())})
+    dates = distinct("SELECT DISTINCT d FROM (SELECT unnest([start_raw, completion_raw, updated_raw]) AS d "
+                     "FROM _read WHERE ok) WHERE d IS NOT NULL")
+    parsed = [_date(d) for d in dates]
+    _register(con, "_map_dates", {"raw": pa.array(dates, pa.string()),
+                                  "value": pa.array([p[0] for p in parsed], pa.string()),
+                                  "precision": pa.array([p[1] for p in parsed], pa.string())})
+    phase_lists = distinct("SELECT DISTINCT phases_raw FROM _read WHERE ok AND len(phases_raw) > 0")
+    _register(con, "_map_phases", {
+        "raw": pa.array(phase_lists, pa.list_(pa.string())),
+        "phases": pa.array([[p.value for p in parse_phases(raw)] for raw in phase_lists], pa.list_(pa.string())),
+    })
+    names = distinct("SELECT DISTINCT unnest(country_names) FROM _read WHERE ok")
+    _register(con, "_map_countries", {"raw": pa.array(names, pa.string()),
+                                      "code": pa.array([_country(n) for n in names], pa.string())})
+    ids = distinct("SELECT DISTINCT i.other_id FROM (SELECT unnest(secondary_ids) AS i FROM _read WHERE ok) "
+                   "WHERE i.native_type IS NULL OR i.native_type NOT IN ('EUDRACT_NUMBER', 'CTIS')")
+    _register(con, "_map_id_forms", {"raw": pa.array(ids, pa.string()),
+                                     "form": pa.array([trial_id_type(i) for i in ids], pa.string())})
+
+
+def _register(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, pa.Array]) -> None:
+    con.register("_mapping", pa.table(columns))
+    _run(con, f'CREATE OR REPLACE TEMP TABLE "{name}" AS SELECT * FROM _mapping')
+    con.unregister("_mapping")
+
+
+# -- the records the SQL does not read: the Python path's own parsing -----------------------------
+
+
+def _parse_in_python(
+    chunk: Sequence[tuple[str, bytes]], routed: Sequence[int]
+) -> tuple[list[tuple[int, TrialRecord, SnapshotEntry]], list[LoadError]]:
+    """``parse_study`` on the routed records: (position, record, entry) for the good, load errors for the bad."""
+    from pipeline.bulk import _entry, _nct_id, _validation_problem  # bulk imports this module
+
+    records: list[tuple[int, TrialRecord, SnapshotEntry]] = []
+    errors: list[LoadError] = []
+    for seq in routed:
+        label, data = chunk[seq]
+        study: Any = None
+        try:
+            study = decode_json(data, path=label)
+            record = parse_study(study, path=label)
+        except (SnapshotError, ValidationError) as exc:
+            problem = exc.problem if isinstance(exc, SnapshotError) else _validation_problem(exc)
+            errors.append(LoadError(label, "ctgov", _nct_id(study), problem))
+            continue
+        records.append((seq, record, _entry(label, data, record)))
+    return records, errors
+
+
+def _add_python_rows(
+    con: duckdb.DuckDBPyConnection, records: Sequence[tuple[int, TrialRecord, SnapshotEntry]], observed_at: datetime
+) -> None:
+    """The Python-parsed records' rows into the chunk tables, beside the SQL's."""
+    if not records:
+        return
+    for table in TRIAL_TABLES:
+        rows: list[dict[str, object]] = []
+        seqs: list[int] = []
+        for seq, record, entry in records:
+            table_rows = record_rows(record, entry)[table.name]
+            rows.extend(table_rows)
+            seqs.extend([seq] * len(table_rows))
+        if not rows:
+            continue
+        arrow = arrow_table(table, rows).drop_columns(["run_id"]).append_column("seq", pa.array(seqs, pa.int64()))
+        con.register("_python_rows", arrow)
+        _run(con, f'INSERT INTO "_chunk_{table.name}" BY NAME SELECT * FROM _python_rows')
+        con.unregister("_python_rows")
+    del observed_at  # history is built from the chunk tables, for both kinds of record alike
+
+
+# -- applying the chunk ---------------------------------------------------------------------------
+
+_JSON_STRING = """CASE WHEN regexp_full_match({v}, '[ !#-\\[\\]-~]*') THEN '"' || {v} || '"' END"""
+
+
+def _apply_chunk(con: duckdb.DuckDBPyConnection, run_id: str, observed_at: datetime, errors: list[LoadError]) -> None:
+    """Replace the chunk's trials' rows, keep their history, record the load errors (in the open transaction)."""
+    # The last record of a trial in the chunk is the one loaded (as the Python path's dict does).
+    _run(con, "CREATE OR REPLACE TEMP TABLE _latest AS "
+                "SELECT registry, trial_id, max(seq) AS seq FROM _chunk_trials GROUP BY registry, trial_id")
+    for table in TRIAL_TABLES:
+        _run(con, f'DELETE FROM "{table.name}" t USING _latest k '
+                    f"WHERE t.registry = k.registry AND t.trial_id = k.trial_id")
+    for table in TRIAL_TABLES:
+        cols = [c for c in table.column_names if c != "run_id"]
+        picked = ", ".join(f'c."{c}"' for c in cols)
+        names = ", ".join(f'"{c}"' for c in cols)
+        _run(con, f'INSERT INTO "{table.name}" ({names}, run_id) SELECT {picked}, ? FROM "_chunk_{table.name}" c '
+                    f"JOIN _latest k ON c.seq = k.seq", [run_id])
+    _apply_history(con, run_id, observed_at)
+    if errors:
+        table = TABLES_BY_NAME["load_errors"]
+        con.register("_errors", arrow_table(table, [{**vars(e), "run_id": run_id} for e in errors]))
+        _run(con, "INSERT INTO load_errors BY NAME SELECT * FROM _errors")
+        con.unregister("_errors")
+
+
+def _json_list_sql(table: str, column: str) -> str:
+    """Per loaded record, json.dumps(sorted(values)) of one list table, where SQL can write it exactly."""
+    return f"""
+        SELECT k.seq,
+               '[' || coalesce(string_agg({_JSON_STRING.format(v=f'c."{column}"')}, ', '
+                                          ORDER BY c."{column}"), '') || ']' AS value,
+               bool_and(c."{column}" IS NULL OR {_JSON_STRING.format(v=f'c."{column}"')} IS NOT NULL) AS plain
+        FROM _latest k LEFT JOIN "{table}" c ON c.seq = k.seq
+        GROUP BY k.seq"""
+
+
+def _apply_history(con: duckdb.DuckDBPyConnection, run_id: str, observed_at: datetime) -> None:
+    """``trial_history`` for the loaded records: a changed value closes the open row and opens a new one.
+
+    The same statements as :func:`pipeline.load._apply_history`, on the chunk's own table of
+    current values instead of a list of dicts.
+    """
+    values = []
+    for name in _HISTORY_FIELDS:
+        if name == "phases":
+            text = """CASE WHEN len(t.phases) = 0 THEN '[]' ELSE '["' || array_to_string(t.phases, '", "') || '"]' END"""
+        else:
+            text = f't."{name}"::VARCHAR'
+        values.append(f"SELECT t.seq, '{name}' AS field, {text} AS value FROM _chunk_trials t JOIN _latest k USING (seq)")
+    _run(con, "CREATE OR REPLACE TEMP TABLE _history_lists AS "
+                f"SELECT seq, 'conditions' AS field, value, plain FROM ({_json_list_sql('_chunk_trial_conditions', 'condition')}) "
+                f"UNION ALL SELECT seq, 'countries', value, plain FROM ({_json_list_sql('_chunk_trial_countries', 'country')})")
+    _fix_unplain_lists(con)
+    _run(
+        con,
+        "CREATE OR REPLACE TEMP TABLE _current AS "
+        "SELECT t.trial_id, t.registry, v.field, v.value, ?::TIMESTAMPTZ AS valid_from, "
+        "NULL::TIMESTAMPTZ AS valid_to, t.snapshot_sha256, ? AS run_id "
+        f"FROM ({' UNION ALL '.join(values)} UNION ALL SELECT seq, field, value FROM _history_lists) v "
+        "JOIN _chunk_trials t USING (seq)",
+        [observed_at, run_id],
+    )
+    same_key = 'h.trial_id = c.trial_id AND h.registry = c.registry AND h.field = c.field'
+    _run(con, "UPDATE trial_history h SET valid_to = c.valid_from FROM _current c "
+                f"WHERE {same_key} AND h.valid_to IS NULL AND h.value IS DISTINCT FROM c.value")
+    cols = ", ".join(f'"{c}"' for c in TABLES_BY_NAME["trial_history"].column_names)
+    picked = ", ".join(f'c."{c}"' for c in TABLES_BY_NAME["trial_history"].column_names)
+    _run(con, f"INSERT INTO trial_history ({cols}) SELECT {picked} FROM _current c "
+                f"WHERE NOT EXISTS (SELECT 1 FROM trial_history h WHERE {same_key} AND h.valid_to IS NULL)")
+
+
+def _fix_unplain_lists(con: duckdb.DuckDBPyConnection) -> None:
+    """json.dumps in Python for the lists with a value SQL does not escape as it does (quotes, non-ASCII...)."""
+    rows = con.execute(
+        "SELECT h.seq, h.field, list(c.condition ORDER BY c.condition) FILTER (WHERE c.condition IS NOT NULL) "
+        "FROM _history_lists h LEFT JOIN _chunk_trial_conditions c ON c.seq = h.seq AND h.field = 'conditions' "
+        "WHERE NOT h.plain GROUP BY h.seq, h.field").fetchall()
+    fixed = [(seq, name, json.dumps(sorted(values or []))) for seq, name, values in rows]
+    if not fixed:
+        return
+    con.register("_fixed", pa.table({"seq": pa.array([f[0] for f in fixed], pa.int64()),
+                                     "field": pa.array([f[1] for f in fixed], pa.string()),
+                                     "value": pa.array([f[2] for f in fixed], pa.string())}))
+    _run(con, "UPDATE _history_lists h SET value = f.value, plain = true FROM _fixed f "
+                "WHERE h.seq = f.seq AND h.field = f.field")
+    con.unregister("_fixed")
