@@ -2,9 +2,9 @@
 
 One run prints, side by side:
 
-* **parse+load** of a corpus of CT.gov v2 records (:func:`pipeline.bulk.ingest_ctgov`) against
-  the floor, orjson only decoding the same bytes read the same way: records/s, MB/s, the ratio
-  of their times, and the peak RSS of each;
+* **parse+load** of a corpus of CT.gov v2 records (:func:`pipeline.bulk.ingest_ctgov`, DuckDB
+  engine) against the floor, orjson only decoding the same bytes read the same way: records/s,
+  MB/s, the ratio of their times, and the peak RSS of each; the Python engine's time beside it;
 * **fetch** (:func:`pipeline.refresh.run_refresh` on :mod:`pipeline.registries.client`) against
   a loopback server that answers every request after a fixed latency: records/s against the
   bound ``concurrency cap / latency``;
@@ -255,12 +255,12 @@ def peak_rss() -> int:
     return peak if sys.platform == "darwin" else peak * 1024
 
 
-def measure_ingest(corpus: Path, output_dir: Path) -> dict[str, Any]:
-    """Parse and load the corpus into a fresh output folder."""
+def measure_ingest(corpus: Path, output_dir: Path, engine: str = "duckdb") -> dict[str, Any]:
+    """Parse and load the corpus into a fresh output folder with one ingest engine ("duckdb" or "python")."""
     from pipeline.bulk import ingest_ctgov
 
     cpu, start = time.process_time(), time.perf_counter()
-    report = ingest_ctgov(corpus, output_dir)
+    report = ingest_ctgov(corpus, output_dir, engine=engine)
     seconds = time.perf_counter() - start
     return {"seconds": seconds, "cpu_seconds": time.process_time() - cpu, "records": report.records,
             "bytes": report.bytes_read, "load_errors": len(report.load_errors), "peak_rss": peak_rss()}
@@ -410,7 +410,7 @@ def pipeline_work(output_dir: Path) -> bool:
 
 
 CHILDREN = {
-    "ingest": lambda a: measure_ingest(Path(a[0]), Path(a[1])),
+    "ingest": lambda a: measure_ingest(Path(a[0]), Path(a[1]), *a[2:]),
     "decode": lambda a: measure_decode(Path(a[0])),
     "fetch": lambda a: measure_fetch(Path(a[0]), int(a[1]), float(a[2]), int(a[3])),
     "rerun": lambda a: measure_rerun(Path(a[0]), int(a[1])),
@@ -503,14 +503,16 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> Report:
                f"Python {platform.python_version()}, seed {args.seed}")
 
     report.say("")
-    report.say("parse+load (bulk ingest) against orjson decoding the same bytes")
+    report.say("parse+load (bulk ingest, DuckDB engine) against orjson decoding the same bytes")
     report.say(f"  {'records':>9}  {'MB':>8}  {'parse+load':>24}  {'orjson decode':>24}  {'ratio':>5}  "
                f"{'peak RSS load':>13}  {'peak RSS decode':>15}")
     largest = max(sizes)
     corpus = None
     for size in sorted(sizes):
         corpus = build_corpus(args.samples, size, workdir / f"corpus-{size}.ndjson", seed=args.seed)
-        load = in_subprocess("ingest", corpus.path, workdir / f"out-{size}")
+        load = in_subprocess("ingest", corpus.path, workdir / f"out-{size}", "duckdb")
+        reference = in_subprocess("ingest", corpus.path, workdir / f"out-{size}-python", "python")
+        shutil.rmtree(workdir / f"out-{size}-python", ignore_errors=True)
         floor = in_subprocess("decode", corpus.path)
         ratio = load["seconds"] / floor["seconds"]
         mb = corpus.bytes / MB
@@ -523,6 +525,10 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> Report:
                    f"{floor['seconds']:>10.2f} s, cpu {floor['cpu_seconds']:>6.2f} s  "
                    f"{load['cpu_seconds'] / floor['cpu_seconds']:>5.2f} (cpu)"
                    + (f"  {load['load_errors']} load errors" if load["load_errors"] else ""))
+        # The Python engine (orjson + parse_study) for reference: the same rows, written the old way.
+        report.say(f"  {'':>9}  {'':>8}  python engine: {reference['seconds']:.2f} s, "
+                   f"cpu {reference['cpu_seconds']:.2f} s, {reference['seconds'] / floor['seconds']:.2f}x orjson, "
+                   f"peak RSS {_mib(reference['peak_rss'])}")
         report.target(f"parse+load within {MAX_LOAD_TO_DECODE:g}x of orjson ({size:,} records)",
                       ratio <= MAX_LOAD_TO_DECODE, f"{ratio:.2f}x")
         report.target(f"peak RSS under 1 GiB ({size:,} records)", load["peak_rss"] < MAX_PEAK_RSS,
