@@ -28,7 +28,10 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from collections.abc import Sequence
+import threading
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -50,6 +53,9 @@ from pipeline.vocab import normalize_country, normalize_status, parse_partial_da
 # Rows per Arrow record batch: DuckDB scans batches in parallel, and a chunk of a few thousand
 # records in one batch would be decoded on one core.
 SCAN_BATCH_ROWS = 64
+# Chunks decoded at once, each by one DuckDB query on a worker thread, ahead of the one applied.
+DECODE_THREADS = 2
+DECODE_MEMORY_LIMIT = "192MB"
 
 # Every leaf is read as raw JSON text so that its JSON type can be checked ('"' starts a string)
 # exactly as parse_study checks it; an object missing on the way gives NULL, as JsonReader.get.
@@ -104,7 +110,9 @@ CREATE OR REPLACE TEMP MACRO _absent(j) AS (j IS NULL OR j = 'null');
 CREATE OR REPLACE TEMP MACRO _is_str(j) AS (_absent(j) OR starts_with(j, '"'));
 CREATE OR REPLACE TEMP MACRO _unquote(j) AS
     (CASE WHEN contains(j, '\\') THEN j ->> '$' ELSE j[2:-2] END);
-CREATE OR REPLACE TEMP MACRO _strip(v) AS trim(v, {_sql_text(_WS)});
+CREATE OR REPLACE TEMP MACRO _strip(v) AS
+    (CASE WHEN ord(left(v, 1)) BETWEEN 33 AND 126 AND ord(right(v, 1)) BETWEEN 33 AND 126 THEN v
+          ELSE trim(v, {_sql_text(_WS)}) END);
 CREATE OR REPLACE TEMP MACRO _text(j) AS
     (CASE WHEN _absent(j) THEN NULL ELSE nullif(_strip(_unquote(j)), '') END);
 CREATE OR REPLACE TEMP MACRO _items(j) AS
@@ -120,8 +128,8 @@ CREATE OR REPLACE TEMP MACRO _is_int(j) AS
 
 # One row per record of the chunk: every value parse_study reads, stripped, and whether each
 # had the JSON type parse_study expects (``ok``; a record not ok goes to the Python path).
-_READ_SQL = """
-CREATE OR REPLACE TEMP TABLE _read AS
+_OBJECTS_SQL = """
+CREATE OR REPLACE TEMP TABLE _objects AS
 WITH decoded AS (
     SELECT seq, utf8_ok AND NOT (contains(doc, '\\u') AND regexp_matches(doc, '\\\\u[dD][89abcdefABCDEF]'))
                AS clean,
@@ -140,7 +148,7 @@ WITH decoded AS (
            s.protocolSection.eligibilityModule.stdAges AS j_ages,
            s.protocolSection.descriptionModule.briefSummary AS j_summary
     FROM decoded
-), objects AS MATERIALIZED (
+), objects AS (
     SELECT *,
            CASE WHEN _is_list_of(aim.interventions, '{{') THEN from_json(aim.interventions, {iv_spec}) END AS ivs,
            CASE WHEN _is_list_of(aim.armGroups, '{{') THEN from_json(aim.armGroups, {arm_spec}) END AS arms,
@@ -150,7 +158,13 @@ WITH decoded AS (
            CASE WHEN _is_list_of(j_locations, '{{') THEN from_json(j_locations, {loc_spec}) END AS locs
     FROM leaves
 )
-SELECT seq,
+SELECT * FROM objects
+"""
+
+# Read from the table _OBJECTS_SQL wrote: one statement apiece is several times faster than one
+# statement with the decoding as a CTE.
+_READ_SQL = """
+SELECT seq, label, sha256,
     coalesce(clean AND decoded AND _text(idm.nctId) IS NOT NULL
         AND _is_str(idm.nctId) AND _is_str(idm.orgStudyIdInfo.id) AND _is_str(idm.organization.fullName)
         AND _is_str(idm.briefTitle) AND _is_str(idm.officialTitle) AND _is_str(idm.acronym)
@@ -205,14 +219,14 @@ SELECT seq,
                 || list_transform(coalesce(sos, []), lambda o: {{'kind': 'secondary', 'measure': _text(o.measure),
                                                                 'time_frame': _text(o.timeFrame)}}),
                 lambda o: o.measure IS NOT NULL) AS outcomes,
-    list_filter(list_transform(coalesce(locs, []), lambda l: _text(l.country)), lambda c: c IS NOT NULL)
-        AS country_names,
+    list_filter(list_transform(list_distinct(list_transform(coalesce(locs, []), lambda l: l.country)),
+                               lambda c: _text(c)), lambda c: c IS NOT NULL) AS country_names,
     _text(idm.orgStudyIdInfo.id) AS org_id,
     list_filter(list_transform(coalesce(sids, []), lambda i: {{'other_id': _text(i.id),
                                                               'native_type': _text(i.type)}}),
                 lambda i: i.other_id IS NOT NULL) AS secondary_ids,
     _texts(idm.nctIdAliases) AS aliases
-FROM objects
+FROM _objects JOIN _docs USING (seq)
 """
 
 
@@ -225,7 +239,8 @@ def _spec(value: Any) -> str:
     return _sql_text(json.dumps(value, separators=(",", ":")))
 
 
-_READ = _READ_SQL.format(
+_READ = _READ_SQL.format()
+_OBJECTS = _OBJECTS_SQL.format(
     study_spec=_spec(_STUDY_SPEC), iv_spec=_spec([_INTERVENTION_SPEC]), arm_spec=_spec([_ARM_SPEC]),
     oc_spec=_spec([_OUTCOME_SPEC]), sid_spec=_spec([_SECONDARY_ID_SPEC]), loc_spec=_spec([_LOCATION_SPEC]),
 )
@@ -246,8 +261,8 @@ _CHUNK_SQL = {
                cd.value AS completion_date, cd.precision AS completion_date_precision,
                ud.value AS last_updated,
                r.study_type, r.allocation, r.masking, r.age_groups,
-               d.label AS snapshot_path, d.sha256 AS snapshot_sha256, 'captured' AS provenance
-        FROM _read r JOIN _docs d USING (seq)
+               r.label AS snapshot_path, r.sha256 AS snapshot_sha256, 'captured' AS provenance
+        FROM _read r
         LEFT JOIN _map_phases ph ON ph.raw = r.phases_raw
         LEFT JOIN _map_status st ON st.raw = r.status_raw
         LEFT JOIN _map_dates sd ON sd.raw = r.start_raw
@@ -304,8 +319,79 @@ def prepare(con: duckdb.DuckDBPyConnection) -> None:
     _run(con, _MACROS)
 
 
+def load_chunks(
+    con: duckdb.DuckDBPyConnection, chunks: Iterable[Sequence[tuple[str, bytes]]], run_id: str,
+    observed_at: datetime,
+) -> Iterator[ChunkOutcome]:
+    """Load chunk after chunk into the output tables, as ``pipeline.bulk``'s Python path would.
+
+    DuckDB runs one query on one core when its input is a few thousand rows, so the chunks
+    are decoded ahead, each on a cursor of its own on a worker thread (DuckDB releases the
+    GIL), while this thread applies the chunk before them in order.
+
+    Args:
+        con: the staging connection.
+        chunks: lists of ``(label, JSON bytes)``, as :func:`pipeline.bulk.iter_study_bytes` yields them.
+        run_id: the run the rows belong to.
+        observed_at: ``valid_from`` of the history rows (bulk records carry no fetch time).
+
+    Yields:
+        Each chunk's counts and load errors, once it is applied.
+    """
+    prepare(con)
+    local = threading.local()
+    cursors: list[duckdb.DuckDBPyConnection] = []
+
+    def read(chunk: Sequence[tuple[str, bytes]]) -> pa.Table:
+        if not hasattr(local, "cursor"):
+            # An in-memory database of the worker's own: its temporary tables stay off the
+            # staging file and out of the way of the connection that applies the chunks.
+            local.cursor = duckdb.connect(config={"memory_limit": DECODE_MEMORY_LIMIT, "threads": 1})
+            prepare(local.cursor)
+            cursors.append(local.cursor)
+        return read_chunk(local.cursor, chunk)
+
+    with ThreadPoolExecutor(max_workers=DECODE_THREADS, thread_name_prefix="trialrecon-decode") as pool:
+        pending: deque[tuple[Sequence[tuple[str, bytes]], Future[pa.Table]]] = deque()
+        source = iter(chunks)
+        try:
+            for chunk in source:
+                pending.append((chunk, pool.submit(read, chunk)))
+                if len(pending) > DECODE_THREADS:
+                    done, future = pending.popleft()
+                    yield load_chunk(con, done, run_id, observed_at, future.result())
+            while pending:
+                done, future = pending.popleft()
+                yield load_chunk(con, done, run_id, observed_at, future.result())
+        finally:
+            for _, future in pending:
+                future.cancel()
+    for cursor in cursors:
+        cursor.close()
+
+
+def read_chunk(cursor: duckdb.DuckDBPyConnection, chunk: Sequence[tuple[str, bytes]]) -> pa.Table:
+    """Decode one chunk with DuckDB and read every field parse_study reads: one row per record.
+
+    Args:
+        cursor: a connection with :func:`prepare` called on it.
+        chunk: ``(label, JSON bytes)`` pairs.
+
+    Returns:
+        One row per record (``seq`` its position in the chunk) with ``ok`` false for a record
+        the Python path must parse.
+    """
+    cursor.register("_docs", _docs_table(chunk))
+    try:
+        _run(cursor, _OBJECTS)
+        return cursor.sql(_READ).to_arrow_table()
+    finally:
+        cursor.unregister("_docs")
+
+
 def load_chunk(
-    con: duckdb.DuckDBPyConnection, chunk: Sequence[tuple[str, bytes]], run_id: str, observed_at: datetime
+    con: duckdb.DuckDBPyConnection, chunk: Sequence[tuple[str, bytes]], run_id: str, observed_at: datetime,
+    read: pa.Table | None = None,
 ) -> ChunkOutcome:
     """Load one chunk of studies into the output tables, as ``pipeline.bulk``'s Python path would.
 
@@ -318,6 +404,7 @@ def load_chunk(
         chunk: ``(label, JSON bytes)`` pairs, as :func:`pipeline.bulk.iter_study_bytes` yields them.
         run_id: the run the rows belong to.
         observed_at: ``valid_from`` of the history rows (bulk records carry no fetch time).
+        read: the chunk as :func:`read_chunk` read it, if it was read ahead.
 
     Returns:
         The chunk's counts and load errors.
@@ -325,26 +412,26 @@ def load_chunk(
     outcome = ChunkOutcome(studies=len(chunk), bytes_read=sum(len(data) for _, data in chunk))
     if not chunk:
         return outcome
-    con.register("_docs", _docs_table(chunk))
+    con.register("_read_rows", read if read is not None else read_chunk(con, chunk))
     try:
-        _run(con, _READ)
-        routed = [seq for (seq,) in con.execute("SELECT seq FROM _read WHERE NOT ok ORDER BY seq").fetchall()]
-        _register_mappings(con)
-        for name, sql in _CHUNK_SQL.items():
-            _run(con, f'CREATE OR REPLACE TEMP TABLE "_chunk_{name}" AS {sql}')
-        outcome.records = con.execute("SELECT count(*) FROM _chunk_trials").fetchall()[0][0]
-        python_records, outcome.errors = _parse_in_python(chunk, routed)
-        outcome.records += len(python_records)
-        _add_python_rows(con, python_records, observed_at)
-        _run(con, "BEGIN")
-        try:
-            _apply_chunk(con, run_id, observed_at, outcome.errors)
-        except BaseException:
-            _run(con, "ROLLBACK")
-            raise
-        _run(con, "COMMIT")
+        _run(con, "CREATE OR REPLACE TEMP TABLE _read AS SELECT * FROM _read_rows")
     finally:
-        con.unregister("_docs")
+        con.unregister("_read_rows")
+    routed = [seq for (seq,) in con.execute("SELECT seq FROM _read WHERE NOT ok ORDER BY seq").fetchall()]
+    _register_mappings(con)
+    for name, sql in _CHUNK_SQL.items():
+        _run(con, f'CREATE OR REPLACE TEMP TABLE "_chunk_{name}" AS {sql}')
+    outcome.records = con.execute("SELECT count(*) FROM _chunk_trials").fetchall()[0][0]
+    python_records, outcome.errors = _parse_in_python(chunk, routed)
+    outcome.records += len(python_records)
+    _add_python_rows(con, python_records, observed_at)
+    _run(con, "BEGIN")
+    try:
+        _apply_chunk(con, run_id, observed_at, outcome.errors)
+    except BaseException:
+        _run(con, "ROLLBACK")
+        raise
+    _run(con, "COMMIT")
     return outcome
 
 
