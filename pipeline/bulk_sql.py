@@ -41,7 +41,7 @@ import duckdb
 import pyarrow as pa
 from pydantic import ValidationError
 
-from pipeline.dataset import LoadError, history_rows, record_rows
+from pipeline.dataset import HISTORY_FIELDS, LoadError, record_rows
 from pipeline.errors import SnapshotError
 from pipeline.load import arrow_table
 from pipeline.models import SnapshotEntry, TrialRecord
@@ -300,9 +300,6 @@ _CHUNK_SQL = {
         )""",
 }
 
-_HISTORY_FIELDS = ("title", "sponsor", "phases", "status", "status_normalized", "enrollment", "enrollment_type",
-                   "enrollment_scope", "start_date", "completion_date", "last_updated")
-
 
 @dataclass
 class ChunkOutcome:
@@ -424,7 +421,7 @@ def load_chunk(
     outcome.records = con.execute("SELECT count(*) FROM _chunk_trials").fetchall()[0][0]
     python_records, outcome.errors = _parse_in_python(chunk, routed)
     outcome.records += len(python_records)
-    _add_python_rows(con, python_records, observed_at)
+    _add_python_rows(con, python_records)
     _run(con, "BEGIN")
     try:
         _apply_chunk(con, run_id, observed_at, outcome.errors)
@@ -543,10 +540,8 @@ def _parse_in_python(
     return records, errors
 
 
-def _add_python_rows(
-    con: duckdb.DuckDBPyConnection, records: Sequence[tuple[int, TrialRecord, SnapshotEntry]], observed_at: datetime
-) -> None:
-    """The Python-parsed records' rows into the chunk tables, beside the SQL's."""
+def _add_python_rows(con: duckdb.DuckDBPyConnection, records: Sequence[tuple[int, TrialRecord, SnapshotEntry]]) -> None:
+    """The Python-parsed records' rows into the chunk tables, beside the SQL's (history is built from them all)."""
     if not records:
         return
     for table in TRIAL_TABLES:
@@ -562,7 +557,6 @@ def _add_python_rows(
         con.register("_python_rows", arrow)
         _run(con, f'INSERT INTO "_chunk_{table.name}" BY NAME SELECT * FROM _python_rows')
         con.unregister("_python_rows")
-    del observed_at  # history is built from the chunk tables, for both kinds of record alike
 
 
 # -- applying the chunk ---------------------------------------------------------------------------
@@ -610,7 +604,7 @@ def _apply_history(con: duckdb.DuckDBPyConnection, run_id: str, observed_at: dat
     current values instead of a list of dicts.
     """
     values = []
-    for name in _HISTORY_FIELDS:
+    for name in HISTORY_FIELDS:
         if name == "phases":
             text = """CASE WHEN len(t.phases) = 0 THEN '[]' ELSE '["' || array_to_string(t.phases, '", "') || '"]' END"""
         else:

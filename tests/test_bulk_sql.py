@@ -71,7 +71,7 @@ def test_varied_corpus_gives_identical_tables_with_both_engines(tmp_path):
 
 
 def test_trial_given_in_several_chunks_keeps_the_same_history_with_both_engines(tmp_path):
-    differences = _ingest_both(_varied_corpus(tmp_path / "corpus"), tmp_path, chunk_size=3)
+    differences = _ingest_both(_varied_corpus(tmp_path / "corpus"), tmp_path, chunk_size=10)
     assert {t: (only_p, only_d) for t, (_, only_p, only_d) in differences.items()} == {t: (0, 0) for t in COMPARED}
     assert _rows(tmp_path / "out-duckdb" / DB_NAME,
                  "SELECT count(*) FROM trial_history WHERE valid_to IS NOT NULL")[0][0] > 0
