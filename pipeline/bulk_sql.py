@@ -1,12 +1,12 @@
 """Bulk ingest, DuckDB-native: CT.gov API v2 records decoded and turned into rows by DuckDB's JSON reader.
 
-    chunk of (label, bytes) --Arrow, no copy of the text--> DuckDB from_json (multi-threaded)
-        --SQL: typed reads, strip, filters--> chunk tables --mapping tables from pipeline.vocab-->
-        trials, trial_* and trial_history rows, applied like the Python path's Batch
+    chunk of (label, bytes) --Arrow--> DuckDB from_json + SQL reads (worker threads, chunks ahead)
+        --> one row per record --mapping tables from pipeline.vocab--> chunk tables
+        --> trials, trial_* and trial_history rows, applied like the Python path's Batch
 
 The Python path (:mod:`pipeline.bulk`) decodes with orjson and parses with
 :func:`pipeline.registries.ctgov.parse_study`; decoding and parsing there cost more CPU than the
-bare decode. Here DuckDB does both on all cores, and Python only normalizes the few *distinct*
+bare decode. Here DuckDB does both, on two cores, and Python only normalizes the few *distinct*
 raw values (statuses, dates, phase lists, country names, identifier forms) with the very
 functions of :mod:`pipeline.vocab`, registered as small mapping tables joined in SQL. The rows
 are the Python path's rows, chunk for chunk (the same chunks, so even ``trial_history`` agrees).
@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import tempfile
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
@@ -50,12 +51,12 @@ from pipeline.registries.ctgov import parse_study
 from pipeline.tables import TABLES_BY_NAME, TRIAL_TABLES
 from pipeline.vocab import normalize_country, normalize_status, parse_partial_date, parse_phases, trial_id_type
 
-# Rows per Arrow record batch: DuckDB scans batches in parallel, and a chunk of a few thousand
-# records in one batch would be decoded on one core.
+# Rows per Arrow record batch DuckDB scans: decoded batch by batch, a chunk's JSON is never all in
+# DuckDB's memory at once.
 SCAN_BATCH_ROWS = 64
 # Chunks decoded at once, each by one DuckDB query on a worker thread, ahead of the one applied.
 DECODE_THREADS = 2
-DECODE_MEMORY_LIMIT = "192MB"
+DECODE_MEMORY_LIMIT = "128MB"  # each: the staging connection has its own, and 100,000 records stay under 1 GiB
 
 # Every leaf is read as raw JSON text so that its JSON type can be checked ('"' starts a string)
 # exactly as parse_study checks it; an object missing on the way gives NULL, as JsonReader.get.
@@ -323,8 +324,8 @@ def load_chunks(
     """Load chunk after chunk into the output tables, as ``pipeline.bulk``'s Python path would.
 
     DuckDB runs one query on one core when its input is a few thousand rows, so the chunks
-    are decoded ahead, each on a cursor of its own on a worker thread (DuckDB releases the
-    GIL), while this thread applies the chunk before them in order.
+    are decoded ahead, each by an in-memory DuckDB of its worker thread's own (DuckDB releases
+    the GIL), while this thread applies the chunk before them, in order.
 
     Args:
         con: the staging connection.
@@ -338,58 +339,77 @@ def load_chunks(
     prepare(con)
     local = threading.local()
     cursors: list[duckdb.DuckDBPyConnection] = []
+    scratch_dir = tempfile.TemporaryDirectory(prefix="trialrecon-decode-")
+    scratch = scratch_dir.name
 
-    def read(chunk: Sequence[tuple[str, bytes]]) -> pa.Table:
+    def read(chunk: Sequence[tuple[str, bytes]]) -> ReadChunk:
         if not hasattr(local, "cursor"):
             # An in-memory database of the worker's own: its temporary tables stay off the
             # staging file and out of the way of the connection that applies the chunks.
-            local.cursor = duckdb.connect(config={"memory_limit": DECODE_MEMORY_LIMIT, "threads": 1})
+            # It spills to the run's scratch folder rather than fail on a chunk of huge records.
+            local.cursor = duckdb.connect(config={"memory_limit": DECODE_MEMORY_LIMIT, "threads": 1,
+                                                  "temp_directory": scratch})
             prepare(local.cursor)
             cursors.append(local.cursor)
         return read_chunk(local.cursor, chunk)
 
-    with ThreadPoolExecutor(max_workers=DECODE_THREADS, thread_name_prefix="trialrecon-decode") as pool:
-        pending: deque[tuple[Sequence[tuple[str, bytes]], Future[pa.Table]]] = deque()
-        source = iter(chunks)
-        try:
-            for chunk in source:
-                pending.append((chunk, pool.submit(read, chunk)))
-                if len(pending) > DECODE_THREADS:
-                    done, future = pending.popleft()
-                    yield load_chunk(con, done, run_id, observed_at, future.result())
-            while pending:
-                done, future = pending.popleft()
-                yield load_chunk(con, done, run_id, observed_at, future.result())
-        finally:
-            for _, future in pending:
-                future.cancel()
-    for cursor in cursors:
-        cursor.close()
+    try:
+        with ThreadPoolExecutor(max_workers=DECODE_THREADS, thread_name_prefix="trialrecon-decode") as pool:
+            pending: deque[Future[ReadChunk]] = deque()
+            try:
+                for chunk in chunks:
+                    pending.append(pool.submit(read, chunk))
+                    del chunk  # the worker holds it until read, no longer
+                    if len(pending) > DECODE_THREADS:
+                        yield load_chunk(con, pending.popleft().result(), run_id, observed_at)
+                while pending:
+                    yield load_chunk(con, pending.popleft().result(), run_id, observed_at)
+            finally:
+                for future in pending:
+                    future.cancel()
+    finally:
+        for cursor in cursors:
+            cursor.close()
+        scratch_dir.cleanup()
 
 
-def read_chunk(cursor: duckdb.DuckDBPyConnection, chunk: Sequence[tuple[str, bytes]]) -> pa.Table:
-    """Decode one chunk with DuckDB and read every field parse_study reads: one row per record.
+@dataclass(frozen=True)
+class ReadChunk:
+    """One chunk as DuckDB read it: a row per record, and the records the Python path must parse.
+
+    Only those records' bytes are kept, so a chunk read ahead holds little memory.
+    """
+
+    rows: pa.Table
+    routed: dict[int, tuple[str, bytes]]
+    studies: int
+    bytes_read: int
+
+
+def read_chunk(cursor: duckdb.DuckDBPyConnection, chunk: Sequence[tuple[str, bytes]]) -> ReadChunk:
+    """Decode one chunk with DuckDB and read every field parse_study reads.
 
     Args:
         cursor: a connection with :func:`prepare` called on it.
         chunk: ``(label, JSON bytes)`` pairs.
 
     Returns:
-        One row per record (``seq`` its position in the chunk) with ``ok`` false for a record
-        the Python path must parse.
+        One row per record (``seq`` its position in the chunk; ``ok`` false for a record the
+        Python path must parse), and those records' labels and bytes.
     """
     cursor.register("_docs", _docs_table(chunk))
     try:
         _run(cursor, _OBJECTS)
-        return cursor.sql(_READ).to_arrow_table()
+        rows = cursor.sql(_READ).to_arrow_table()
     finally:
+        _run(cursor, "DROP TABLE IF EXISTS _objects")  # the chunk's decoded JSON: not kept between chunks
         cursor.unregister("_docs")
+    routed = [seq for seq, ok in zip(rows["seq"].to_pylist(), rows["ok"].to_pylist(), strict=True) if not ok]
+    return ReadChunk(rows=rows, routed={seq: chunk[seq] for seq in routed}, studies=len(chunk),
+                     bytes_read=sum(len(data) for _, data in chunk))
 
 
-def load_chunk(
-    con: duckdb.DuckDBPyConnection, chunk: Sequence[tuple[str, bytes]], run_id: str, observed_at: datetime,
-    read: pa.Table | None = None,
-) -> ChunkOutcome:
+def load_chunk(con: duckdb.DuckDBPyConnection, read: ReadChunk, run_id: str, observed_at: datetime) -> ChunkOutcome:
     """Load one chunk of studies into the output tables, as ``pipeline.bulk``'s Python path would.
 
     The chunk's records replace the earlier rows of their trials (the last record of a trial in
@@ -398,28 +418,24 @@ def load_chunk(
 
     Args:
         con: the staging connection (:func:`prepare` called on it once).
-        chunk: ``(label, JSON bytes)`` pairs, as :func:`pipeline.bulk.iter_study_bytes` yields them.
+        read: the chunk as :func:`read_chunk` read it.
         run_id: the run the rows belong to.
         observed_at: ``valid_from`` of the history rows (bulk records carry no fetch time).
-        read: the chunk as :func:`read_chunk` read it, if it was read ahead.
 
     Returns:
         The chunk's counts and load errors.
     """
-    outcome = ChunkOutcome(studies=len(chunk), bytes_read=sum(len(data) for _, data in chunk))
-    if not chunk:
-        return outcome
-    con.register("_read_rows", read if read is not None else read_chunk(con, chunk))
+    outcome = ChunkOutcome(studies=read.studies, bytes_read=read.bytes_read)
+    con.register("_read_rows", read.rows)
     try:
         _run(con, "CREATE OR REPLACE TEMP TABLE _read AS SELECT * FROM _read_rows")
     finally:
         con.unregister("_read_rows")
-    routed = [seq for (seq,) in con.execute("SELECT seq FROM _read WHERE NOT ok ORDER BY seq").fetchall()]
     _register_mappings(con)
     for name, sql in _CHUNK_SQL.items():
         _run(con, f'CREATE OR REPLACE TEMP TABLE "_chunk_{name}" AS {sql}')
     outcome.records = con.execute("SELECT count(*) FROM _chunk_trials").fetchall()[0][0]
-    python_records, outcome.errors = _parse_in_python(chunk, routed)
+    python_records, outcome.errors = _parse_in_python(read.routed)
     outcome.records += len(python_records)
     _add_python_rows(con, python_records)
     _run(con, "BEGIN")
@@ -435,13 +451,12 @@ def load_chunk(
 def _docs_table(chunk: Sequence[tuple[str, bytes]]) -> pa.Table:
     """The chunk as Arrow: position, label, sha256, the text, and whether the text is valid UTF-8."""
     data = [d for _, d in chunk]
-    raw = pa.array(data, pa.binary())
     try:
-        text = raw.cast(pa.string())
+        text = pa.array(data, pa.string())  # one copy of the bytes, checked as UTF-8 on the way in
         utf8_ok = pa.array([True] * len(data))
     except pa.ArrowInvalid:
         valid = [_is_utf8(d) for d in data]
-        text = pa.array([d if ok else b"" for d, ok in zip(data, valid, strict=True)], pa.binary()).cast(pa.string())
+        text = pa.array([d if ok else b"" for d, ok in zip(data, valid, strict=True)], pa.string())
         utf8_ok = pa.array(valid)
     table = pa.table({
         "seq": pa.array(range(len(data)), pa.int64()),
@@ -519,15 +534,14 @@ def _register(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, pa.A
 
 
 def _parse_in_python(
-    chunk: Sequence[tuple[str, bytes]], routed: Sequence[int]
+    routed: dict[int, tuple[str, bytes]],
 ) -> tuple[list[tuple[int, TrialRecord, SnapshotEntry]], list[LoadError]]:
     """``parse_study`` on the routed records: (position, record, entry) for the good, load errors for the bad."""
     from pipeline.bulk import _entry, _nct_id, _validation_problem  # bulk imports this module
 
     records: list[tuple[int, TrialRecord, SnapshotEntry]] = []
     errors: list[LoadError] = []
-    for seq in routed:
-        label, data = chunk[seq]
+    for seq, (label, data) in sorted(routed.items()):
         study: Any = None
         try:
             study = decode_json(data, path=label)
