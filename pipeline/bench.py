@@ -91,6 +91,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeat", type=int, default=3, metavar="N",
                         help="runs of each re-run and start-up measurement; the median counts (default: 3)")
     parser.add_argument("--skip-fetch", action="store_true", help="leave out the fetch figures")
+    parser.add_argument("--rerun-records", type=int, default=2000, metavar="N",
+                        help="corpus studies added to the snapshot store for the re-run figures (default: 2000)")
     parser.add_argument("--skip-rerun", action="store_true", help="leave out the warm/cold re-run figures")
     parser.add_argument("--skip-startup", action="store_true", help="leave out make run against an empty flow")
     parser.add_argument("--workdir", type=Path, metavar="DIR",
@@ -351,29 +353,67 @@ def serve_corpus(corpus: Path, records: int, latency: float) -> dict[str, Any]:
     return {"served": len(trial_ids)}
 
 
-def measure_rerun(workdir: Path, repeat: int) -> dict[str, Any]:
-    """The flow's work on the embedded default: cold (empty output) and warm (nothing changed).
+def rerun_store(workdir: Path, corpus: Path | None, records: int) -> Path | None:
+    """A snapshot store for the re-run figures: the embedded one, plus ``records`` corpus studies.
 
-    A first run, not counted, imports what the stages import lazily, so both figures are the
-    stages' work alone; then ``repeat`` cold runs, each into a new folder, and ``repeat`` warm
-    runs into the last one. Medians count.
+    The corpus studies are synthetic (varied from real samples), so they are marked
+    ``reconstructed``; the store is thrown away with the bench's work folder.
     """
-    pipeline_work(workdir / "warm-up")
+    if corpus is None or records <= 0:
+        return None
+    import itertools
+    import shutil
+
+    import orjson
+
+    from pipeline.models import SnapshotEntry
+    from pipeline.snapshots import DEFAULT_SNAPSHOTS_DIR, SnapshotStore, sha256_bytes
+
+    root = workdir / "store"
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.copytree(DEFAULT_SNAPSHOTS_DIR, root)
+    store = SnapshotStore(root)
+    entries = store.entries()
+    (root / "ctgov").mkdir(exist_ok=True)
+    with corpus.open("rb") as fh:
+        for line in itertools.islice(fh, records):
+            nct = orjson.loads(line)["protocolSection"]["identificationModule"]["nctId"]
+            path = f"ctgov/{nct}.json"
+            if (root / path).exists():
+                continue
+            (root / path).write_bytes(line)
+            entries.append(SnapshotEntry(path=path, registry="ctgov", trial_id=nct, sha256=sha256_bytes(line),
+                                         url=f"https://clinicaltrials.gov/api/v2/studies/{nct}",
+                                         provenance="reconstructed"))
+    store.save_entries(entries)  # once: writing the manifest per snapshot would be quadratic
+    return root
+
+
+def measure_rerun(workdir: Path, repeat: int, corpus: Path | None = None, records: int = 0) -> dict[str, Any]:
+    """The flow's work: cold (empty output) and warm (nothing changed).
+
+    On the embedded default, or on a store with ``records`` corpus studies beside it (an
+    operator's scheduled run over many records). A first run, not counted, imports what the
+    stages import lazily, so both figures are the stages' work alone; then ``repeat`` cold runs,
+    each into a new folder, and ``repeat`` warm runs into the last one. Medians count.
+    """
+    snapshots = rerun_store(workdir, corpus, records)
+    pipeline_work(workdir / "warm-up", snapshots)
     cold, warm, cold_work, warm_work = [], [], set(), set()
     for n in range(repeat):
         start = time.perf_counter()
-        cold_work.add(pipeline_work(workdir / f"cold-{n}"))
+        cold_work.add(pipeline_work(workdir / f"cold-{n}", snapshots))
         cold.append(time.perf_counter() - start)
     for _ in range(repeat):
         start = time.perf_counter()
-        warm_work.add(pipeline_work(workdir / f"cold-{repeat - 1}"))
+        warm_work.add(pipeline_work(workdir / f"cold-{repeat - 1}", snapshots))
         warm.append(time.perf_counter() - start)
     return {"cold_seconds": statistics.median(cold), "warm_seconds": statistics.median(warm),
             "cold_work_done": cold_work == {True}, "warm_work_done": warm_work != {False},
             "peak_rss": peak_rss()}
 
 
-def pipeline_work(output_dir: Path) -> bool:
+def pipeline_work(output_dir: Path, snapshots_dir: Path | None = None) -> bool:
     """What ``trialrecon_flow`` does, as the same stage functions in the same order, without Prefect.
 
     Returns:
@@ -389,7 +429,7 @@ def pipeline_work(output_dir: Path) -> bool:
 
     started = datetime.now(UTC)
     run_id = stages.new_run_id(started)
-    store = SnapshotStore()
+    store = SnapshotStore(snapshots_dir) if snapshots_dir else SnapshotStore()
     sources = stages.default_documents(store)
     with output_lock(output_dir):
         with open_output_database(output_dir) as con:
@@ -413,7 +453,8 @@ CHILDREN = {
     "ingest": lambda a: measure_ingest(Path(a[0]), Path(a[1]), *a[2:]),
     "decode": lambda a: measure_decode(Path(a[0])),
     "fetch": lambda a: measure_fetch(Path(a[0]), int(a[1]), float(a[2]), int(a[3])),
-    "rerun": lambda a: measure_rerun(Path(a[0]), int(a[1])),
+    "rerun": lambda a: measure_rerun(Path(a[0]), int(a[1]), Path(a[2]) if a[2:] and a[2] else None,
+                                     int(a[3]) if a[3:] else 0),
     "serve": lambda a: serve_corpus(Path(a[0]), int(a[1]), float(a[2])),
 }
 
@@ -563,13 +604,22 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> Report:
     if args.skip_rerun:
         report.say("re-run: skipped")
     else:
-        rerun = in_subprocess("rerun", workdir / "rerun", args.repeat)
-        ratio = rerun["warm_seconds"] / rerun["cold_seconds"]
-        report.say(f"re-run of the embedded default, pipeline work (stage functions) only, median of {args.repeat}")
-        report.say(f"  cold {rerun['cold_seconds']:.3f} s (work done: {rerun['cold_work_done']}), "
-                   f"warm {rerun['warm_seconds']:.3f} s (work done: {rerun['warm_work_done']})")
-        report.target(f"warm re-run under {MAX_WARM_TO_COLD:.0%} of the cold run",
-                      ratio < MAX_WARM_TO_COLD and not rerun["warm_work_done"], f"{ratio:.1%}")
+        # The embedded page alone is tiny (its cold run is a few tenths of a second, mostly fixed
+        # costs of opening DuckDB), so the target is judged on a store of realistic size; both print.
+        small = in_subprocess("rerun", workdir / "rerun", args.repeat, "", 0)
+        report.say(f"re-run, pipeline work (stage functions) only, median of {args.repeat}")
+        report.say(f"  embedded default (20 snapshots): cold {small['cold_seconds']:.3f} s, "
+                   f"warm {small['warm_seconds']:.3f} s ({small['warm_seconds'] / small['cold_seconds']:.1%}; "
+                   f"work done: cold {small['cold_work_done']}, warm {small['warm_work_done']})")
+        records = min(args.rerun_records, corpus.records) if corpus else 0
+        if records:
+            big = in_subprocess("rerun", workdir / "rerun-corpus", args.repeat, corpus.path, records)
+            ratio = big["warm_seconds"] / big["cold_seconds"]
+            report.say(f"  embedded default + {records:,} corpus snapshots: cold {big['cold_seconds']:.3f} s, "
+                       f"warm {big['warm_seconds']:.3f} s (work done: cold {big['cold_work_done']}, "
+                       f"warm {big['warm_work_done']})")
+            report.target(f"warm re-run under {MAX_WARM_TO_COLD:.0%} of the cold run ({records:,} snapshots)",
+                          ratio < MAX_WARM_TO_COLD and not big["warm_work_done"], f"{ratio:.1%}")
 
     report.say("")
     if args.skip_startup:

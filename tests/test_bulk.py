@@ -358,5 +358,6 @@ def test_bench_on_a_tiny_corpus_prints_every_figure(tmp_path, monkeypatch, capsy
     assert [name for name, _ in report.verdicts] == [
         "parse+load within 2x of orjson (60 records)", "peak RSS under 1 GiB (60 records)",
         "peak RSS under 1 GiB (100,000 records)", "fetch within 1.25x of its bound",
-        "warm re-run under 10% of the cold run", "make run within 1.3x of an empty flow"]
-    assert "0 failed" in out and "work done: True" in out and "work done: False" in out
+        "warm re-run under 10% of the cold run (60 snapshots)", "make run within 1.3x of an empty flow"]
+    assert "0 failed" in out and "work done: cold True, warm False" in out
+    assert "embedded default (20 snapshots)" in out and "embedded default + 60 corpus snapshots" in out
