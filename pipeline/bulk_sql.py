@@ -91,9 +91,6 @@ _OUTCOME_SPEC = {"measure": "JSON", "timeFrame": "JSON", "description": "JSON"}
 _SECONDARY_ID_SPEC = {"id": "JSON", "type": "JSON", "domain": "JSON"}
 _LOCATION_SPEC = {"country": "JSON"}
 
-# CT.gov secondary id types with our own name (as in pipeline.registries.ctgov).
-_SECONDARY_ID_TYPES = {"EUDRACT_NUMBER": "EUDRACT", "CTIS": "EU_CT"}
-
 
 def _whitespace() -> str:
     """Exactly the characters Python's str.strip() removes (DuckDB's trim takes them as a set)."""
@@ -127,8 +124,8 @@ CREATE OR REPLACE TEMP MACRO _is_int(j) AS
     (_absent(j) OR (regexp_full_match(j, '-?[0-9]{{1,9}}')));
 """
 
-# One row per record of the chunk: every value parse_study reads, stripped, and whether each
-# had the JSON type parse_study expects (``ok``; a record not ok goes to the Python path).
+# The chunk decoded: the JSON leaves parse_study reads, lists of objects decoded once more (only
+# where they are lists of objects: anything else is for the Python path to name).
 _OBJECTS_SQL = """
 CREATE OR REPLACE TEMP TABLE _objects AS
 WITH decoded AS (
@@ -162,8 +159,9 @@ WITH decoded AS (
 SELECT * FROM objects
 """
 
-# Read from the table _OBJECTS_SQL wrote: one statement apiece is several times faster than one
-# statement with the decoding as a CTE.
+# One row per record of the chunk: every value parse_study reads, stripped, and whether each had
+# the JSON type parse_study expects (``ok``; a record not ok goes to the Python path). Read from
+# the table _OBJECTS_SQL wrote: two statements are several times faster than one with a CTE.
 _READ_SQL = """
 SELECT seq, label, sha256,
     coalesce(clean AND decoded AND _text(idm.nctId) IS NOT NULL
