@@ -178,11 +178,11 @@ def test_reingesting_a_changed_status_closes_its_history_row(tmp_path):
     assert rows == [("ACTIVE_NOT_RECRUITING", False), ("COMPLETED", True)]
 
 
-def test_ingest_applies_one_batch_per_chunk(tmp_path, monkeypatch):
+def test_python_engine_applies_one_batch_per_chunk(tmp_path, monkeypatch):
     applied = []
     real_apply = bulk.apply_batch
     monkeypatch.setattr(bulk, "apply_batch", lambda con, batch: (applied.append(batch), real_apply(con, batch))[1])
-    ingest_ctgov(NDJSON, tmp_path, chunk_size=2)
+    ingest_ctgov(NDJSON, tmp_path, chunk_size=2, engine="python")
     # 5 studies in chunks of 2, 2 and 1, then the run's own row
     assert [len(b.rows.get("trials", [])) + len(b.rows.get("load_errors", [])) for b in applied] == [2, 2, 1, 0]
     assert [len(b.rows.get("pipeline_runs", [])) for b in applied] == [0, 0, 0, 1]
@@ -210,7 +210,7 @@ def test_a_failure_while_loading_leaves_the_previous_outputs_whole(tmp_path, mon
 
     monkeypatch.setattr(bulk, "apply_batch", fail_second)
     with pytest.raises(RuntimeError, match="disk full"):
-        ingest_ctgov(NDJSON, tmp_path, chunk_size=2)
+        ingest_ctgov(NDJSON, tmp_path, chunk_size=2, engine="python")
     assert _rows(first.database, "SELECT trial_id, status FROM trials ORDER BY 1") == [
         ("NCT01000002", "RECRUITING"), ("NCT01000003", "COMPLETED")]
     assert pq.read_table(tmp_path / "parquet" / "trials.parquet").num_rows == 2
