@@ -209,6 +209,18 @@ class _Counts:
     errors: list[LoadError] = field(default_factory=list)
 
 
+
+def parse_one(label: str, data: bytes) -> tuple[TrialRecord, SnapshotEntry] | LoadError:
+    """One study's record and snapshot entry, or the load error that names it."""
+    study: Any = None
+    try:
+        study = decode_json(data, path=label)
+        record = parse_study(study, path=label)
+    except (SnapshotError, ValidationError) as exc:
+        problem = exc.problem if isinstance(exc, SnapshotError) else _validation_problem(exc)
+        return LoadError(label, "ctgov", _nct_id(study), problem)
+    return record, _entry(label, data, record)
+
 def _chunk_batch(chunk: Iterable[tuple[str, bytes]], run_id: str, observed_at: datetime, counts: _Counts) -> Batch:
     """One chunk of studies as a Batch: decoded, parsed, turned into rows; bad ones as load errors.
 
@@ -220,16 +232,12 @@ def _chunk_batch(chunk: Iterable[tuple[str, bytes]], run_id: str, observed_at: d
     for label, data in chunk:
         counts.studies += 1
         counts.bytes_read += len(data)
-        study: Any = None
-        try:
-            study = decode_json(data, path=label)
-            record = parse_study(study, path=label)
-        except (SnapshotError, ValidationError) as exc:
-            problem = exc.problem if isinstance(exc, SnapshotError) else _validation_problem(exc)
-            errors.append(LoadError(label, "ctgov", _nct_id(study), problem))
+        parsed = parse_one(label, data)
+        if isinstance(parsed, LoadError):
+            errors.append(parsed)
             continue
         counts.records += 1
-        latest[(record.registry, record.trial_id)] = (record, _entry(label, data, record))
+        latest[(parsed[0].registry, parsed[0].trial_id)] = parsed
 
     batch = Batch()
     keys = list(latest)

@@ -40,14 +40,10 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-from pydantic import ValidationError
 
 from pipeline.dataset import HISTORY_FIELDS, LoadError, record_rows
-from pipeline.errors import SnapshotError
 from pipeline.load import arrow_table
 from pipeline.models import SnapshotEntry, TrialRecord
-from pipeline.registries import decode_json
-from pipeline.registries.ctgov import parse_study
 from pipeline.tables import TABLES_BY_NAME, TRIAL_TABLES
 from pipeline.vocab import normalize_country, normalize_status, parse_partial_date, parse_phases, trial_id_type
 
@@ -535,20 +531,16 @@ def _parse_in_python(
     routed: dict[int, tuple[str, bytes]],
 ) -> tuple[list[tuple[int, TrialRecord, SnapshotEntry]], list[LoadError]]:
     """``parse_study`` on the routed records: (position, record, entry) for the good, load errors for the bad."""
-    from pipeline.bulk import _entry, _nct_id, _validation_problem  # bulk imports this module
+    from pipeline.bulk import parse_one  # bulk imports this module
 
     records: list[tuple[int, TrialRecord, SnapshotEntry]] = []
     errors: list[LoadError] = []
     for seq, (label, data) in sorted(routed.items()):
-        study: Any = None
-        try:
-            study = decode_json(data, path=label)
-            record = parse_study(study, path=label)
-        except (SnapshotError, ValidationError) as exc:
-            problem = exc.problem if isinstance(exc, SnapshotError) else _validation_problem(exc)
-            errors.append(LoadError(label, "ctgov", _nct_id(study), problem))
-            continue
-        records.append((seq, record, _entry(label, data, record)))
+        parsed = parse_one(label, data)
+        if isinstance(parsed, LoadError):
+            errors.append(parsed)
+        else:
+            records.append((seq, *parsed))
     return records, errors
 
 
