@@ -28,4 +28,4 @@ bench: $(STAMP)
 	$(BIN)/python -m pipeline bench --sizes 20000,100000
 
 clean:
-	rm -rf $(VENV) output/trialrecon.duckdb output/parquet
+	rm -rf $(VENV) output/trialrecon.duckdb output/parquet output/.versions output/report.html output/report.md
