@@ -144,12 +144,12 @@ WITH decoded AS (
     FROM decoded
 ), objects AS (
     SELECT *,
-           CASE WHEN _is_list_of(aim.interventions, '{{') THEN from_json(aim.interventions, {iv_spec}) END AS ivs,
-           CASE WHEN _is_list_of(aim.armGroups, '{{') THEN from_json(aim.armGroups, {arm_spec}) END AS arms,
-           CASE WHEN _is_list_of(ocm.primaryOutcomes, '{{') THEN from_json(ocm.primaryOutcomes, {oc_spec}) END AS pos,
-           CASE WHEN _is_list_of(ocm.secondaryOutcomes, '{{') THEN from_json(ocm.secondaryOutcomes, {oc_spec}) END AS sos,
-           CASE WHEN _is_list_of(idm.secondaryIdInfos, '{{') THEN from_json(idm.secondaryIdInfos, {sid_spec}) END AS sids,
-           CASE WHEN _is_list_of(j_locations, '{{') THEN from_json(j_locations, {loc_spec}) END AS locs
+           CASE WHEN starts_with(aim.interventions, '[') THEN from_json(aim.interventions, {iv_spec}) END AS ivs,
+           CASE WHEN starts_with(aim.armGroups, '[') THEN from_json(aim.armGroups, {arm_spec}) END AS arms,
+           CASE WHEN starts_with(ocm.primaryOutcomes, '[') THEN from_json(ocm.primaryOutcomes, {oc_spec}) END AS pos,
+           CASE WHEN starts_with(ocm.secondaryOutcomes, '[') THEN from_json(ocm.secondaryOutcomes, {oc_spec}) END AS sos,
+           CASE WHEN starts_with(idm.secondaryIdInfos, '[') THEN from_json(idm.secondaryIdInfos, {sid_spec}) END AS sids,
+           CASE WHEN starts_with(j_locations, '[') THEN from_json(j_locations, {loc_spec}) END AS locs
     FROM leaves
 )
 SELECT * FROM objects
@@ -173,12 +173,7 @@ SELECT seq, label, sha256,
         AND _is_str(dsm.designInfo.maskingInfo.masking)
         AND _is_list_of(cnm.conditions, '"') AND _is_list_of(cnm.keywords, '"')
         AND _is_list_of(j_ages, '"') AND _is_str(j_summary)
-        AND (_absent(aim.interventions) OR ivs IS NOT NULL)
-        AND (_absent(aim.armGroups) OR arms IS NOT NULL)
-        AND (_absent(ocm.primaryOutcomes) OR pos IS NOT NULL)
-        AND (_absent(ocm.secondaryOutcomes) OR sos IS NOT NULL)
-        AND (_absent(idm.secondaryIdInfos) OR sids IS NOT NULL)
-        AND (_absent(j_locations) OR locs IS NOT NULL)
+        AND {ivs_ok} AND {arms_ok} AND {pos_ok} AND {sos_ok} AND {sids_ok} AND {locs_ok}
         AND list_bool_and(list_transform(coalesce(ivs, []), lambda i: _is_str(i.type) AND _is_str(i.name)
             AND _is_list_of(i.otherNames, '"') AND _is_str(i.description))) IS NOT false
         AND list_bool_and(list_transform(coalesce(arms, []), lambda a: _is_str(a.label) AND _is_str(a.type)
@@ -230,11 +225,30 @@ def _run(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object] | No
     con.execute(sql, params).fetchall()
 
 
+def _objects_ok(raw: str, decoded: str, spec: dict[str, str]) -> str:
+    """SQL: the raw JSON is absent or a list of objects, told from its one decoding where possible.
+
+    Decoded with an object spec, an element that is no object reads as a struct of NULLs, as ``{}``
+    does; only a list with such an element is decoded once more to tell the two apart.
+    """
+    some_field = " OR ".join(f'e."{name}" IS NOT NULL' for name in spec)
+    return (f"(_absent({raw}) OR ({decoded} IS NOT NULL AND CASE WHEN list_bool_and(list_transform({decoded}, "
+            f"lambda e: e IS NOT NULL AND ({some_field}))) IS NOT false THEN true "
+            f"ELSE _is_list_of({raw}, '{{') END))")
+
+
 def _spec(value: Any) -> str:
     return _sql_text(json.dumps(value, separators=(",", ":")))
 
 
-_READ = _READ_SQL.format()
+_READ = _READ_SQL.format(
+    ivs_ok=_objects_ok("aim.interventions", "ivs", _INTERVENTION_SPEC),
+    arms_ok=_objects_ok("aim.armGroups", "arms", _ARM_SPEC),
+    pos_ok=_objects_ok("ocm.primaryOutcomes", "pos", _OUTCOME_SPEC),
+    sos_ok=_objects_ok("ocm.secondaryOutcomes", "sos", _OUTCOME_SPEC),
+    sids_ok=_objects_ok("idm.secondaryIdInfos", "sids", _SECONDARY_ID_SPEC),
+    locs_ok=_objects_ok("j_locations", "locs", _LOCATION_SPEC),
+)
 _OBJECTS = _OBJECTS_SQL.format(
     study_spec=_spec(_STUDY_SPEC), iv_spec=_spec([_INTERVENTION_SPEC]), arm_spec=_spec([_ARM_SPEC]),
     oc_spec=_spec([_OUTCOME_SPEC]), sid_spec=_spec([_SECONDARY_ID_SPEC]), loc_spec=_spec([_LOCATION_SPEC]),
