@@ -460,7 +460,8 @@ def _docs_table(chunk: Sequence[tuple[str, bytes]]) -> pa.Table:
     """The chunk as Arrow: position, label, sha256, the text, and whether the text is valid UTF-8."""
     data = [d for _, d in chunk]
     try:
-        text = pa.array(data, pa.string())  # one copy of the bytes, checked as UTF-8 on the way in
+        # Copied as binary, then checked as UTF-8 in one pass (faster than building a string array)
+        text = pa.array(data, pa.binary()).cast(pa.string())
         utf8_ok = pa.array([True] * len(data))
     except pa.ArrowInvalid:
         valid = [_is_utf8(d) for d in data]
