@@ -42,7 +42,7 @@ import duckdb
 import pyarrow as pa
 
 from pipeline.dataset import HISTORY_FIELDS, LoadError, record_rows
-from pipeline.load import arrow_table
+from pipeline.load import apply_history_from, arrow_table
 from pipeline.models import SnapshotEntry, TrialRecord
 from pipeline.tables import TABLES_BY_NAME, TRIAL_TABLES
 from pipeline.vocab import normalize_country, normalize_status, parse_partial_date, parse_phases, trial_id_type
@@ -642,13 +642,7 @@ def _apply_history(con: duckdb.DuckDBPyConnection, run_id: str, observed_at: dat
         "JOIN _chunk_trials t USING (seq)",
         [observed_at, run_id],
     )
-    same_key = 'h.trial_id = c.trial_id AND h.registry = c.registry AND h.field = c.field'
-    _run(con, "UPDATE trial_history h SET valid_to = c.valid_from FROM _current c "
-                f"WHERE {same_key} AND h.valid_to IS NULL AND h.value IS DISTINCT FROM c.value")
-    cols = ", ".join(f'"{c}"' for c in TABLES_BY_NAME["trial_history"].column_names)
-    picked = ", ".join(f'c."{c}"' for c in TABLES_BY_NAME["trial_history"].column_names)
-    _run(con, f"INSERT INTO trial_history ({cols}) SELECT {picked} FROM _current c "
-                f"WHERE NOT EXISTS (SELECT 1 FROM trial_history h WHERE {same_key} AND h.valid_to IS NULL)")
+    apply_history_from(con, "trial_history", "_current")
 
 
 def _fix_unplain_lists(con: duckdb.DuckDBPyConnection) -> None:

@@ -147,22 +147,32 @@ def _apply(con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
 
 
 def _apply_history(con: duckdb.DuckDBPyConnection, name: str, current: list[dict[str, object]]) -> None:
+    con.register("_cur", arrow_table(TABLES_BY_NAME[name], current))
+    apply_history_from(con, name, "_cur")
+    con.unregister("_cur")
+
+
+def apply_history_from(con: duckdb.DuckDBPyConnection, name: str, source: str) -> None:
+    """Fold the current values in relation ``source`` into history table ``name``.
+
+    An open row whose value differs is closed (valid_to = the new valid_from); a key with no
+    open row gets one. ``source`` has the history table's columns (a table, view or Arrow
+    relation registered on ``con``).
+    """
     table = TABLES_BY_NAME[name]
     keys, values = HISTORY_KEYS[name]
-    con.register("_cur", arrow_table(table, current))
     same_key = " AND ".join(f'h."{k}" IS NOT DISTINCT FROM c."{k}"' for k in keys)
     changed = " OR ".join(f'h."{v}" IS DISTINCT FROM c."{v}"' for v in values)
     con.execute(
-        f'UPDATE "{name}" h SET valid_to = c.valid_from FROM _cur c '
+        f'UPDATE "{name}" h SET valid_to = c.valid_from FROM {source} c '
         f"WHERE {same_key} AND h.valid_to IS NULL AND ({changed})"
     )
     cols = ", ".join(f'"{c}"' for c in table.column_names)
     picked = ", ".join(f'c."{c}"' for c in table.column_names)
     con.execute(
-        f'INSERT INTO "{name}" ({cols}) SELECT {picked} FROM _cur c '
+        f'INSERT INTO "{name}" ({cols}) SELECT {picked} FROM {source} c '
         f'WHERE NOT EXISTS (SELECT 1 FROM "{name}" h WHERE {same_key} AND h.valid_to IS NULL)'
     )
-    con.unregister("_cur")
 
 
 def _order_by(table: Table) -> str:
