@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import duckdb
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import FIXTURES, SHARED
 from pipeline import bulk_sql
@@ -182,3 +185,16 @@ def test_unknown_engine_is_refused_before_anything_is_written(tmp_path):
     with pytest.raises(ValueError, match="engine must be one of duckdb, python"):
         ingest_ctgov(SHAPES, tmp_path / "out", engine="spark")
     assert not (tmp_path / "out").exists()
+
+
+_EDGE_CHARS = st.sampled_from([" ", "\t", "\n", "\u00a0", "\u2003", "\u3000", "\x1c", "\x85", '"', "\\", "é", "x", "1", "/"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.one_of(st.text(), st.lists(_EDGE_CHARS, max_size=6).map("".join)),
+       ascii_only=st.booleans())
+def test_text_reads_a_json_string_as_python_strip_does(value, ascii_only):
+    with duckdb.connect() as con:
+        bulk_sql.prepare(con)
+        read = con.execute("SELECT _text(?::JSON)", [json.dumps(value, ensure_ascii=ascii_only)]).fetchall()[0][0]
+    assert read == (value.strip() or None)
