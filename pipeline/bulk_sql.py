@@ -33,6 +33,7 @@ import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -332,9 +333,10 @@ def load_chunks(
 ) -> Iterator[ChunkOutcome]:
     """Load chunk after chunk into the output tables, as ``pipeline.bulk``'s Python path would.
 
-    DuckDB runs one query on one core when its input is a few thousand rows, so the chunks
-    are decoded ahead, each by an in-memory DuckDB of its worker thread's own (DuckDB releases
-    the GIL), while this thread applies the chunk before them, in order.
+    DuckDB runs one query on one core when its input is a few thousand rows, so each chunk is
+    turned into its rows ahead, by an in-memory DuckDB of its worker thread's own (DuckDB
+    releases the GIL), while this thread applies the rows of the chunk before, in order: all
+    that is left to do on the staging database is the deletes, inserts, history and commit.
 
     Args:
         con: the staging connection.
@@ -345,13 +347,12 @@ def load_chunks(
     Yields:
         Each chunk's counts and load errors, once it is applied.
     """
-    prepare(con)
     local = threading.local()
     cursors: list[duckdb.DuckDBPyConnection] = []
     scratch_dir = tempfile.TemporaryDirectory(prefix="trialrecon-decode-")
     scratch = scratch_dir.name
 
-    def read(chunk: Sequence[tuple[str, bytes]]) -> ReadChunk:
+    def read(chunk: Sequence[tuple[str, bytes]]) -> ChunkRows:
         if not hasattr(local, "cursor"):
             # An in-memory database of the worker's own: its temporary tables stay off the
             # staging file and out of the way of the connection that applies the chunks.
@@ -360,22 +361,29 @@ def load_chunks(
                                                   "temp_directory": scratch})
             prepare(local.cursor)
             cursors.append(local.cursor)
-        return read_chunk(local.cursor, chunk)
+        return read_chunk(local.cursor, chunk, run_id, observed_at)
 
+    # One transaction for the whole source: the staging database is published whole or not at
+    # all anyway, and a commit per chunk cost a third of this thread's work.
+    _run(con, "BEGIN")
     try:
         with ThreadPoolExecutor(max_workers=DECODE_THREADS, thread_name_prefix="trialrecon-decode") as pool:
-            pending: deque[Future[ReadChunk]] = deque()
+            pending: deque[Future[ChunkRows]] = deque()
             try:
                 for chunk in chunks:
                     pending.append(pool.submit(read, chunk))
                     del chunk  # the worker holds it until read, no longer
                     if len(pending) > DECODE_THREADS:
-                        yield load_chunk(con, pending.popleft().result(), run_id, observed_at)
+                        yield load_chunk(con, pending.popleft().result())
                 while pending:
-                    yield load_chunk(con, pending.popleft().result(), run_id, observed_at)
+                    yield load_chunk(con, pending.popleft().result())
             finally:
                 for future in pending:
                     future.cancel()
+        _run(con, "COMMIT")
+    except BaseException:
+        _run(con, "ROLLBACK")
+        raise
     finally:
         for cursor in cursors:
             cursor.close()
@@ -383,78 +391,106 @@ def load_chunks(
 
 
 @dataclass(frozen=True)
-class ReadChunk:
-    """One chunk as DuckDB read it: a row per record, and the records the Python path must parse.
+class ChunkRows:
+    """One chunk's rows, ready to apply: what replaces its trials' rows, their history values, its load errors.
 
-    Only those records' bytes are kept, so a chunk read ahead holds little memory.
+    ``tables`` holds, per trial table, the rows of the last record of each trial in the chunk
+    (``run_id`` set); ``keys`` those trials (registry, trial_id); ``current`` their
+    ``trial_history`` values as :func:`pipeline.load.apply_history_from` takes them.
     """
 
-    rows: pa.Table
-    routed: dict[int, tuple[str, bytes]]
+    run_id: str
+    tables: dict[str, pa.Table]
+    keys: pa.Table
+    current: pa.Table
+    errors: list[LoadError]
     studies: int
+    records: int
     bytes_read: int
 
 
-def read_chunk(cursor: duckdb.DuckDBPyConnection, chunk: Sequence[tuple[str, bytes]]) -> ReadChunk:
-    """Decode one chunk with DuckDB and read every field parse_study reads.
+def read_chunk(
+    cursor: duckdb.DuckDBPyConnection, chunk: Sequence[tuple[str, bytes]], run_id: str, observed_at: datetime,
+) -> ChunkRows:
+    """Turn one chunk of records into its rows, with DuckDB (the Python path for the records it does not read).
 
     Args:
-        cursor: a connection with :func:`prepare` called on it.
+        cursor: a connection with :func:`prepare` called on it (its temporary tables are the chunk's).
         chunk: ``(label, JSON bytes)`` pairs.
+        run_id: the run the rows belong to.
+        observed_at: ``valid_from`` of the history rows.
 
     Returns:
-        One row per record (``seq`` its position in the chunk; ``ok`` false for a record the
-        Python path must parse), and those records' labels and bytes.
+        The chunk's rows, history values, load errors and counts.
     """
     cursor.register("_docs", _docs_table(chunk))
     try:
         _run(cursor, _OBJECTS)
-        rows = cursor.sql(_READ).to_arrow_table()
+        _run(cursor, f"CREATE OR REPLACE TEMP TABLE _read AS {_READ}")
     finally:
         _run(cursor, "DROP TABLE IF EXISTS _objects")  # the chunk's decoded JSON: not kept between chunks
         cursor.unregister("_docs")
-    routed = [seq for seq, ok in zip(rows["seq"].to_pylist(), rows["ok"].to_pylist(), strict=True) if not ok]
-    return ReadChunk(rows=rows, routed={seq: chunk[seq] for seq in routed}, studies=len(chunk),
-                     bytes_read=sum(len(data) for _, data in chunk))
+    routed = [seq for (seq,) in cursor.execute("SELECT seq FROM _read WHERE NOT ok ORDER BY seq").fetchall()]
+    _register_mappings(cursor)
+    for name, sql in _CHUNK_SQL.items():
+        _run(cursor, f'CREATE OR REPLACE TEMP TABLE "_chunk_{name}" AS {sql}')
+    _run(cursor, "DROP TABLE _read")
+    records = cursor.execute("SELECT count(*) FROM _chunk_trials").fetchall()[0][0]
+    python_records, errors = _parse_in_python({seq: chunk[seq] for seq in routed})
+    _add_python_rows(cursor, python_records)
+    # The last record of a trial in the chunk is the one loaded (as the Python path's dict does).
+    _run(cursor, "CREATE OR REPLACE TEMP TABLE _latest AS "
+                 "SELECT registry, trial_id, max(seq) AS seq FROM _chunk_trials GROUP BY registry, trial_id")
+    tables = {}
+    for table in TRIAL_TABLES:
+        picked = ", ".join(f'c."{c}"' for c in table.column_names if c != "run_id")
+        tables[table.name] = cursor.sql(
+            f'SELECT {picked}, $run_id::VARCHAR AS run_id FROM "_chunk_{table.name}" c JOIN _latest k ON c.seq = k.seq',
+            params={"run_id": run_id}).to_arrow_table()
+    keys = cursor.sql("SELECT registry, trial_id FROM _latest").to_arrow_table()
+    current = _history_values(cursor, run_id, observed_at)
+    return ChunkRows(run_id=run_id, tables=tables, keys=keys, current=current, errors=errors, studies=len(chunk),
+                     records=records + len(python_records), bytes_read=sum(len(data) for _, data in chunk))
 
 
-def load_chunk(con: duckdb.DuckDBPyConnection, read: ReadChunk, run_id: str, observed_at: datetime) -> ChunkOutcome:
-    """Load one chunk of studies into the output tables, as ``pipeline.bulk``'s Python path would.
+def load_chunk(con: duckdb.DuckDBPyConnection, rows: ChunkRows) -> ChunkOutcome:
+    """Apply one chunk's rows to the output tables (in the transaction :func:`load_chunks` holds open).
 
-    The chunk's records replace the earlier rows of their trials (the last record of a trial in
-    the chunk wins), each gets its ``trial_history`` values, and a record that cannot be used is
-    a ``load_errors`` row; all in one transaction.
+    The chunk's trials lose their earlier rows and get the chunk's; their ``trial_history``
+    values are folded in (a changed value closes the open row and opens a new one); the
+    chunk's load errors are recorded.
 
     Args:
-        con: the staging connection (:func:`prepare` called on it once).
-        read: the chunk as :func:`read_chunk` read it.
-        run_id: the run the rows belong to.
-        observed_at: ``valid_from`` of the history rows (bulk records carry no fetch time).
+        con: the staging connection.
+        rows: the chunk as :func:`read_chunk` turned it into rows.
 
     Returns:
         The chunk's counts and load errors.
     """
-    outcome = ChunkOutcome(studies=read.studies, bytes_read=read.bytes_read)
-    con.register("_read_rows", read.rows)
+    with _registered(con, "_keys", rows.keys):
+        for table in TRIAL_TABLES:
+            _run(con, f'DELETE FROM "{table.name}" t USING _keys k '
+                      f"WHERE t.registry = k.registry AND t.trial_id = k.trial_id")
+    for table in TRIAL_TABLES:
+        with _registered(con, "_rows", rows.tables[table.name]):
+            _run(con, f'INSERT INTO "{table.name}" BY NAME SELECT * FROM _rows')
+    with _registered(con, "_current", rows.current):
+        apply_history_from(con, "trial_history", "_current")
+    if rows.errors:
+        errors = arrow_table(TABLES_BY_NAME["load_errors"], [{**vars(e), "run_id": rows.run_id} for e in rows.errors])
+        with _registered(con, "_errors", errors):
+            _run(con, "INSERT INTO load_errors BY NAME SELECT * FROM _errors")
+    return ChunkOutcome(studies=rows.studies, records=rows.records, bytes_read=rows.bytes_read,
+                        errors=rows.errors)
+
+
+@contextmanager
+def _registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> Iterator[None]:
+    con.register(name, table)
     try:
-        _run(con, "CREATE OR REPLACE TEMP TABLE _read AS SELECT * FROM _read_rows")
+        yield
     finally:
-        con.unregister("_read_rows")
-    _register_mappings(con)
-    for name, sql in _CHUNK_SQL.items():
-        _run(con, f'CREATE OR REPLACE TEMP TABLE "_chunk_{name}" AS {sql}')
-    outcome.records = con.execute("SELECT count(*) FROM _chunk_trials").fetchall()[0][0]
-    python_records, outcome.errors = _parse_in_python(read.routed)
-    outcome.records += len(python_records)
-    _add_python_rows(con, python_records)
-    _run(con, "BEGIN")
-    try:
-        _apply_chunk(con, run_id, observed_at, outcome.errors)
-    except BaseException:
-        _run(con, "ROLLBACK")
-        raise
-    _run(con, "COMMIT")
-    return outcome
+        con.unregister(name)
 
 
 def _docs_table(chunk: Sequence[tuple[str, bytes]]) -> pa.Table:
@@ -584,28 +620,6 @@ def _add_python_rows(con: duckdb.DuckDBPyConnection, records: Sequence[tuple[int
 _JSON_STRING = """CASE WHEN regexp_full_match({v}, '[ !#-\\[\\]-~]*') THEN '"' || {v} || '"' END"""
 
 
-def _apply_chunk(con: duckdb.DuckDBPyConnection, run_id: str, observed_at: datetime, errors: list[LoadError]) -> None:
-    """Replace the chunk's trials' rows, keep their history, record the load errors (in the open transaction)."""
-    # The last record of a trial in the chunk is the one loaded (as the Python path's dict does).
-    _run(con, "CREATE OR REPLACE TEMP TABLE _latest AS "
-                "SELECT registry, trial_id, max(seq) AS seq FROM _chunk_trials GROUP BY registry, trial_id")
-    for table in TRIAL_TABLES:
-        _run(con, f'DELETE FROM "{table.name}" t USING _latest k '
-                    f"WHERE t.registry = k.registry AND t.trial_id = k.trial_id")
-    for table in TRIAL_TABLES:
-        cols = [c for c in table.column_names if c != "run_id"]
-        picked = ", ".join(f'c."{c}"' for c in cols)
-        names = ", ".join(f'"{c}"' for c in cols)
-        _run(con, f'INSERT INTO "{table.name}" ({names}, run_id) SELECT {picked}, ? FROM "_chunk_{table.name}" c '
-                    f"JOIN _latest k ON c.seq = k.seq", [run_id])
-    _apply_history(con, run_id, observed_at)
-    if errors:
-        table = TABLES_BY_NAME["load_errors"]
-        con.register("_errors", arrow_table(table, [{**vars(e), "run_id": run_id} for e in errors]))
-        _run(con, "INSERT INTO load_errors BY NAME SELECT * FROM _errors")
-        con.unregister("_errors")
-
-
 def _json_list_sql(table: str, column: str) -> str:
     """Per loaded record, json.dumps(sorted(values)) of one list table, where SQL can write it exactly."""
     return f"""
@@ -617,12 +631,8 @@ def _json_list_sql(table: str, column: str) -> str:
         GROUP BY k.seq"""
 
 
-def _apply_history(con: duckdb.DuckDBPyConnection, run_id: str, observed_at: datetime) -> None:
-    """``trial_history`` for the loaded records: a changed value closes the open row and opens a new one.
-
-    The same statements as :func:`pipeline.load._apply_history`, on the chunk's own table of
-    current values instead of a list of dicts.
-    """
+def _history_values(cursor: duckdb.DuckDBPyConnection, run_id: str, observed_at: datetime) -> pa.Table:
+    """The loaded records' ``trial_history`` values, as :func:`pipeline.dataset.history_rows` gives them."""
     values = []
     for name in HISTORY_FIELDS:
         if name == "phases":
@@ -630,20 +640,17 @@ def _apply_history(con: duckdb.DuckDBPyConnection, run_id: str, observed_at: dat
         else:
             text = f't."{name}"::VARCHAR'
         values.append(f"SELECT t.seq, '{name}' AS field, {text} AS value FROM _chunk_trials t JOIN _latest k USING (seq)")
-    _run(con, "CREATE OR REPLACE TEMP TABLE _history_lists AS "
-                f"SELECT seq, 'conditions' AS field, value, plain FROM ({_json_list_sql('_chunk_trial_conditions', 'condition')}) "
-                f"UNION ALL SELECT seq, 'countries', value, plain FROM ({_json_list_sql('_chunk_trial_countries', 'country')})")
-    _fix_unplain_lists(con)
-    _run(
-        con,
-        "CREATE OR REPLACE TEMP TABLE _current AS "
-        "SELECT t.trial_id, t.registry, v.field, v.value, ?::TIMESTAMPTZ AS valid_from, "
-        "NULL::TIMESTAMPTZ AS valid_to, t.snapshot_sha256, ? AS run_id "
+    _run(cursor, "CREATE OR REPLACE TEMP TABLE _history_lists AS "
+                 f"SELECT seq, 'conditions' AS field, value, plain FROM ({_json_list_sql('_chunk_trial_conditions', 'condition')}) "
+                 f"UNION ALL SELECT seq, 'countries', value, plain FROM ({_json_list_sql('_chunk_trial_countries', 'country')})")
+    _fix_unplain_lists(cursor)
+    return cursor.sql(
+        "SELECT t.trial_id, t.registry, v.field, v.value, $observed_at::TIMESTAMPTZ AS valid_from, "
+        "NULL::TIMESTAMPTZ AS valid_to, t.snapshot_sha256, $run_id::VARCHAR AS run_id "
         f"FROM ({' UNION ALL '.join(values)} UNION ALL SELECT seq, field, value FROM _history_lists) v "
         "JOIN _chunk_trials t USING (seq)",
-        [observed_at, run_id],
-    )
-    apply_history_from(con, "trial_history", "_current")
+        params={"observed_at": observed_at, "run_id": run_id},
+    ).to_arrow_table()
 
 
 def _fix_unplain_lists(con: duckdb.DuckDBPyConnection) -> None:
