@@ -194,7 +194,7 @@ def _load_with_duckdb(
     """Every chunk decoded and read by DuckDB (pipeline.bulk_sql), in the same chunks as the Python path."""
     from pipeline import bulk_sql  # it imports this module
 
-    for outcome in bulk_sql.load_chunks(con, _chunks(studies, chunk_size), run_id, started):
+    for outcome in bulk_sql.load_chunks(con, studies, chunk_size, run_id, started):
         counts.studies += outcome.studies
         counts.records += outcome.records
         counts.bytes_read += outcome.bytes_read

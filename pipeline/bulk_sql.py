@@ -25,13 +25,15 @@ there), and of duplicate keys in one object it keeps the first where orjson keep
 
 from __future__ import annotations
 
+import array
 import hashlib
+import itertools
 import json
 import sys
 import tempfile
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -41,6 +43,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.dataset import HISTORY_FIELDS, LoadError, record_rows
 from pipeline.load import apply_history_from, arrow_table
@@ -53,7 +56,8 @@ from pipeline.vocab import normalize_country, normalize_status, parse_partial_da
 SCAN_BATCH_ROWS = 64
 # Chunks decoded at once, each by one DuckDB query on a worker thread, ahead of the one applied.
 DECODE_THREADS = 2
-DECODE_MEMORY_LIMIT = "128MB"  # each: the staging connection has its own, and 100,000 records stay under 1 GiB
+DECODE_MEMORY_LIMIT = "128MB"
+COMMIT_EVERY = 10_000  # studies applied per transaction on the staging database  # each: the staging connection has its own, and 100,000 records stay under 1 GiB
 
 # Every leaf is read as raw JSON text so that its JSON type can be checked ('"' starts a string)
 # exactly as parse_study checks it; an object missing on the way gives NULL, as JsonReader.get.
@@ -127,10 +131,10 @@ CREATE OR REPLACE TEMP MACRO _is_int(j) AS
 _OBJECTS_SQL = """
 CREATE OR REPLACE TEMP TABLE _objects AS
 WITH decoded AS (
-    SELECT seq, utf8_ok AND NOT (contains(doc, '\\u') AND regexp_matches(doc, '\\\\u[dD][89abcdefABCDEF]'))
+    SELECT seq, doc IS NOT NULL AND NOT (contains(doc, '\\u') AND regexp_matches(doc, '\\\\u[dD][89abcdefABCDEF]'))
                AS clean,
            try(from_json(doc, {study_spec})) AS s
-    FROM _docs
+    FROM (SELECT seq, try(decode(doc)) AS doc FROM _docs)
 ), leaves AS (
     SELECT seq, clean, s IS NOT NULL AS decoded,
            s.protocolSection.identificationModule AS idm,
@@ -328,7 +332,7 @@ def prepare(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def load_chunks(
-    con: duckdb.DuckDBPyConnection, chunks: Iterable[Sequence[tuple[str, bytes]]], run_id: str,
+    con: duckdb.DuckDBPyConnection, studies: Iterator[tuple[str, bytes]], chunk_size: int, run_id: str,
     observed_at: datetime,
 ) -> Iterator[ChunkOutcome]:
     """Load chunk after chunk into the output tables, as ``pipeline.bulk``'s Python path would.
@@ -340,7 +344,9 @@ def load_chunks(
 
     Args:
         con: the staging connection.
-        chunks: lists of ``(label, JSON bytes)``, as :func:`pipeline.bulk.iter_study_bytes` yields them.
+        studies: ``(label, JSON bytes)`` pairs, as :func:`pipeline.bulk.iter_study_bytes` yields them.
+        chunk_size: studies per chunk (the Python path's chunks: a trial given twice in one chunk
+            keeps only its last record, in two chunks it gets history rows for both).
         run_id: the run the rows belong to.
         observed_at: ``valid_from`` of the history rows (bulk records carry no fetch time).
 
@@ -352,7 +358,7 @@ def load_chunks(
     scratch_dir = tempfile.TemporaryDirectory(prefix="trialrecon-decode-")
     scratch = scratch_dir.name
 
-    def read(chunk: Sequence[tuple[str, bytes]]) -> ChunkRows:
+    def read(docs: pa.Table) -> ChunkRows:
         if not hasattr(local, "cursor"):
             # An in-memory database of the worker's own: its temporary tables stay off the
             # staging file and out of the way of the connection that applies the chunks.
@@ -361,20 +367,28 @@ def load_chunks(
                                                   "temp_directory": scratch})
             prepare(local.cursor)
             cursors.append(local.cursor)
-        return read_chunk(local.cursor, chunk, run_id, observed_at)
+        return read_chunk(local.cursor, docs, run_id, observed_at)
 
-    # One transaction for the whole source: the staging database is published whole or not at
-    # all anyway, and a commit per chunk cost a third of this thread's work.
+    # The staging database is published whole or not at all, so transactions only bound memory:
+    # a commit per chunk cost a third of this thread's work, one for the whole source holds
+    # every row in memory until the end.
     _run(con, "BEGIN")
+    uncommitted = 0
     try:
         with ThreadPoolExecutor(max_workers=DECODE_THREADS, thread_name_prefix="trialrecon-decode") as pool:
             pending: deque[Future[ChunkRows]] = deque()
             try:
-                for chunk in chunks:
-                    pending.append(pool.submit(read, chunk))
-                    del chunk  # the worker holds it until read, no longer
+                while (docs := chunk_docs(studies, chunk_size)) is not None:
+                    pending.append(pool.submit(read, docs))
+                    del docs  # the worker holds it until read, no longer
                     if len(pending) > DECODE_THREADS:
-                        yield load_chunk(con, pending.popleft().result())
+                        outcome = load_chunk(con, pending.popleft().result())
+                        uncommitted += outcome.studies
+                        if uncommitted >= COMMIT_EVERY:
+                            _run(con, "COMMIT")
+                            _run(con, "BEGIN")
+                            uncommitted = 0
+                        yield outcome
                 while pending:
                     yield load_chunk(con, pending.popleft().result())
             finally:
@@ -410,20 +424,20 @@ class ChunkRows:
 
 
 def read_chunk(
-    cursor: duckdb.DuckDBPyConnection, chunk: Sequence[tuple[str, bytes]], run_id: str, observed_at: datetime,
+    cursor: duckdb.DuckDBPyConnection, docs: pa.Table, run_id: str, observed_at: datetime,
 ) -> ChunkRows:
     """Turn one chunk of records into its rows, with DuckDB (the Python path for the records it does not read).
 
     Args:
         cursor: a connection with :func:`prepare` called on it (its temporary tables are the chunk's).
-        chunk: ``(label, JSON bytes)`` pairs.
+        docs: the chunk's records, as :func:`chunk_docs` gives them.
         run_id: the run the rows belong to.
         observed_at: ``valid_from`` of the history rows.
 
     Returns:
         The chunk's rows, history values, load errors and counts.
     """
-    cursor.register("_docs", _docs_table(chunk))
+    cursor.register("_docs", _with_sha256(docs))
     try:
         _run(cursor, _OBJECTS)
         _run(cursor, f"CREATE OR REPLACE TEMP TABLE _read AS {_READ}")
@@ -436,7 +450,8 @@ def read_chunk(
         _run(cursor, f'CREATE OR REPLACE TEMP TABLE "_chunk_{name}" AS {sql}')
     _run(cursor, "DROP TABLE _read")
     records = cursor.execute("SELECT count(*) FROM _chunk_trials").fetchall()[0][0]
-    python_records, errors = _parse_in_python({seq: chunk[seq] for seq in routed})
+    python_records, errors = _parse_in_python(
+        {seq: (docs["label"][seq].as_py(), docs["doc"][seq].as_py()) for seq in routed})
     _add_python_rows(cursor, python_records)
     # The last record of a trial in the chunk is the one loaded (as the Python path's dict does).
     _run(cursor, "CREATE OR REPLACE TEMP TABLE _latest AS "
@@ -449,8 +464,9 @@ def read_chunk(
             params={"run_id": run_id}).to_arrow_table()
     keys = cursor.sql("SELECT registry, trial_id FROM _latest").to_arrow_table()
     current = _history_values(cursor, run_id, observed_at)
-    return ChunkRows(run_id=run_id, tables=tables, keys=keys, current=current, errors=errors, studies=len(chunk),
-                     records=records + len(python_records), bytes_read=sum(len(data) for _, data in chunk))
+    return ChunkRows(run_id=run_id, tables=tables, keys=keys, current=current, errors=errors, studies=len(docs),
+                     records=records + len(python_records),
+                     bytes_read=pc.sum(pc.binary_length(docs["doc"])).as_py() or 0)
 
 
 def load_chunk(con: duckdb.DuckDBPyConnection, rows: ChunkRows) -> ChunkOutcome:
@@ -493,33 +509,37 @@ def _registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> I
         con.unregister(name)
 
 
-def _docs_table(chunk: Sequence[tuple[str, bytes]]) -> pa.Table:
-    """The chunk as Arrow: position, label, sha256, the text, and whether the text is valid UTF-8."""
-    data = [d for _, d in chunk]
-    try:
-        # Copied as binary, then checked as UTF-8 in one pass (faster than building a string array)
-        text = pa.array(data, pa.binary()).cast(pa.string())
-        utf8_ok = pa.array([True] * len(data))
-    except pa.ArrowInvalid:
-        valid = [_is_utf8(d) for d in data]
-        text = pa.array([d if ok else b"" for d, ok in zip(data, valid, strict=True)], pa.string())
-        utf8_ok = pa.array(valid)
+def chunk_docs(studies: Iterator[tuple[str, bytes]], size: int) -> pa.Table | None:
+    """The next ``size`` studies as Arrow: ``seq`` (position in the chunk), ``label`` and ``doc`` (the bytes).
+
+    The bytes are appended to one buffer that Arrow then wraps without a copy, so a chunk,
+    read or in flight, holds its records once; None when ``studies`` is exhausted.
+    """
+    data = bytearray()
+    offsets = array.array("q", [0])
+    labels: list[str] = []
+    for label, study in itertools.islice(studies, size):
+        data += study
+        offsets.append(len(data))
+        labels.append(label)
+    if not labels:
+        return None
     table = pa.table({
-        "seq": pa.array(range(len(data)), pa.int64()),
-        "label": pa.array([label for label, _ in chunk], pa.string()),
-        "sha256": pa.array([hashlib.sha256(d).hexdigest() for d in data], pa.string()),
-        "doc": text,
-        "utf8_ok": utf8_ok,
+        "seq": pa.array(range(len(labels)), pa.int64()),
+        "label": pa.array(labels, pa.string()),
+        "doc": pa.Array.from_buffers(pa.large_binary(), len(labels), [None, pa.py_buffer(offsets), pa.py_buffer(data)]),
     })
     return pa.Table.from_batches(table.to_batches(max_chunksize=SCAN_BATCH_ROWS))
 
 
-def _is_utf8(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
+def _with_sha256(docs: pa.Table) -> pa.Table:
+    """``docs`` with the ``sha256`` of each record, hashed in place in the Arrow buffers (no copies)."""
+    digests: list[str] = []
+    for array in docs.column("doc").chunks:
+        offsets = memoryview(array.buffers()[1]).cast("q")[array.offset:array.offset + len(array) + 1]
+        data = memoryview(array.buffers()[2] or b"")
+        digests.extend(hashlib.sha256(data[start:end]).hexdigest() for start, end in itertools.pairwise(offsets))
+    return docs.append_column("sha256", pa.array(digests, pa.string()))
 
 
 # -- normalizations: distinct raw values, mapped by pipeline.vocab --------------------------------
