@@ -158,7 +158,9 @@ WITH decoded AS (
            CASE WHEN starts_with(j_locations, '[') THEN from_json(j_locations, {loc_spec}) END AS locs
     FROM leaves
 )
-SELECT * FROM objects
+SELECT seq, clean, decoded, idm, stm, dsm, j_sponsor, cnm, j_ages, j_summary, ivs, arms, pos, sos, sids, locs,
+       {ivs_ok} AND {arms_ok} AND {pos_ok} AND {sos_ok} AND {sids_ok} AND {locs_ok} AS lists_ok
+FROM objects
 """
 
 # One row per record of the chunk: every value parse_study reads, stripped, and whether each had
@@ -179,7 +181,7 @@ SELECT seq, label, sha256,
         AND _is_str(dsm.designInfo.maskingInfo.masking)
         AND _is_list_of(cnm.conditions, '"') AND _is_list_of(cnm.keywords, '"')
         AND _is_list_of(j_ages, '"') AND _is_str(j_summary)
-        AND {ivs_ok} AND {arms_ok} AND {pos_ok} AND {sos_ok} AND {sids_ok} AND {locs_ok}
+        AND lists_ok
         AND list_bool_and(list_transform(coalesce(ivs, []), lambda i: _is_str(i.type) AND _is_str(i.name)
             AND _is_list_of(i.otherNames, '"') AND _is_str(i.description))) IS NOT false
         AND list_bool_and(list_transform(coalesce(arms, []), lambda a: _is_str(a.label) AND _is_str(a.type)
@@ -247,17 +249,16 @@ def _spec(value: Any) -> str:
     return _sql_text(json.dumps(value, separators=(",", ":")))
 
 
-_READ = _READ_SQL.format(
+_READ = _READ_SQL.format()
+_OBJECTS = _OBJECTS_SQL.format(
+    study_spec=_spec(_STUDY_SPEC), iv_spec=_spec([_INTERVENTION_SPEC]), arm_spec=_spec([_ARM_SPEC]),
+    oc_spec=_spec([_OUTCOME_SPEC]), sid_spec=_spec([_SECONDARY_ID_SPEC]), loc_spec=_spec([_LOCATION_SPEC]),
     ivs_ok=_objects_ok("aim.interventions", "ivs", _INTERVENTION_SPEC),
     arms_ok=_objects_ok("aim.armGroups", "arms", _ARM_SPEC),
     pos_ok=_objects_ok("ocm.primaryOutcomes", "pos", _OUTCOME_SPEC),
     sos_ok=_objects_ok("ocm.secondaryOutcomes", "sos", _OUTCOME_SPEC),
     sids_ok=_objects_ok("idm.secondaryIdInfos", "sids", _SECONDARY_ID_SPEC),
     locs_ok=_objects_ok("j_locations", "locs", _LOCATION_SPEC),
-)
-_OBJECTS = _OBJECTS_SQL.format(
-    study_spec=_spec(_STUDY_SPEC), iv_spec=_spec([_INTERVENTION_SPEC]), arm_spec=_spec([_ARM_SPEC]),
-    oc_spec=_spec([_OUTCOME_SPEC]), sid_spec=_spec([_SECONDARY_ID_SPEC]), loc_spec=_spec([_LOCATION_SPEC]),
 )
 
 # The chunk's rows per table, as the trial_* tables hold them, with the record's position.
@@ -381,13 +382,13 @@ def load_chunks(
                 while (docs := chunk_docs(studies, chunk_size)) is not None:
                     pending.append(pool.submit(read, docs))
                     del docs  # the worker holds it until read, no longer
+                    if uncommitted >= COMMIT_EVERY:  # once the workers have the next chunk
+                        _run(con, "COMMIT")
+                        _run(con, "BEGIN")
+                        uncommitted = 0
                     if len(pending) > DECODE_THREADS:
                         outcome = load_chunk(con, pending.popleft().result())
                         uncommitted += outcome.studies
-                        if uncommitted >= COMMIT_EVERY:
-                            _run(con, "COMMIT")
-                            _run(con, "BEGIN")
-                            uncommitted = 0
                         yield outcome
                 while pending:
                     yield load_chunk(con, pending.popleft().result())
@@ -512,18 +513,21 @@ def _registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> I
 def chunk_docs(studies: Iterator[tuple[str, bytes]], size: int) -> pa.Table | None:
     """The next ``size`` studies as Arrow: ``seq`` (position in the chunk), ``label`` and ``doc`` (the bytes).
 
-    The bytes are appended to one buffer that Arrow then wraps without a copy, so a chunk,
-    read or in flight, holds its records once; None when ``studies`` is exhausted.
+    The bytes are joined into one buffer that Arrow then wraps without a copy, so a chunk in
+    flight holds its records once; None when ``studies`` is exhausted.
     """
-    data = bytearray()
-    offsets = array.array("q", [0])
     labels: list[str] = []
+    records: list[bytes] = []
+    offsets = array.array("q", [0])
     for label, study in itertools.islice(studies, size):
-        data += study
-        offsets.append(len(data))
         labels.append(label)
+        records.append(study)
+        offsets.append(offsets[-1] + len(study))
     if not labels:
         return None
+    # One join: growing a buffer record by record reallocates it (and copies it) again and again.
+    data = b"".join(records)
+    del records
     table = pa.table({
         "seq": pa.array(range(len(labels)), pa.int64()),
         "label": pa.array(labels, pa.string()),
