@@ -191,10 +191,19 @@ def _load_with_duckdb(
     con: Any, studies: Iterator[tuple[str, bytes]], chunk_size: int, run_id: str, started: datetime,
     counts: _Counts, source: Path,
 ) -> None:
-    """Every chunk decoded and read by DuckDB (pipeline.bulk_sql), in the same chunks as the Python path."""
-    from pipeline import bulk_sql  # it imports this module
+    """Every chunk decoded and read by DuckDB (pipeline.bulk_sql), in the same chunks as the Python path.
 
-    for outcome in bulk_sql.load_chunks(con, studies, chunk_size, run_id, started):
+    An NDJSON file is read through a memory map (no copy of its bytes); the ``studies`` already
+    read from it are read again there.
+    """
+    from pipeline import bulk_sql  # it imports this module
+    from pipeline.chunks import chunks_of, mapped_ndjson_chunks
+
+    if source.is_file() and source.name.endswith(NDJSON_SUFFIXES):
+        chunks = mapped_ndjson_chunks(source, chunk_size)
+    else:
+        chunks = chunks_of(studies, chunk_size)
+    for outcome in bulk_sql.load_chunks(con, chunks, run_id, started):
         counts.studies += outcome.studies
         counts.records += outcome.records
         counts.bytes_read += outcome.bytes_read

@@ -25,7 +25,6 @@ there), and of duplicate keys in one object it keeps the first where orjson keep
 
 from __future__ import annotations
 
-import array
 import hashlib
 import itertools
 import json
@@ -33,7 +32,7 @@ import sys
 import tempfile
 import threading
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -45,15 +44,13 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.chunks import StudyChunk
 from pipeline.dataset import HISTORY_FIELDS, LoadError, record_rows
 from pipeline.load import apply_history_from, arrow_table
 from pipeline.models import SnapshotEntry, TrialRecord
 from pipeline.tables import TABLES_BY_NAME, TRIAL_TABLES
 from pipeline.vocab import normalize_country, normalize_status, parse_partial_date, parse_phases, trial_id_type
 
-# Rows per Arrow record batch DuckDB scans: decoded batch by batch, a chunk's JSON is never all in
-# DuckDB's memory at once.
-SCAN_BATCH_ROWS = 64
 # Chunks decoded at once, each by one DuckDB query on a worker thread, ahead of the one applied.
 DECODE_THREADS = 2
 DECODE_MEMORY_LIMIT = "128MB"
@@ -333,8 +330,7 @@ def prepare(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def load_chunks(
-    con: duckdb.DuckDBPyConnection, studies: Iterator[tuple[str, bytes]], chunk_size: int, run_id: str,
-    observed_at: datetime,
+    con: duckdb.DuckDBPyConnection, chunks: Iterator[StudyChunk], run_id: str, observed_at: datetime,
 ) -> Iterator[ChunkOutcome]:
     """Load chunk after chunk into the output tables, as ``pipeline.bulk``'s Python path would.
 
@@ -345,9 +341,8 @@ def load_chunks(
 
     Args:
         con: the staging connection.
-        studies: ``(label, JSON bytes)`` pairs, as :func:`pipeline.bulk.iter_study_bytes` yields them.
-        chunk_size: studies per chunk (the Python path's chunks: a trial given twice in one chunk
-            keeps only its last record, in two chunks it gets history rows for both).
+        chunks: the records, in the Python path's chunks (:mod:`pipeline.chunks`): a trial given
+            twice in one chunk keeps only its last record, in two it gets history rows for both.
         run_id: the run the rows belong to.
         observed_at: ``valid_from`` of the history rows (bulk records carry no fetch time).
 
@@ -377,23 +372,30 @@ def load_chunks(
     uncommitted = 0
     try:
         with ThreadPoolExecutor(max_workers=DECODE_THREADS, thread_name_prefix="trialrecon-decode") as pool:
-            pending: deque[Future[ChunkRows]] = deque()
+            pending: deque[tuple[Future[ChunkRows], Callable[[], None]]] = deque()
+
+            def apply_oldest() -> ChunkOutcome:
+                rows, release = pending.popleft()
+                outcome = load_chunk(con, rows.result())
+                release()
+                return outcome
+
             try:
-                while (docs := chunk_docs(studies, chunk_size)) is not None:
-                    pending.append(pool.submit(read, docs))
-                    del docs  # the worker holds it until read, no longer
+                for chunk in chunks:
+                    pending.append((pool.submit(read, chunk.docs), chunk.release))
+                    del chunk  # the worker holds it until read, no longer
                     if uncommitted >= COMMIT_EVERY:  # once the workers have the next chunk
                         _run(con, "COMMIT")
                         _run(con, "BEGIN")
                         uncommitted = 0
                     if len(pending) > DECODE_THREADS:
-                        outcome = load_chunk(con, pending.popleft().result())
+                        outcome = apply_oldest()
                         uncommitted += outcome.studies
                         yield outcome
                 while pending:
-                    yield load_chunk(con, pending.popleft().result())
+                    yield apply_oldest()
             finally:
-                for future in pending:
+                for future, _ in pending:
                     future.cancel()
         _run(con, "COMMIT")
     except BaseException:
@@ -431,7 +433,7 @@ def read_chunk(
 
     Args:
         cursor: a connection with :func:`prepare` called on it (its temporary tables are the chunk's).
-        docs: the chunk's records, as :func:`chunk_docs` gives them.
+        docs: the chunk's records, as :mod:`pipeline.chunks` gives them.
         run_id: the run the rows belong to.
         observed_at: ``valid_from`` of the history rows.
 
@@ -510,38 +512,12 @@ def _registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> I
         con.unregister(name)
 
 
-def chunk_docs(studies: Iterator[tuple[str, bytes]], size: int) -> pa.Table | None:
-    """The next ``size`` studies as Arrow: ``seq`` (position in the chunk), ``label`` and ``doc`` (the bytes).
-
-    The bytes are joined into one buffer that Arrow then wraps without a copy, so a chunk in
-    flight holds its records once; None when ``studies`` is exhausted.
-    """
-    labels: list[str] = []
-    records: list[bytes] = []
-    offsets = array.array("q", [0])
-    for label, study in itertools.islice(studies, size):
-        labels.append(label)
-        records.append(study)
-        offsets.append(offsets[-1] + len(study))
-    if not labels:
-        return None
-    # One join: growing a buffer record by record reallocates it (and copies it) again and again.
-    data = b"".join(records)
-    del records
-    table = pa.table({
-        "seq": pa.array(range(len(labels)), pa.int64()),
-        "label": pa.array(labels, pa.string()),
-        "doc": pa.Array.from_buffers(pa.large_binary(), len(labels), [None, pa.py_buffer(offsets), pa.py_buffer(data)]),
-    })
-    return pa.Table.from_batches(table.to_batches(max_chunksize=SCAN_BATCH_ROWS))
-
-
 def _with_sha256(docs: pa.Table) -> pa.Table:
     """``docs`` with the ``sha256`` of each record, hashed in place in the Arrow buffers (no copies)."""
     digests: list[str] = []
-    for array in docs.column("doc").chunks:
-        offsets = memoryview(array.buffers()[1]).cast("q")[array.offset:array.offset + len(array) + 1]
-        data = memoryview(array.buffers()[2] or b"")
+    for column in docs.column("doc").chunks:
+        offsets = memoryview(column.buffers()[1]).cast("q")[column.offset:column.offset + len(column) + 1]
+        data = memoryview(column.buffers()[2] or b"")
         digests.extend(hashlib.sha256(data[start:end]).hexdigest() for start, end in itertools.pairwise(offsets))
     return docs.append_column("sha256", pa.array(digests, pa.string()))
 

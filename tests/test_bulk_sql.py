@@ -85,6 +85,16 @@ def test_unusual_shapes_are_read_as_parse_study_reads_them(tmp_path):
     assert {t: (only_p, only_d) for t, (_, only_p, only_d) in differences.items()} == {t: (0, 0) for t in COMPARED}
 
 
+def test_ndjson_with_blank_lines_and_crlf_ends_loads_as_the_python_path_loads_it(tmp_path):
+    lines = SHAPES.read_bytes().splitlines()
+    awkward = tmp_path / "awkward.ndjson"
+    awkward.write_bytes(b"\n" + b"".join(line + (b"\r\n\n  \n" if i % 3 == 0 else b"\n")
+                                          for i, line in enumerate(lines)).rstrip(b"\n"))
+    differences = _ingest_both(awkward, tmp_path, chunk_size=3)
+    assert {t: (only_p, only_d) for t, (_, only_p, only_d) in differences.items()} == {t: (0, 0) for t in COMPARED}
+    assert differences["trials"][0] > 0
+
+
 def test_strings_are_stripped_of_unicode_spaces_and_blank_ones_dropped(tmp_path):
     report = ingest_ctgov(SHAPES, tmp_path / "out", engine="duckdb")
     assert _rows(report.database, "SELECT title, official_title, status, status_normalized, phases, phase_raw "
