@@ -112,7 +112,7 @@ def iter_study_bytes(source: Path) -> Iterator[tuple[str, bytes]]:
 
 
 def ingest_ctgov(
-    source: Path, output_dir: Path, *, chunk_size: int = 2000, lock_timeout: float = 600, engine: str = "duckdb"
+    source: Path, output_dir: Path, *, chunk_size: int = 4000, lock_timeout: float = 600, engine: str = "duckdb"
 ) -> IngestReport:
     """Load every ClinicalTrials.gov study in ``source`` into ``output_dir``'s tables.
 

@@ -44,7 +44,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.chunks import StudyChunk
+from pipeline.chunks import StudyChunk, read_ahead
 from pipeline.dataset import HISTORY_FIELDS, LoadError, record_rows
 from pipeline.load import apply_history_from, arrow_table
 from pipeline.models import SnapshotEntry, TrialRecord
@@ -354,7 +354,7 @@ def load_chunks(
     scratch_dir = tempfile.TemporaryDirectory(prefix="trialrecon-decode-")
     scratch = scratch_dir.name
 
-    def read(docs: pa.Table) -> ChunkRows:
+    def read(chunk: StudyChunk) -> ChunkRows:
         if not hasattr(local, "cursor"):
             # An in-memory database of the worker's own: its temporary tables stay off the
             # staging file and out of the way of the connection that applies the chunks.
@@ -363,7 +363,9 @@ def load_chunks(
                                                   "temp_directory": scratch})
             prepare(local.cursor)
             cursors.append(local.cursor)
-        return read_chunk(local.cursor, docs, run_id, observed_at)
+        rows = read_chunk(local.cursor, chunk.docs, run_id, observed_at)
+        chunk.release()  # its bytes are decoded: a mapped file's pages can go
+        return rows
 
     # The staging database is published whole or not at all, so transactions only bound memory:
     # a commit per chunk cost a third of this thread's work, one for the whole source holds
@@ -372,30 +374,27 @@ def load_chunks(
     uncommitted = 0
     try:
         with ThreadPoolExecutor(max_workers=DECODE_THREADS, thread_name_prefix="trialrecon-decode") as pool:
-            pending: deque[tuple[Future[ChunkRows], Callable[[], None]]] = deque()
+            pending: deque[Future[ChunkRows]] = deque()
 
             def apply_oldest() -> ChunkOutcome:
-                rows, release = pending.popleft()
-                outcome = load_chunk(con, rows.result())
-                release()
-                return outcome
+                return load_chunk(con, pending.popleft().result())
 
             try:
-                for chunk in chunks:
-                    pending.append((pool.submit(read, chunk.docs), chunk.release))
+                for chunk in read_ahead(chunks):
+                    pending.append(pool.submit(read, chunk))
                     del chunk  # the worker holds it until read, no longer
                     if uncommitted >= COMMIT_EVERY:  # once the workers have the next chunk
                         _run(con, "COMMIT")
                         _run(con, "BEGIN")
                         uncommitted = 0
-                    if len(pending) > DECODE_THREADS:
+                    if len(pending) >= DECODE_THREADS:
                         outcome = apply_oldest()
                         uncommitted += outcome.studies
                         yield outcome
                 while pending:
                     yield apply_oldest()
             finally:
-                for future, _ in pending:
+                for future in pending:
                     future.cancel()
         _run(con, "COMMIT")
     except BaseException:

@@ -18,7 +18,9 @@ from __future__ import annotations
 import array
 import itertools
 import mmap
+import queue
 import re
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,7 +113,9 @@ def _mapped_chunks(name: str, mapped: mmap.mmap, view: memoryview, size: int) ->
             for begin, end in spans:
                 offsets.append(offsets[-1] + end - begin)
             data = pa.py_buffer(b"".join(mapped[begin:end] for begin, end in spans))
-        yield StudyChunk(_docs(labels, offsets, data), _dropper(mapped, start, stop))
+        release = _dropper(mapped, start, stop)
+        release()  # scanned: the pages come back from the page cache when the chunk is decoded
+        yield StudyChunk(_docs(labels, offsets, data), release)
 
 
 def _dropper(mapped: mmap.mmap, start: int, stop: int) -> Callable[[], None]:
@@ -134,3 +138,51 @@ def _docs(labels: list[str], offsets: array.array, data: pa.Buffer) -> pa.Table:
         "doc": pa.Array.from_buffers(pa.large_binary(), len(labels), [None, pa.py_buffer(offsets), data]),
     })
     return pa.Table.from_batches(table.to_batches(max_chunksize=SCAN_BATCH_ROWS))
+
+
+_END = object()
+
+
+def read_ahead(chunks: Iterator[StudyChunk]) -> Iterator[StudyChunk]:
+    """``chunks``, each read on a thread of its own while the one before is used.
+
+    Reading a chunk (scanning a file for its lines) is Python work; on the thread that applies
+    the chunks it would wait behind every statement it runs. One chunk is read ahead, no more.
+    An error raised while reading is raised here, at the chunk it stopped.
+    """
+    ready: queue.Queue[object] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            for chunk in chunks:
+                while not stop.is_set():
+                    try:
+                        ready.put(chunk, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ready.put(_END)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            ready.put(exc)
+
+    reader = threading.Thread(target=read, name="trialrecon-read", daemon=True)
+    reader.start()
+    try:
+        while (item := ready.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        while reader.is_alive():
+            try:
+                ready.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        reader.join()
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
