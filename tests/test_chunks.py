@@ -3,12 +3,14 @@ labels and chunks that reading the file line by line gives."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from pipeline.bulk import iter_study_bytes
-from pipeline.chunks import chunks_of, mapped_ndjson_chunks
+from pipeline.chunks import StudyChunk, chunks_of, mapped_ndjson_chunks, read_ahead
 
 STUDY = b'{"protocolSection":{"identificationModule":{"nctId":"NCT0300000%d"}}}'
 
@@ -65,3 +67,38 @@ def test_released_chunk_still_reads_the_same_bytes(tmp_path):
     for chunk in chunks:
         chunk.release()
     assert _flatten(chunks) == before
+
+
+def _numbered(count: int, fail_at: int | None = None):
+    for number in range(count):
+        if number == fail_at:
+            raise OSError(f"disk gone at chunk {number}")
+        yield StudyChunk(docs=pa.table({"seq": [number]}))
+
+
+def test_read_ahead_gives_every_chunk_in_order():
+    assert [c.docs["seq"][0].as_py() for c in read_ahead(_numbered(25))] == list(range(25))
+
+
+def test_error_while_reading_ahead_is_raised_after_the_chunks_before_it():
+    seen = []
+    with pytest.raises(OSError, match="disk gone at chunk 3"):
+        for chunk in read_ahead(_numbered(10, fail_at=3)):
+            seen.append(chunk.docs["seq"][0].as_py())
+    assert seen == [0, 1, 2]
+
+
+def test_stopping_early_closes_the_source_and_its_thread():
+    closed = []
+
+    def source():
+        try:
+            yield from _numbered(1000)
+        finally:
+            closed.append(True)
+
+    chunks = read_ahead(source())
+    assert next(chunks).docs["seq"][0].as_py() == 0
+    chunks.close()
+    assert closed == [True]
+    assert not [t for t in threading.enumerate() if t.name == "trialrecon-read"]
