@@ -131,7 +131,7 @@ WITH decoded AS (
     SELECT seq, doc IS NOT NULL AND NOT (contains(doc, '\\u') AND regexp_matches(doc, '\\\\u[dD][89abcdefABCDEF]'))
                AS clean,
            try(from_json(doc, {study_spec})) AS s
-    FROM (SELECT seq, try(decode(doc)) AS doc FROM _docs)
+    FROM (SELECT seq, {text} AS doc FROM _docs)
 ), leaves AS (
     SELECT seq, clean, s IS NOT NULL AS decoded,
            s.protocolSection.identificationModule AS idm,
@@ -247,7 +247,7 @@ def _spec(value: Any) -> str:
 
 
 _READ = _READ_SQL.format()
-_OBJECTS = _OBJECTS_SQL.format(
+_OBJECTS_PARAMS = dict(
     study_spec=_spec(_STUDY_SPEC), iv_spec=_spec([_INTERVENTION_SPEC]), arm_spec=_spec([_ARM_SPEC]),
     oc_spec=_spec([_OUTCOME_SPEC]), sid_spec=_spec([_SECONDARY_ID_SPEC]), loc_spec=_spec([_LOCATION_SPEC]),
     ivs_ok=_objects_ok("aim.interventions", "ivs", _INTERVENTION_SPEC),
@@ -257,6 +257,9 @@ _OBJECTS = _OBJECTS_SQL.format(
     sids_ok=_objects_ok("idm.secondaryIdInfos", "sids", _SECONDARY_ID_SPEC),
     locs_ok=_objects_ok("j_locations", "locs", _LOCATION_SPEC),
 )
+# The chunk's text as Arrow checked it (valid UTF-8), or its bytes checked record by record.
+_OBJECTS = _OBJECTS_SQL.format(text="doc", **_OBJECTS_PARAMS)
+_OBJECTS_FROM_BYTES = _OBJECTS_SQL.format(text="try(decode(doc))", **_OBJECTS_PARAMS)
 
 # The chunk's rows per table, as the trial_* tables hold them, with the record's position.
 _CHUNK_SQL = {
@@ -439,9 +442,17 @@ def read_chunk(
     Returns:
         The chunk's rows, history values, load errors and counts.
     """
-    cursor.register("_docs", _with_sha256(docs))
+    docs = _with_sha256(docs)
+    raw = docs["doc"]  # the bytes, for the records the Python path parses
     try:
-        _run(cursor, _OBJECTS)
+        # Valid UTF-8 throughout (nearly always): checked once by Arrow, read as text by DuckDB.
+        docs = docs.set_column(docs.schema.get_field_index("doc"), "doc", docs["doc"].cast(pa.large_string()))
+        objects = _OBJECTS
+    except pa.ArrowInvalid:
+        objects = _OBJECTS_FROM_BYTES
+    cursor.register("_docs", docs)
+    try:
+        _run(cursor, objects)
         _run(cursor, f"CREATE OR REPLACE TEMP TABLE _read AS {_READ}")
     finally:
         _run(cursor, "DROP TABLE IF EXISTS _objects")  # the chunk's decoded JSON: not kept between chunks
@@ -453,7 +464,7 @@ def read_chunk(
     _run(cursor, "DROP TABLE _read")
     records = cursor.execute("SELECT count(*) FROM _chunk_trials").fetchall()[0][0]
     python_records, errors = _parse_in_python(
-        {seq: (docs["label"][seq].as_py(), docs["doc"][seq].as_py()) for seq in routed})
+        {seq: (docs["label"][seq].as_py(), raw[seq].as_py()) for seq in routed})
     _add_python_rows(cursor, python_records)
     # The last record of a trial in the chunk is the one loaded (as the Python path's dict does).
     _run(cursor, "CREATE OR REPLACE TEMP TABLE _latest AS "
@@ -468,7 +479,7 @@ def read_chunk(
     current = _history_values(cursor, run_id, observed_at)
     return ChunkRows(run_id=run_id, tables=tables, keys=keys, current=current, errors=errors, studies=len(docs),
                      records=records + len(python_records),
-                     bytes_read=pc.sum(pc.binary_length(docs["doc"])).as_py() or 0)
+                     bytes_read=pc.sum(pc.binary_length(raw)).as_py() or 0)
 
 
 def load_chunk(con: duckdb.DuckDBPyConnection, rows: ChunkRows) -> ChunkOutcome:
