@@ -1,8 +1,10 @@
 """Bulk ingest, DuckDB-native: CT.gov API v2 records decoded and turned into rows by DuckDB's JSON reader.
 
-    chunk of (label, bytes) --Arrow--> DuckDB from_json + SQL reads (worker threads, chunks ahead)
-        --> one row per record --mapping tables from pipeline.vocab--> chunk tables
-        --> trials, trial_* and trial_history rows, applied like the Python path's Batch
+    chunk of records as Arrow (pipeline.chunks: an NDJSON file memory-mapped, read one chunk ahead)
+        --worker thread, in-memory DuckDB--> from_json + SQL reads: one row per record
+        --mapping tables from pipeline.vocab--> the chunk's trial_* rows and trial_history values
+        --this thread, staging database--> deletes, inserts, history folded in (a commit every
+          COMMIT_EVERY studies)
 
 The Python path (:mod:`pipeline.bulk`) decodes with orjson and parses with
 :func:`pipeline.registries.ctgov.parse_study`; decoding and parsing there cost more CPU than the

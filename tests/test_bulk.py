@@ -341,6 +341,19 @@ def test_shifted_dates_keep_their_precision(date, months, shifted):
     assert bench.shift_date(date, months) == shifted
 
 
+def test_bench_takes_the_median_run_of_load_and_decode_and_the_largest_peak(tmp_path, monkeypatch):
+    times = {"ingest": iter([3.0, 9.0, 2.0]), "decode": iter([1.0, 1.5, 4.0])}
+    peaks = {"ingest": iter([500, 900, 600]), "decode": iter([80, 90, 70])}
+
+    def fake(kind, *args):
+        return {"seconds": next(times[kind]), "cpu_seconds": 1.0, "peak_rss": next(peaks[kind]), "records": 1}
+
+    monkeypatch.setattr(bench, "in_subprocess", fake)
+    load, floor = bench.measure_load_and_floor(tmp_path / "corpus.ndjson", tmp_path / "out", repeat=3)
+    assert (load["seconds"], load["peak_rss"]) == (3.0, 900)
+    assert (floor["seconds"], floor["peak_rss"]) == (1.5, 90)
+
+
 def test_bench_on_a_tiny_corpus_prints_every_figure(tmp_path, monkeypatch, capsys):
     # make run and an empty flow each start a Prefect server (~10 s): stand-ins keep the test fast
     # while the timing, the medians and the report run as they do for real.
