@@ -25,7 +25,7 @@ import zipfile
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from pipeline.dataset import LoadError, RunInfo, history_rows, record_rows, run_row
+from pipeline.dataset import IngestCounts, LoadError, RunInfo, history_rows, record_rows, run_row
 from pipeline.errors import SnapshotError
 from pipeline.load import DB_NAME, PARQUET_LINK, Batch, apply_batch, output_lock, row_counts, staged_output
 from pipeline.models import SnapshotEntry, TrialRecord
@@ -147,7 +147,7 @@ def ingest_ctgov(
         raise SnapshotError(source, "holds no studies")
     started = datetime.now(UTC)
     run_id = new_run_id(started)
-    counts = _Counts()
+    counts = IngestCounts()
     with output_lock(output_dir, timeout=lock_timeout), staged_output(output_dir, run_id) as con:
         con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
         chosen = _load_with_duckdb if engine == "duckdb" else _load_with_python
@@ -169,7 +169,7 @@ def ingest_ctgov(
 
 def _load_with_python(
     con: Any, studies: Iterator[tuple[str, bytes]], chunk_size: int, run_id: str, started: datetime,
-    counts: _Counts, source: Path,
+    counts: IngestCounts, source: Path,
 ) -> None:
     """Every chunk decoded by orjson, parsed by parse_study, applied as a Batch."""
     # DuckDB releases the GIL while it inserts, so one chunk loads on this thread while the
@@ -189,7 +189,7 @@ def _load_with_python(
 
 def _load_with_duckdb(
     con: Any, studies: Iterator[tuple[str, bytes]], chunk_size: int, run_id: str, started: datetime,
-    counts: _Counts, source: Path,
+    counts: IngestCounts, source: Path,
 ) -> None:
     """Every chunk decoded and read by DuckDB (pipeline.bulk_sql), in the same chunks as the Python path.
 
@@ -204,19 +204,9 @@ def _load_with_duckdb(
     else:
         chunks = chunks_of(studies, chunk_size)
     for outcome in bulk_sql.load_chunks(con, chunks, run_id, started):
-        counts.studies += outcome.studies
-        counts.records += outcome.records
-        counts.bytes_read += outcome.bytes_read
-        counts.errors.extend(outcome.errors)
+        counts.add(outcome)
         LOG.info("ingest %s: %d studies read, %d load errors", source, counts.studies, len(counts.errors))
 
-
-@dataclass
-class _Counts:
-    studies: int = 0
-    records: int = 0
-    bytes_read: int = 0
-    errors: list[LoadError] = field(default_factory=list)
 
 
 
@@ -231,7 +221,7 @@ def parse_one(label: str, data: bytes) -> tuple[TrialRecord, SnapshotEntry] | Lo
         return LoadError(label, "ctgov", _nct_id(study), problem)
     return record, _entry(label, data, record)
 
-def _chunk_batch(chunk: Iterable[tuple[str, bytes]], run_id: str, observed_at: datetime, counts: _Counts) -> Batch:
+def _chunk_batch(chunk: Iterable[tuple[str, bytes]], run_id: str, observed_at: datetime, counts: IngestCounts) -> Batch:
     """One chunk of studies as a Batch: decoded, parsed, turned into rows; bad ones as load errors.
 
     ``observed_at`` is the history rows' ``valid_from`` (bulk records carry no fetch time);

@@ -34,10 +34,10 @@ import sys
 import tempfile
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -47,7 +47,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.chunks import StudyChunk, read_ahead
-from pipeline.dataset import HISTORY_FIELDS, LoadError, record_rows
+from pipeline.dataset import HISTORY_FIELDS, IngestCounts, LoadError, record_rows
 from pipeline.load import apply_history_from, arrow_table
 from pipeline.models import SnapshotEntry, TrialRecord
 from pipeline.tables import TABLES_BY_NAME, TRIAL_TABLES
@@ -319,16 +319,6 @@ _CHUNK_SQL = {
 }
 
 
-@dataclass
-class ChunkOutcome:
-    """What one chunk loaded: every study read, those loaded, their bytes, and the load errors."""
-
-    studies: int = 0
-    records: int = 0
-    bytes_read: int = 0
-    errors: list[LoadError] = field(default_factory=list)
-
-
 def prepare(con: duckdb.DuckDBPyConnection) -> None:
     """Create the SQL macros :func:`load_chunk` uses (temporary: they leave no trace in the output)."""
     _run(con, _MACROS)
@@ -336,7 +326,7 @@ def prepare(con: duckdb.DuckDBPyConnection) -> None:
 
 def load_chunks(
     con: duckdb.DuckDBPyConnection, chunks: Iterator[StudyChunk], run_id: str, observed_at: datetime,
-) -> Iterator[ChunkOutcome]:
+) -> Iterator[IngestCounts]:
     """Load chunk after chunk into the output tables, as ``pipeline.bulk``'s Python path would.
 
     DuckDB runs one query on one core when its input is a few thousand rows, so each chunk is
@@ -381,7 +371,7 @@ def load_chunks(
         with ThreadPoolExecutor(max_workers=DECODE_THREADS, thread_name_prefix="trialrecon-decode") as pool:
             pending: deque[Future[ChunkRows]] = deque()
 
-            def apply_oldest() -> ChunkOutcome:
+            def apply_oldest() -> IngestCounts:
                 return load_chunk(con, pending.popleft().result())
 
             try:
@@ -484,7 +474,7 @@ def read_chunk(
                      bytes_read=pc.sum(pc.binary_length(raw)).as_py() or 0)
 
 
-def load_chunk(con: duckdb.DuckDBPyConnection, rows: ChunkRows) -> ChunkOutcome:
+def load_chunk(con: duckdb.DuckDBPyConnection, rows: ChunkRows) -> IngestCounts:
     """Apply one chunk's rows to the output tables (in the transaction :func:`load_chunks` holds open).
 
     The chunk's trials lose their earlier rows and get the chunk's; their ``trial_history``
@@ -511,7 +501,7 @@ def load_chunk(con: duckdb.DuckDBPyConnection, rows: ChunkRows) -> ChunkOutcome:
         errors = arrow_table(TABLES_BY_NAME["load_errors"], [{**vars(e), "run_id": rows.run_id} for e in rows.errors])
         with _registered(con, "_errors", errors):
             _run(con, "INSERT INTO load_errors BY NAME SELECT * FROM _errors")
-    return ChunkOutcome(studies=rows.studies, records=rows.records, bytes_read=rows.bytes_read,
+    return IngestCounts(studies=rows.studies, records=rows.records, bytes_read=rows.bytes_read,
                         errors=rows.errors)
 
 

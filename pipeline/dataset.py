@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from pipeline.incremental import OUTCOMES
@@ -31,6 +31,23 @@ class LoadError:
     registry: str | None
     trial_id: str | None
     error: str
+
+
+@dataclass
+class IngestCounts:
+    """Studies read, records loaded (a trial given twice counts twice), their bytes, and the load errors."""
+
+    studies: int = 0
+    records: int = 0
+    bytes_read: int = 0
+    errors: list[LoadError] = field(default_factory=list)
+
+    def add(self, other: IngestCounts) -> None:
+        """Add ``other``'s counts and errors to these."""
+        self.studies += other.studies
+        self.records += other.records
+        self.bytes_read += other.bytes_read
+        self.errors.extend(other.errors)
 
 
 @dataclass(frozen=True)
