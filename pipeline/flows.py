@@ -22,7 +22,7 @@ from prefect.futures import PrefectFuture
 
 from pipeline import stages
 from pipeline.dataset import LoadError, RunInfo
-from pipeline.incremental import PreviousState, read_previous_state
+from pipeline.incremental import read_previous_state
 from pipeline.load import (
     DB_NAME,
     Batch,

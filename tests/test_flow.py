@@ -5,13 +5,12 @@ All flow tests share one temporary Prefect server (the session fixture ``prefect
 
 from __future__ import annotations
 
-import shutil
 
 import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import EMBEDDED_PAGE, REPO
+from conftest import EMBEDDED_PAGE
 
 pytestmark = pytest.mark.flow
 
