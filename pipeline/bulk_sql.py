@@ -407,17 +407,15 @@ class ChunkRows:
 
     ``tables`` holds, per trial table, the rows of the last record of each trial in the chunk
     (``run_id`` set); ``keys`` those trials (registry, trial_id); ``current`` their
-    ``trial_history`` values as :func:`pipeline.load.apply_history_from` takes them.
+    ``trial_history`` values as :func:`pipeline.load.apply_history_from` takes them; ``counts``
+    the chunk's studies, records, bytes and load errors.
     """
 
     run_id: str
     tables: dict[str, pa.Table]
     keys: pa.Table
     current: pa.Table
-    errors: list[LoadError]
-    studies: int
-    records: int
-    bytes_read: int
+    counts: IngestCounts
 
 
 def read_chunk(
@@ -442,13 +440,12 @@ def read_chunk(
         objects = _OBJECTS
     except pa.ArrowInvalid:
         objects = _OBJECTS_FROM_BYTES
-    cursor.register("_docs", docs)
-    try:
-        _run(cursor, objects)
-        _run(cursor, f"CREATE OR REPLACE TEMP TABLE _read AS {_READ}")
-    finally:
-        _run(cursor, "DROP TABLE IF EXISTS _objects")  # the chunk's decoded JSON: not kept between chunks
-        cursor.unregister("_docs")
+    with _registered(cursor, "_docs", docs):
+        try:
+            _run(cursor, objects)
+            _run(cursor, f"CREATE OR REPLACE TEMP TABLE _read AS {_READ}")
+        finally:
+            _run(cursor, "DROP TABLE IF EXISTS _objects")  # the chunk's decoded JSON: not kept between chunks
     routed = [seq for (seq,) in cursor.execute("SELECT seq FROM _read WHERE NOT ok ORDER BY seq").fetchall()]
     _register_mappings(cursor)
     for name, sql in _CHUNK_SQL.items():
@@ -469,9 +466,9 @@ def read_chunk(
             params={"run_id": run_id}).to_arrow_table()
     keys = cursor.sql("SELECT registry, trial_id FROM _latest").to_arrow_table()
     current = _history_values(cursor, run_id, observed_at)
-    return ChunkRows(run_id=run_id, tables=tables, keys=keys, current=current, errors=errors, studies=len(docs),
-                     records=records + len(python_records),
-                     bytes_read=pc.sum(pc.binary_length(raw)).as_py() or 0)
+    counts = IngestCounts(studies=len(docs), records=records + len(python_records),
+                          bytes_read=pc.sum(pc.binary_length(raw)).as_py() or 0, errors=errors)
+    return ChunkRows(run_id=run_id, tables=tables, keys=keys, current=current, counts=counts)
 
 
 def load_chunk(con: duckdb.DuckDBPyConnection, rows: ChunkRows) -> IngestCounts:
@@ -497,12 +494,12 @@ def load_chunk(con: duckdb.DuckDBPyConnection, rows: ChunkRows) -> IngestCounts:
             _run(con, f'INSERT INTO "{table.name}" BY NAME SELECT * FROM _rows')
     with _registered(con, "_current", rows.current):
         apply_history_from(con, "trial_history", "_current")
-    if rows.errors:
-        errors = arrow_table(TABLES_BY_NAME["load_errors"], [{**vars(e), "run_id": rows.run_id} for e in rows.errors])
+    if rows.counts.errors:
+        errors = arrow_table(TABLES_BY_NAME["load_errors"],
+                             [{**vars(e), "run_id": rows.run_id} for e in rows.counts.errors])
         with _registered(con, "_errors", errors):
             _run(con, "INSERT INTO load_errors BY NAME SELECT * FROM _errors")
-    return IngestCounts(studies=rows.studies, records=rows.records, bytes_read=rows.bytes_read,
-                        errors=rows.errors)
+    return rows.counts
 
 
 @contextmanager
@@ -573,9 +570,8 @@ def _register_mappings(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _register(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, pa.Array]) -> None:
-    con.register("_mapping", pa.table(columns))
-    _run(con, f'CREATE OR REPLACE TEMP TABLE "{name}" AS SELECT * FROM _mapping')
-    con.unregister("_mapping")
+    with _registered(con, "_mapping", pa.table(columns)):
+        _run(con, f'CREATE OR REPLACE TEMP TABLE "{name}" AS SELECT * FROM _mapping')
 
 
 # -- the records the SQL does not read: the Python path's own parsing -----------------------------
@@ -612,9 +608,8 @@ def _add_python_rows(con: duckdb.DuckDBPyConnection, records: Sequence[tuple[int
         if not rows:
             continue
         arrow = arrow_table(table, rows).drop_columns(["run_id"]).append_column("seq", pa.array(seqs, pa.int64()))
-        con.register("_python_rows", arrow)
-        _run(con, f'INSERT INTO "_chunk_{table.name}" BY NAME SELECT * FROM _python_rows')
-        con.unregister("_python_rows")
+        with _registered(con, "_python_rows", arrow):
+            _run(con, f'INSERT INTO "_chunk_{table.name}" BY NAME SELECT * FROM _python_rows')
 
 
 # -- applying the chunk ---------------------------------------------------------------------------
@@ -664,9 +659,9 @@ def _fix_unplain_lists(con: duckdb.DuckDBPyConnection) -> None:
     fixed = [(seq, name, json.dumps(sorted(values or []))) for seq, name, values in rows]
     if not fixed:
         return
-    con.register("_fixed", pa.table({"seq": pa.array([f[0] for f in fixed], pa.int64()),
-                                     "field": pa.array([f[1] for f in fixed], pa.string()),
-                                     "value": pa.array([f[2] for f in fixed], pa.string())}))
-    _run(con, "UPDATE _history_lists h SET value = f.value, plain = true FROM _fixed f "
-                "WHERE h.seq = f.seq AND h.field = f.field")
-    con.unregister("_fixed")
+    table = pa.table({"seq": pa.array([f[0] for f in fixed], pa.int64()),
+                      "field": pa.array([f[1] for f in fixed], pa.string()),
+                      "value": pa.array([f[2] for f in fixed], pa.string())})
+    with _registered(con, "_fixed", table):
+        _run(con, "UPDATE _history_lists h SET value = f.value, plain = true FROM _fixed f "
+                  "WHERE h.seq = f.seq AND h.field = f.field")
