@@ -36,7 +36,6 @@ import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -48,7 +47,7 @@ import pyarrow.compute as pc
 
 from pipeline.chunks import StudyChunk, read_ahead
 from pipeline.dataset import HISTORY_FIELDS, IngestCounts, LoadError, record_rows
-from pipeline.load import apply_history_from, arrow_table
+from pipeline.load import apply_history_from, arrow_table, registered
 from pipeline.models import SnapshotEntry, TrialRecord
 from pipeline.tables import TABLES_BY_NAME, TRIAL_TABLES
 from pipeline.vocab import normalize_country, normalize_status, parse_partial_date, parse_phases, trial_id_type
@@ -440,7 +439,7 @@ def read_chunk(
         objects = _OBJECTS
     except pa.ArrowInvalid:
         objects = _OBJECTS_FROM_BYTES
-    with _registered(cursor, "_docs", docs):
+    with registered(cursor, "_docs", docs):
         try:
             _run(cursor, objects)
             _run(cursor, f"CREATE OR REPLACE TEMP TABLE _read AS {_READ}")
@@ -485,30 +484,21 @@ def load_chunk(con: duckdb.DuckDBPyConnection, rows: ChunkRows) -> IngestCounts:
     Returns:
         The chunk's counts and load errors.
     """
-    with _registered(con, "_keys", rows.keys):
+    with registered(con, "_keys", rows.keys):
         for table in TRIAL_TABLES:
             _run(con, f'DELETE FROM "{table.name}" t USING _keys k '
                       f"WHERE t.registry = k.registry AND t.trial_id = k.trial_id")
     for table in TRIAL_TABLES:
-        with _registered(con, "_rows", rows.tables[table.name]):
+        with registered(con, "_rows", rows.tables[table.name]):
             _run(con, f'INSERT INTO "{table.name}" BY NAME SELECT * FROM _rows')
-    with _registered(con, "_current", rows.current):
+    with registered(con, "_current", rows.current):
         apply_history_from(con, "trial_history", "_current")
     if rows.counts.errors:
         errors = arrow_table(TABLES_BY_NAME["load_errors"],
                              [{**vars(e), "run_id": rows.run_id} for e in rows.counts.errors])
-        with _registered(con, "_errors", errors):
+        with registered(con, "_errors", errors):
             _run(con, "INSERT INTO load_errors BY NAME SELECT * FROM _errors")
     return rows.counts
-
-
-@contextmanager
-def _registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> Iterator[None]:
-    con.register(name, table)
-    try:
-        yield
-    finally:
-        con.unregister(name)
 
 
 def _with_sha256(docs: pa.Table) -> pa.Table:
@@ -570,7 +560,7 @@ def _register_mappings(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _register(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, pa.Array]) -> None:
-    with _registered(con, "_mapping", pa.table(columns)):
+    with registered(con, "_mapping", pa.table(columns)):
         _run(con, f'CREATE OR REPLACE TEMP TABLE "{name}" AS SELECT * FROM _mapping')
 
 
@@ -608,7 +598,7 @@ def _add_python_rows(con: duckdb.DuckDBPyConnection, records: Sequence[tuple[int
         if not rows:
             continue
         arrow = arrow_table(table, rows).drop_columns(["run_id"]).append_column("seq", pa.array(seqs, pa.int64()))
-        with _registered(con, "_python_rows", arrow):
+        with registered(con, "_python_rows", arrow):
             _run(con, f'INSERT INTO "_chunk_{table.name}" BY NAME SELECT * FROM _python_rows')
 
 
@@ -662,6 +652,6 @@ def _fix_unplain_lists(con: duckdb.DuckDBPyConnection) -> None:
     table = pa.table({"seq": pa.array([f[0] for f in fixed], pa.int64()),
                       "field": pa.array([f[1] for f in fixed], pa.string()),
                       "value": pa.array([f[2] for f in fixed], pa.string())})
-    with _registered(con, "_fixed", table):
+    with registered(con, "_fixed", table):
         _run(con, "UPDATE _history_lists h SET value = f.value, plain = true FROM _fixed f "
                   "WHERE h.seq = f.seq AND h.field = f.field")

@@ -104,14 +104,12 @@ def _mapped_chunks(name: str, mapped: mmap.mmap, view: memoryview, size: int) ->
         if not labels:
             return
         start, stop = spans[0][0], spans[-1][1]
-        if all(spans[i][1] == spans[i + 1][0] for i in range(len(spans) - 1)):
-            offsets = array.array("q", [0])
-            offsets.extend(end - start for _, end in spans)
+        offsets = array.array("q", [0])
+        for begin, end in spans:
+            offsets.append(offsets[-1] + end - begin)
+        if offsets[-1] == stop - start:  # no blank line between two records: the file itself
             data = pa.py_buffer(view[start:stop])
         else:
-            offsets = array.array("q", [0])
-            for begin, end in spans:
-                offsets.append(offsets[-1] + end - begin)
             data = pa.py_buffer(b"".join(mapped[begin:end] for begin, end in spans))
         release = _dropper(mapped, start, stop)
         release()  # scanned: the pages come back from the page cache when the chunk is decoded

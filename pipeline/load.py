@@ -131,27 +131,34 @@ def _apply(con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
         key_cols = table.replace_by
         key_schema = pa.schema([table.arrow_schema().field(c) for c in key_cols])
         key_table = pa.Table.from_pylist([dict(zip(key_cols, k, strict=True)) for k in set(keys)], schema=key_schema)
-        con.register("_keys", key_table)
         cond = " AND ".join(f't."{c}" IS NOT DISTINCT FROM k."{c}"' for c in key_cols)
-        con.execute(f'DELETE FROM "{table.name}" t USING _keys k WHERE {cond}')
-        con.unregister("_keys")
+        with registered(con, "_keys", key_table):
+            con.execute(f'DELETE FROM "{table.name}" t USING _keys k WHERE {cond}')
     for name, rows in sorted(batch.rows.items()):
         table = TABLES_BY_NAME[name]
         if not rows:
             continue
-        con.register("_rows", arrow_table(table, rows))
         cols = ", ".join(f'"{c}"' for c in table.column_names)
-        con.execute(f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM _rows')
-        con.unregister("_rows")
+        with registered(con, "_rows", arrow_table(table, rows)):
+            con.execute(f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM _rows')
     for name, current in sorted(batch.history.items()):
         if current:
             _apply_history(con, name, current)
 
 
+@contextmanager
+def registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> Iterator[None]:
+    """``table`` visible to ``con``'s SQL as ``name`` inside the block, and not after it (even on an error)."""
+    con.register(name, table)
+    try:
+        yield
+    finally:
+        con.unregister(name)
+
+
 def _apply_history(con: duckdb.DuckDBPyConnection, name: str, current: list[dict[str, object]]) -> None:
-    con.register("_cur", arrow_table(TABLES_BY_NAME[name], current))
-    apply_history_from(con, name, "_cur")
-    con.unregister("_cur")
+    with registered(con, "_cur", arrow_table(TABLES_BY_NAME[name], current)):
+        apply_history_from(con, name, "_cur")
 
 
 def apply_history_from(con: duckdb.DuckDBPyConnection, name: str, source: str) -> None:
