@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test schemas bench clean
+.PHONY: run test test-deps schemas bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/python -m pipeline run
 
-test: $(STAMP)
+# The suite also needs Debian's chromium (the report tests render HTML in a real browser):
+# installed here when missing, or one line saying how, before any test runs.
+test-deps:
+	@bash scripts/ensure-test-deps
+
+test: $(STAMP) test-deps
 	$(BIN)/python -m pytest -q
 
 schemas: $(STAMP)

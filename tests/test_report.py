@@ -76,7 +76,7 @@ def _chromium():
 @pytest.mark.browser
 def test_html_report_renders_in_headless_chromium(tmp_path):
     browser = _chromium()
-    assert browser, "Debian's chromium is required (.ci/run installs it)"
+    assert browser, "Debian's chromium is required (`make test` installs it)"
     page = tmp_path / "report.html"
     page.write_text(render_html([_doc()], ROWS, RECORDS), encoding="utf-8")
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
