@@ -51,6 +51,9 @@ class AcceptedDiscrepancy(BaseModel):
     stated_value: str | None = Field(description="The stated value accepted.")
     registry_value: str | None = Field(
         description="The registry value accepted; when the registry's value changes, the discrepancy re-opens.")
+    compared_value: str | None = Field(default=None, description=(
+        "Registry-vs-registry entries only: the compared registry's value accepted (it re-opens the "
+        "discrepancy when it changes, as registry_value does)."))
     reason: str = Field(min_length=1, description="Why the discrepancy is accepted (required).")
 
     @field_validator("reason")
@@ -63,13 +66,13 @@ class AcceptedDiscrepancy(BaseModel):
     def key(self) -> tuple[str | None, ...]:
         """The values a row must share to be accepted by this entry."""
         return (self.document_id, self.claim_id, self.trial_id, self.field, self.registry, self.rule,
-                self.stated_value, self.registry_value)
+                self.stated_value, self.registry_value, self.compared_value)
 
 
 def row_key(row: ReconciliationRow) -> tuple[str | None, ...]:
     """The values of ``row`` a baseline entry is matched on (see :meth:`AcceptedDiscrepancy.key`)."""
     return (row.document_id, row.claim_id, row.trial_id, row.field, row.registry, row.rule,
-            row.stated_value, row.registry_value)
+            row.stated_value, row.registry_value, row.compared_value)
 
 
 _baseline_adapter = TypeAdapter(list[AcceptedDiscrepancy])
@@ -110,7 +113,10 @@ def load_baseline(path: Path) -> list[AcceptedDiscrepancy]:
 def dump_baseline(entries: Iterable[AcceptedDiscrepancy]) -> str:
     """A baseline file's text: a JSON list, one entry per discrepancy, stable order."""
     ordered = sorted(entries, key=lambda e: tuple("" if v is None else v for v in e.key()))
-    return json.dumps([e.model_dump(mode="json") for e in ordered], indent=2, ensure_ascii=False) + "\n"
+    # compared_value belongs to registry-vs-registry entries only: the others leave it out.
+    dumped = [{k: v for k, v in e.model_dump(mode="json").items() if k != "compared_value" or v is not None}
+              for e in ordered]
+    return json.dumps(dumped, indent=2, ensure_ascii=False) + "\n"
 
 
 def baseline_from_rows(rows: Iterable[ReconciliationRow], reason: str) -> list[AcceptedDiscrepancy]:
@@ -121,7 +127,7 @@ def baseline_from_rows(rows: Iterable[ReconciliationRow], reason: str) -> list[A
             entries.setdefault(row_key(row), AcceptedDiscrepancy(
                 document_id=row.document_id, claim_id=row.claim_id, trial_id=row.trial_id, field=row.field,
                 registry=row.registry, rule=row.rule, stated_value=row.stated_value,
-                registry_value=row.registry_value, reason=reason,
+                registry_value=row.registry_value, compared_value=row.compared_value, reason=reason,
             ))
     return list(entries.values())
 
@@ -192,6 +198,12 @@ def _show(value: str | None) -> str:
     return "(none)" if value is None else value
 
 
+def _stated_lines(stated: str | None, compared_registry: str | None, compared_value: str | None) -> list[str]:
+    if compared_registry is None and compared_value is None:
+        return [f"    stated:   {_show(stated)}"]
+    return [f"    compared: {_show(compared_value)} ({compared_registry or '-'})"]
+
+
 def format_check(result: CheckResult) -> str:
     """A readable summary of a :class:`CheckResult`.
 
@@ -206,7 +218,7 @@ def format_check(result: CheckResult) -> str:
         where = f"{row.trial_id or '-'} {row.field} [{row.claim_id}] {row.rule}"
         lines += [
             f"  {row.verdict.upper()} {where} vs {row.registry or '-'}",
-            f"    stated:   {_show(row.stated_value)}",
+            *_stated_lines(row.stated_value, row.compared_registry, row.compared_value),
             f"    registry: {_show(row.registry_value)}",
             f"    why:      {_show(row.detail)}",
             f"    evidence: {_evidence_line(row)}",
@@ -216,7 +228,9 @@ def format_check(result: CheckResult) -> str:
     for entry in result.stale_entries:
         lines.append(
             f"  {entry.trial_id or '-'} {entry.field} [{entry.claim_id}] {entry.rule} vs {entry.registry or '-'}: "
-            f"stated {_show(entry.stated_value)}, registry {_show(entry.registry_value)} (reason: {entry.reason})"
+            f"stated {_show(entry.stated_value)}, "
+            + ("" if entry.compared_value is None else f"compared {entry.compared_value}, ")
+            + f"registry {_show(entry.registry_value)} (reason: {entry.reason})"
         )
     lines.append("result: " + ("FAIL" if result.exit_code else "OK"))
     return "\n".join(lines)

@@ -137,6 +137,8 @@ def reconciliation_row(row: ReconciliationRow) -> Row:
         "stated_value": row.stated_value,
         "registry_value": row.registry_value,
         "registry": row.registry,
+        "compared_registry": row.compared_registry,
+        "compared_value": row.compared_value,
         "verdict": row.verdict,
         "rule": row.rule,
         "detail": row.detail,
@@ -192,7 +194,8 @@ def reconciliation_history_row(row: ReconciliationRow, observed_at: datetime) ->
     return {
         "document_id": row.document_id, "claim_id": row.claim_id, "trial_id": row.trial_id,
         "field": row.field, "registry": row.registry, "rule": row.rule, "verdict": row.verdict,
-        "stated_value": row.stated_value, "registry_value": row.registry_value, "valid_from": observed_at,
+        "stated_value": row.stated_value, "registry_value": row.registry_value,
+        "compared_value": row.compared_value, "valid_from": observed_at,
     }
 
 

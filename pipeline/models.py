@@ -217,7 +217,7 @@ class Intervention(Record):
 
 
 class Arm(Record):
-    label: str
+    label: str | None = Field(default=None, description="The arm's label; None where the record gives only its description.")
     type: str | None = None
     description: str | None = None
     intervention_names: list[str] = Field(default_factory=list)
@@ -321,9 +321,16 @@ class ReconciliationRow(Record):
     claim_id: str = Field(description="Claim id, or 'table:<row>:<field>', 'ongoing:<n>', 'ref:<n>'.")
     trial_id: str | None
     field: str
-    stated_value: str | None
+    stated_value: str | None = Field(description=(
+        "What the page states; null in registry-vs-registry rows (claim id 'cross:<trial>'), where "
+        "the page states nothing and compared_value holds the other registry's value."))
     registry_value: str | None
     registry: str | None = Field(description="ctgov, ctis, euctr, cteu, 'document' (page against itself).")
+    compared_registry: str | None = Field(default=None, description=(
+        "Registry-vs-registry rows only: the registry of the record registry_value is compared with "
+        "(the record with the page's number, else the first by registry); null in every other row."))
+    compared_value: str | None = Field(default=None, description=(
+        "Registry-vs-registry rows only: the value of the compared_registry record; null in every other row."))
     verdict: Verdict
     rule: str = Field(description="Name of the comparison, e.g. 'phase.set_equal'.")
     detail: str | None = Field(default=None, description="Why, in words (e.g. 'registry figure is 95 lower').")

@@ -193,6 +193,7 @@ CTGOV_KEY_ORDER: dict[str, list[str]] = {
     ],
     "protocolSection.designModule.enrollmentInfo": ["count", "type"],
     "protocolSection.armsInterventionsModule": ["armGroups", "interventions"],
+    "protocolSection.armsInterventionsModule.armGroups[]": ["label", "type", "description", "interventionNames"],
     "protocolSection.armsInterventionsModule.interventions[]": [
         "type", "name", "description", "armGroupLabels", "otherNames",
     ],

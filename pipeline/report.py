@@ -108,13 +108,20 @@ def render_html(
             )
             out.append(
                 f'<tr class="claim" data-verdict="{row.verdict}"><td>{escape(row.claim_id)}</td><td>{escape(row.field)}</td>'
-                f"<td>{escape(row.stated_value or '')}</td><td>{escape(row.registry_value or '')}"
+                f"<td>{escape(_stated(row) or '')}</td><td>{escape(row.registry_value or '')}"
                 f'<div class="evidence">{where} {evidence}</div></td><td>{_badge(row.verdict)}</td>'
                 f"<td>{escape(row.detail or '')}<div class=\"evidence\">{escape(row.rule)}</div></td></tr>"
             )
         out.append("</table></section>")
     out.append("</body></html>")
     return "\n".join(out) + "\n"
+
+
+def _stated(row: ReconciliationRow) -> str | None:
+    """The stated cell: what the page states, or for a registry-vs-registry row the compared registry's value."""
+    if row.compared_registry is not None:
+        return f"{row.compared_registry}: {row.compared_value or '(none)'}"
+    return row.stated_value
 
 
 def _md(text: str | None) -> str:
@@ -140,7 +147,7 @@ def render_markdown(
             ev = row.evidence
             evidence = " ".join(x for x in (row.registry, ev.snapshot_path, ev.field_path) if x)
             lines.append(
-                f"| {_md(row.claim_id)} | {_md(row.field)} | {_md(row.stated_value)} | {_md(row.registry_value)} "
+                f"| {_md(row.claim_id)} | {_md(row.field)} | {_md(_stated(row))} | {_md(row.registry_value)} "
                 f"| **{row.verdict}** | {_md(row.detail)} | {_md(evidence)} |"
             )
         lines.append("")

@@ -199,9 +199,13 @@ RECONCILIATION_TABLE = _t("reconciliation", "Each stated fact compared with a re
     Column("claim_id", "VARCHAR", "Claim id, or table:<row>:<field>, ongoing:<n>, ref:<n>."),
     Column("trial_id", "VARCHAR", "Trial the fact is about."),
     Column("field", "VARCHAR", "Field compared."),
-    Column("stated_value", "VARCHAR", "What the document states."),
+    Column("stated_value", "VARCHAR", "What the document states; null in registry-vs-registry rows "
+                                      "(claim_id cross:<trial>), where the page states nothing."),
     Column("registry_value", "VARCHAR", "What the registry records."),
     Column("registry", "VARCHAR", "Registry compared against ('document': the page against itself)."),
+    Column("compared_registry", "VARCHAR", "Registry-vs-registry rows only: the registry whose record "
+                                           "registry_value is compared with; null otherwise."),
+    Column("compared_value", "VARCHAR", "Registry-vs-registry rows only: that record's value; null otherwise."),
     Column("verdict", "VARCHAR", "match, partial, mismatch or unverifiable."),
     Column("rule", "VARCHAR", "Name of the comparison."),
     Column("detail", "VARCHAR", "Why, in words."),
@@ -275,6 +279,7 @@ RECONCILIATION_HISTORY_TABLE = _t("reconciliation_history", "Every verdict a com
     Column("verdict", "VARCHAR", "The verdict while it held."),
     Column("stated_value", "VARCHAR", "The stated value while it held."),
     Column("registry_value", "VARCHAR", "The registry value while it held."),
+    Column("compared_value", "VARCHAR", "The compared registry's value while it held (registry-vs-registry rows)."),
     *_VALID,
 ], ())
 
@@ -284,7 +289,7 @@ HISTORY_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "trial_history": (("trial_id", "registry", "field"), ("value",)),
     "reconciliation_history": (
         ("document_id", "claim_id", "trial_id", "field", "registry", "rule"),
-        ("verdict", "stated_value", "registry_value"),
+        ("verdict", "stated_value", "registry_value", "compared_value"),
     ),
 }
 

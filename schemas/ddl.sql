@@ -159,6 +159,8 @@ CREATE TABLE IF NOT EXISTS "reconciliation" (
   "stated_value" VARCHAR,
   "registry_value" VARCHAR,
   "registry" VARCHAR,
+  "compared_registry" VARCHAR,
+  "compared_value" VARCHAR,
   "verdict" VARCHAR,
   "rule" VARCHAR,
   "detail" VARCHAR,
@@ -227,6 +229,7 @@ CREATE TABLE IF NOT EXISTS "reconciliation_history" (
   "verdict" VARCHAR,
   "stated_value" VARCHAR,
   "registry_value" VARCHAR,
+  "compared_value" VARCHAR,
   "valid_from" TIMESTAMPTZ NOT NULL,
   "valid_to" TIMESTAMPTZ,
   "run_id" VARCHAR NOT NULL

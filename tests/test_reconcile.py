@@ -198,13 +198,21 @@ def test_clinicaltrials_eu_reference_without_a_snapshot_is_unverifiable(rows):
 
 
 def test_records_of_one_trial_in_two_registries_are_compared_with_each_other(rows):
-    cross = [(r.field, r.stated_value, r.registry_value, r.verdict) for r in rows if r.rule.startswith("cross.")]
+    cross = [(r.field, r.compared_registry, r.compared_value, r.registry, r.registry_value, r.verdict)
+             for r in rows if r.rule.startswith("cross.")]
     assert cross == [
-        ("condition", "Melanoma", "Metastatic melanoma", "match"),
-        ("enrollment", "80", "20", "unverifiable"),
-        ("phase", "PHASE1, PHASE2", "PHASE2", "partial"),
-        ("status", "RECRUITING", "ONGOING", "match"),
+        ("condition", "ctgov", "Melanoma", "ctis", "Metastatic melanoma", "match"),
+        ("enrollment", "ctgov", "80", "ctis", "20", "unverifiable"),
+        ("phase", "ctgov", "PHASE1, PHASE2", "ctis", "PHASE2", "partial"),
+        ("status", "ctgov", "RECRUITING", "ctis", "ONGOING", "match"),
     ]
+
+
+def test_registry_vs_registry_rows_state_nothing_for_the_page(rows):
+    cross = [r for r in rows if r.claim_id.startswith("cross:")]
+    others = [r for r in rows if not r.claim_id.startswith("cross:")]
+    assert cross and {r.stated_value for r in cross} == {None}
+    assert {(r.compared_registry, r.compared_value) for r in others} == {(None, None)}
 
 
 def test_cross_registry_detail_names_the_first_records_snapshot(rows):

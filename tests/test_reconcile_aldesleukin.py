@@ -124,10 +124,10 @@ def test_sentence_saying_aldesleukin_is_listed_for_nct03645928_is_a_mismatch(doc
     assert (row.verdict, row.registry_value) == ("mismatch", "Lifileucel; LN-145; Pembrolizumab; LN-145-S1")
 
 
-def test_il2_only_in_the_ln145_description_is_partial_for_nct03108495(doc, rows):
+def test_il2_only_in_the_ln145_description_matches_part_of_the_treatment_plan_for_nct03108495(doc, rows):
     row = _one(rows, _claim_id(doc, "NCT03108495 studied"), "ctgov", "intervention.named")
-    assert row.verdict == "partial"
-    assert row.detail.startswith("in the regimen, not a listed intervention")
+    assert row.verdict == "match"
+    assert row.detail == "in the regimen, as the sentence says: 'IL-2' appears in the description of intervention 'LN-145'"
 
 
 def test_progression_free_survival_sentence_matches_the_ctis_primary_endpoint(doc, rows):
@@ -150,11 +150,16 @@ def test_lifileucel_ongoing_entry_resolves_to_nct05727904_with_its_ctis_countrie
         "6 shown + 6 = 12, the registry's count; entry resolved by title to NCT05727904 (score 100.0)")
 
 
-@pytest.mark.parametrize("title_word", ["Tumor-Infiltrating Lymphocyte (TIL) Therapy", "ANV419", "Pemphigus"])
-def test_ongoing_entries_of_trials_without_records_stay_unresolved(doc, rows, title_word):
+@pytest.mark.parametrize(("title_word", "trial_id"), [("Tumor-Infiltrating Lymphocyte (TIL) Therapy", "2025-521227-70-00"),
+                                                     ("ANV419", "2023-506400-99-00"),
+                                                     ("Pemphigus", "2023-510297-14-00")])
+def test_ongoing_entries_of_trials_without_records_resolve_by_the_pages_own_sentences(doc, rows, title_word, trial_id):
     [entry] = [o for o in doc.ongoing if title_word in o.title]
     [row] = [r for r in rows if r.claim_id == f"ongoing:{entry.position}" and r.rule == "ongoing.resolve"]
-    assert (row.trial_id, row.verdict) == (None, "unverifiable")
+    assert (row.trial_id, row.registry, row.verdict) == (trial_id, "document", "match")
+    assert "(the page's sentences c" in row.detail
+    status = [r for r in rows if r.claim_id == f"ongoing:{entry.position}" and r.rule == "ongoing.status"]
+    assert [(r.verdict, r.detail.split(";")[0]) for r in status] == [("unverifiable", "no registry record")]
 
 
 def test_no_row_for_a_trial_without_a_record_claims_agreement_or_disagreement(rows):

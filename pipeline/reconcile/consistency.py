@@ -8,9 +8,10 @@ ongoing entry's) statement, ``registry_value`` the table's.
 
 Cross-registry checks ("cross.<field>", claim id ``cross:<trial>``) put the records of one
 trial in several registries (same number or confirmed link) beside each other: status, phase,
-enrollment and conditions. ``stated_value`` is the first record's value (the record with the
-page's number, else the first by registry), ``registry_value`` and ``evidence`` the other's,
-and the detail names the first record's snapshot.
+enrollment and conditions. The page states nothing there, so ``stated_value`` is null:
+``compared_registry`` and ``compared_value`` are the first record's (the record with the page's
+number, else the first by registry), ``registry``, ``registry_value`` and ``evidence`` the
+other's, and the detail names the first record's snapshot.
 """
 
 from __future__ import annotations
@@ -80,10 +81,14 @@ def self_rows(doc: ExtractedDocument, index: RecordIndex, resolutions: dict[int,
         if ongoing_status is None or table_status is None:
             continue
         verdict, detail = compare_status(ongoing_status, table_status)
+        detail = (f"ongoing entry {entry.position} says {entry.status}, table row {stated.row_number} "
+                  f"says {stated.status}; {detail}")
+        if resolution.candidate_link:
+            # The entry is this table row's trial only through an unconfirmed link.
+            detail = f"entry tied to the trial only by a candidate link ({resolution.candidate_link}): {verdict} ({detail})"
+            verdict = "unverifiable"
         fact = Fact(entry.document_id, f"ongoing:{entry.position}", stated.trial_id, "status", entry.status)
-        rows.append(_doc_row(fact, "self.table_vs_ongoing.status", verdict, stated.status,
-                             f"ongoing entry {entry.position} says {entry.status}, table row {stated.row_number} "
-                             f"says {stated.status}; {detail}", stated.row_number))
+        rows.append(_doc_row(fact, "self.table_vs_ongoing.status", verdict, stated.status, detail, stated.row_number))
     return rows
 
 
@@ -202,8 +207,10 @@ def cross_rows(document_id: str, page_ids: Sequence[str], index: RecordIndex) ->
                 outcome = compare(first, other)
                 if outcome is None:
                     continue
-                fact = Fact(document_id, f"cross:{trial_id}", trial_id, field, value_of(first))
+                fact = Fact(document_id, f"cross:{trial_id}", trial_id, field, None)
                 detail = f"{first.describe(*outcome.field_keys)} says {value_of(first)}; {outcome.detail}"
                 outcome = Outcome(outcome.verdict, outcome.registry_value, detail, outcome.score, outcome.field_keys)
-                rows.append(row_for(fact, f"cross.{field}", outcome, other))
+                row = row_for(fact, f"cross.{field}", outcome, other)
+                rows.append(row.model_copy(update={"compared_registry": first.registry,
+                                                   "compared_value": value_of(first)}))
     return rows

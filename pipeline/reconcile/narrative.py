@@ -12,10 +12,17 @@ from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from typing import Literal
 
-from pipeline.models import TrialRecord, Verdict
+from pipeline.models import Arm, TrialRecord, Verdict
 from pipeline.reconcile.records import Outcome, ReachedRecord
 from pipeline.reconcile.rules import is_same_condition
-from pipeline.reconcile.terms import endpoint_terms, find_drug, fold, registry_condition_terms, term_similarity
+from pipeline.reconcile.terms import (
+    endpoint_terms,
+    find_drug,
+    fold,
+    product_is_drug,
+    registry_condition_terms,
+    term_similarity,
+)
 
 _MAX_VALUE = 500
 
@@ -28,6 +35,10 @@ def clip(text: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # Intervention: "intervention.named"
 # ---------------------------------------------------------------------------------------------
+
+
+def _arm_words(arm: Arm) -> str:
+    return f"arm '{arm.label}'" if arm.label else "an arm (no label)"
 
 
 def listed_interventions(record: TrialRecord) -> list[str]:
@@ -48,11 +59,14 @@ def says_listed(sentence: str) -> bool:
 def intervention_outcome(drug: str, pattern: re.Pattern[str], reached: ReachedRecord, listed_claim: bool = False) -> Outcome:
     """Is the page's drug among the record's interventions?
 
-    Named as an intervention (its name or other names, or an arm's intervention list) ->
-    match; only in an intervention's or arm's description, the summary, the title or the
-    keywords -> partial ("in the regimen, not a listed intervention"); nowhere -> mismatch.
-    Unverifiable when the record lists no interventions, and when the sentence only says the
-    drug is part of the regimen (``listed_claim`` False) while the record describes no regimen
+    Named as an intervention (its name or other names, an arm's intervention list, or a product
+    code :func:`~pipeline.reconcile.terms.product_is_drug` knows is a form of the drug) ->
+    match. Only in the regimen (an intervention's or arm's description, the summary) -> match
+    when the sentence only says the drug is part of the regimen (``listed_claim`` False: the
+    record says what the page says), partial when the sentence says the drug is *listed* ("in
+    the regimen, not a listed intervention"). Only in the title or the keywords -> partial.
+    Nowhere -> mismatch. Unverifiable when the record lists no interventions, and when the
+    sentence only says the drug is part of the regimen while the record describes no regimen
     (no arm or intervention descriptions, no summary): its list alone cannot refute that.
     """
     rec = reached.record
@@ -63,27 +77,38 @@ def intervention_outcome(drug: str, pattern: re.Pattern[str], reached: ReachedRe
             if find_drug(pattern, name):
                 return Outcome("match", value, f"{drug} is the listed intervention '{intervention.name}'",
                                None, ("interventions",))
+            known = product_is_drug(name, pattern)
+            if known:
+                return Outcome("match", value, f"{drug}: the listed intervention '{intervention.name}' is {known}",
+                               None, ("interventions",))
     for arm in rec.arms:
         for name in arm.intervention_names:
             if find_drug(pattern, name):
-                return Outcome("match", value, f"{drug} is listed in arm '{arm.label}' as '{name}'",
+                return Outcome("match", value, f"{drug} is listed in {_arm_words(arm)} as '{name}'",
                                None, ("arms", "interventions"))
     regimen: list[tuple[str, str | None, tuple[str, ...]]] = [
         *((f"the description of intervention '{i.name}'", i.description, ("interventions",))
           for i in rec.interventions),
-        *((f"the description of arm '{a.label}'", a.description, ("arms",)) for a in rec.arms),
+        *((f"the description of {_arm_words(a)}", a.description, ("arms",)) for a in rec.arms),
         ("the brief summary", rec.brief_summary, ("brief_summary",)),
     ]
-    places = [
-        *regimen,
+    for where, text, keys in regimen:
+        found = find_drug(pattern, text)
+        if found and not listed_claim:
+            return Outcome("match", value, f"in the regimen, as the sentence says: '{found}' appears in {where}",
+                           None, keys)
+        if found:
+            return Outcome("partial", value, f"in the regimen, not a listed intervention: '{found}' appears in {where}",
+                           None, keys)
+    elsewhere = [
         ("the title", rec.title, ("title",)),
         ("the official title", rec.official_title, ("official_title",)),
         *(("the keywords", k, ("keywords",)) for k in rec.keywords),
     ]
-    for where, text, keys in places:
+    for where, text, keys in elsewhere:
         found = find_drug(pattern, text)
         if found:
-            detail = f"in the regimen, not a listed intervention: '{found}' appears in {where}"
+            detail = f"not a listed intervention nor in a described regimen: '{found}' appears in {where}"
             return Outcome("partial", value, detail, None, keys)
     if not listed:
         return Outcome("unverifiable", None, f"the {rec.registry} record lists no interventions", None,

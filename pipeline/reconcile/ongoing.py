@@ -1,9 +1,13 @@
 """Rows for the page's "ongoing trials" list (claim ids ``ongoing:<position>``).
 
 An entry gives a lay title, a status and some countries, but (usually) no trial number. Its
-trial is found by title: the candidates are the registry records' titles and the page's own
+trial is found by title: the candidates are the registry records' titles, the page's own
 references to clinicaltrials.eu trial pages, whose slug is the slugified lay title and whose
-trial the extractor knows from the sentences citing them. The best candidate must reach
+trial the extractor knows from the sentences citing them, and the page's own sentences about
+each trial (a trial with no record is described only there). A record tied to the page's trial
+only by a candidate link resolves the entry to that trial through the link, and every verdict
+that rests on it is ``unverifiable`` (the verdict it would get is in the detail), as for a
+record reached through the page's number. The best candidate must reach
 :data:`ONGOING_MATCH_THRESHOLD` and beat the best candidate of any other trial by
 :data:`ONGOING_MARGIN`; otherwise the entry stays unresolved ("ongoing.resolve" unverifiable).
 """
@@ -14,7 +18,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pipeline.models import Evidence, ExtractedDocument, OngoingTrial, ReconciliationRow, Verdict
+from pipeline.models import Claim, Evidence, ExtractedDocument, OngoingTrial, ReconciliationRow, Verdict
+from pipeline.reconcile.claims import follow_on_trials
 from pipeline.reconcile.records import (
     Fact,
     Outcome,
@@ -57,6 +62,7 @@ class TitleCandidate:
     registry: str | None = None
     reached: ReachedRecord | None = None
     field_key: str | None = None
+    candidate_link: str | None = None  # the unconfirmed link that ties the record to trial_id
 
 
 @dataclass(frozen=True)
@@ -77,24 +83,45 @@ class Resolution:
     by_page: bool = False
     reason: str = ""
 
+    @property
+    def candidate_link(self) -> str | None:
+        """The unconfirmed link the resolution rests on (None when it rests on none)."""
+        return None if self.trial_id is None or self.best is None else self.best.candidate.candidate_link
+
 
 def title_candidates(doc: ExtractedDocument, index: RecordIndex, page_ids: Sequence[str]) -> list[TitleCandidate]:
-    """Every record title and official title, and every clinicaltrials.eu reference with a known trial."""
+    """Every record title and official title, every clinicaltrials.eu reference with a known
+    trial, and the page's sentences about each trial (joined, one candidate per trial)."""
     out: list[TitleCandidate] = []
     for loaded in index.records:
         rec = loaded.record
         trial_id = index.document_trial_id(rec, page_ids)
         if registry_of_id(trial_id) is None:  # a clinicaltrials.eu page that names no trial number
             continue
+        link = next((r.link for r in index.reach(trial_id) if r.record is rec and r.reach == "candidate"), None)
         reached = ReachedRecord(loaded, "same id")
         for key, text in (("title", rec.title), ("official_title", rec.official_title)):
             if text:
                 out.append(TitleCandidate(trial_id, text, f"{rec.registry} record {rec.trial_id} {key}",
-                                          rec.registry, reached, key))
+                                          rec.registry, reached, key, link))
     for ref in doc.references:
         slug = cteu_slug(ref.url)
         if slug and ref.trial_id:
             out.append(TitleCandidate(ref.trial_id, slug.replace("-", " "), f"reference {ref.ref_number} ({ref.url})"))
+    for trial_id, claims in _sentences_by_trial(doc).items():
+        ids = ", ".join(c.claim_id for c in claims)
+        out.append(TitleCandidate(trial_id, " ".join(c.sentence for c in claims), f"the page's sentences {ids}"))
+    return out
+
+
+def _sentences_by_trial(doc: ExtractedDocument) -> dict[str, list[Claim]]:
+    """The sentences about exactly one trial (named, or told by the sentence before), by trial."""
+    follow_on = follow_on_trials(doc.claims)
+    out: dict[str, list[Claim]] = {}
+    for claim in doc.claims:
+        ids = list(dict.fromkeys(claim.trial_ids)) or [t for t in [follow_on.get(claim.claim_id)] if t]
+        if len(ids) == 1:
+            out.setdefault(ids[0], []).append(claim)
     return out
 
 
@@ -323,7 +350,13 @@ def _resolve_row(entry: OngoingTrial, resolution: Resolution) -> ReconciliationR
                                  registry=registry, verdict="unverifiable", detail=detail,
                                  score=best.score if best else None, evidence=evidence)
     assert best is not None  # a resolved entry always has its best candidate
+    detail = f"resolved to {resolution.trial_id}; {_describe(resolution)}"
+    verdict: Verdict = "match"
+    if resolution.candidate_link:
+        verdict = "unverifiable"
+        detail = (f"candidate record {best.candidate.reached.record.trial_id if best.candidate.reached else '?'}, "
+                  f"link not confirmed: match ({detail}; {resolution.candidate_link})")
+        evidence = evidence.model_copy(update={"link": resolution.candidate_link})
     return ReconciliationRow(**base, trial_id=resolution.trial_id, registry_value=best.candidate.text,
-                             registry=registry, verdict="match",
-                             detail=f"resolved to {resolution.trial_id}; {_describe(resolution)}",
+                             registry=registry, verdict=verdict, detail=detail,
                              score=best.score, evidence=evidence)

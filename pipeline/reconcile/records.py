@@ -181,14 +181,19 @@ class RecordIndex:
         """The number the page uses for the trial of ``record`` (the record's own id if none).
 
         A record counts as the page trial's when reached from it by the same id or a confirmed
-        link; the page's own number wins, then the first page number in sorted order.
+        link, else by a candidate link; the page's own number wins, then the first page number
+        in sorted order. A record tied to the page's trial only by a candidate link is still
+        that trial's candidate: whoever reaches it through the page's number (:meth:`reach`)
+        learns that the link is not confirmed, so its verdicts stay unverifiable.
         """
         ids = sorted({_norm(i) for i in page_ids})
         if _norm(record.trial_id) in ids:
             return record.trial_id
-        for page_id in ids:
-            if any(r.record is record and r.reach != "candidate" for r in self._all_reached(page_id)):
-                return page_id
+        for strength in ("confirmed", "candidate"):
+            for page_id in ids:
+                if any(r.record is record and (r.reach == "candidate") == (strength == "candidate")
+                       for r in self._all_reached(page_id)):
+                    return page_id
         return record.trial_id
 
 

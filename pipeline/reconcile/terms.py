@@ -319,6 +319,24 @@ DRUG_ALIASES: dict[str, tuple[str, ...]] = {
 """A drug (the page's subject) -> the names it goes by; a space stands for a hyphen, a space or
 nothing ("il 2" finds "IL-2", "IL 2" and "IL2")."""
 
+PRODUCT_CODES: dict[str, tuple[str, str]] = {
+    # The registry facts of NCT05153070: "ILT101 (low-dose IL-2)", "the IL-2 product is ILT-101".
+    "ilt101": ("low-dose interleukin-2", "ILTOO Pharma's IL-2 product"),
+}
+"""A sponsor's product code (folded, without spaces or hyphens) -> what it is, in words the
+drug patterns read, and whose product it is. A registry may list a product only by its code:
+"ILT101" is low-dose IL-2."""
+
+
+def product_is_drug(name: str, pattern: re.Pattern[str]) -> str | None:
+    """What a listed product code is, when :data:`PRODUCT_CODES` knows it as a form of the drug
+    ``pattern`` finds ("ILT101" -> "low-dose interleukin-2 (ILTOO Pharma's IL-2 product)")."""
+    known = PRODUCT_CODES.get(fold(name).replace(" ", ""))
+    if known is None or not find_drug(pattern, known[0]):
+        return None
+    return f"{known[0]} ({known[1]})"
+
+
 # "IL-2 receptor", "IL-2 analog": another molecule that only carries IL-2 in its name.
 _NOT_THE_DRUG_AFTER = (
     r"(?![\s-]+(?:receptor|r|analog|analogue|agonist|variant|mutein|fusion|superagonist|antibody|pathway)\b)"

@@ -191,15 +191,15 @@ def _arms(s: _Study) -> list[Arm]:
     out = []
     for i, item in enumerate(s.objects(f"{ARMS}.armGroups")):
         base = f"{ARMS}.armGroups[{i}]."
-        label = s.text("label", item, base)
-        if not label:
-            continue
-        out.append(Arm(
-            label=label,
+        arm = Arm(
+            label=s.text("label", item, base),
             type=s.text("type", item, base),
             description=s.text("description", item, base),
             intervention_names=s.texts("interventionNames", item, base),
-        ))
+        )
+        # An arm with neither a label nor a description says nothing to compare with.
+        if arm.label or arm.description:
+            out.append(arm)
     return out
 
 
