@@ -48,7 +48,9 @@ unattributed among sources of several registries stays out. "not found" is never
 ``alternatives`` with their sources and the reason they were not used. A value that cannot be
 placed in one native field without guessing (a CTIS figure that could be the EEA or the
 whole-trial count, a mirror's own status wording that maps to no native code) stays out and the
-recipe's ``notes`` say why.
+recipe's ``notes`` say why. A value the facts themselves flag as doubtful (a mirror's label they
+call a likely error or conflicting) is not a native field either: it stays in ``alternatives``
+with that reason (MedPath's "Phase 1" for EU CTR 2020-003629-45 and for CTIS 2024-514043-29-00).
 
 *Native form.* Free text that wraps a value is reduced to the registry's own value ("Recruiting
 (ct.gov snapshot; Last Update Posted February 28, 2020)" gives ``RECRUITING`` and

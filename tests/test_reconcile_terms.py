@@ -16,6 +16,9 @@ from pipeline.reconcile.terms import (
     is_solid_cancer,
     is_solid_tumor_umbrella,
     named_in,
+    named_products,
+    names_product,
+    product_is_drug,
     registry_condition_terms,
     slugify,
     term_similarity,
@@ -193,3 +196,23 @@ def test_a_condition_cell_matches_a_registry_that_lists_the_same_text(text):
     stated = condition_terms(text)
     assume(stated)
     assert compare_conditions(stated, registry_condition_terms([text])).verdict == "match"
+
+
+def test_named_products_are_inn_stems_and_sponsor_codes_other_than_the_pages_drug():
+    drug = drug_pattern("Aldesleukin")
+    assert named_products("ICT01 with low-dose subcutaneous interleukin-2", drug) == ["ICT01"]
+    assert named_products("compares lifileucel plus pembrolizumab with pembrolizumab alone", drug) == [
+        "lifileucel", "pembrolizumab"]
+    assert named_products("an IL-2 analog strategy with high-dose IL-2 after TIL therapy", drug) == []
+
+
+def test_names_product_ignores_case_hyphens_and_spaces_but_wants_whole_words():
+    assert names_product("LN-145", "Tumor Infiltrating Lymphocytes (LN 145) in")
+    assert names_product("ICT01", "a range of IV ict-01 doses")
+    assert not names_product("ICT01", "ICT012 doses")
+
+
+def test_a_product_code_known_as_the_drug_names_it():
+    drug = drug_pattern("Aldesleukin")
+    assert product_is_drug("ILT-101", drug) == "low-dose interleukin-2 (ILTOO Pharma's IL-2 product)"
+    assert product_is_drug("LN-145", drug) is None

@@ -178,3 +178,18 @@ def test_11_no_baseline_reason_claims_what_nobody_did():
     for gone in [("c010", "intervention.named"), ("c030", "intervention.named"), ("cross:NCT04614103", "cross.phase"),
                  ("ongoing:9", "ongoing.status")]:
         assert gone not in accepted
+
+
+# 7. "...compares lifileucel plus pembrolizumab with pembrolizumab alone" (NCT05727904): CT.gov
+# lists "Lifileucel plus Pembrolizumab" and "Pembrolizumab with Optional Crossover Period"; the
+# CTIS main objective compares "lifileucel + pembrolizumab vs pembrolizumab alone".
+@pytest.mark.parametrize(("registry", "registry_value", "detail"), [
+    ("ctgov", "Lifileucel plus Pembrolizumab; Pembrolizumab with Optional Crossover Period",
+     "lifileucel in the interventions; pembrolizumab in the interventions"),
+    ("ctis", "compare efficacy of lifileucel + pembrolizumab vs pembrolizumab alone by BIRC per RECIST v1.1",
+     "lifileucel in the summary; pembrolizumab in the summary"),
+])
+def test_7_c014_lifileucel_plus_pembrolizumab_matches_the_records(doc, rows, registry, registry_value, detail):
+    row = _one(rows, _claim(doc, "NCT05727904 is a Phase 3 study"), registry, "intervention.products")
+    assert (row.claim_id, row.stated_value, row.verdict, row.registry_value, row.detail) == (
+        "c014", "lifileucel, pembrolizumab", "match", registry_value, detail)

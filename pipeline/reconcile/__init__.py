@@ -12,7 +12,8 @@ facts                  claim ids                    rules
 summary table cells    ``table:<row>:<field>``      phase.set_equal, status.vocabulary,
                                                     enrollment.equal, condition.terms
 narrative sentences    the claim's id               phase.set_equal, condition.terms,
-                                                    intervention.named, endpoint.terms,
+                                                    intervention.named, intervention.products,
+                                                    endpoint.terms,
                                                     design.terms, population.age_groups, ...
 ongoing-trials list    ``ongoing:<position>``       ongoing.resolve, ongoing.status,
                                                     ongoing.countries, ongoing.more_countries

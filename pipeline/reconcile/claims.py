@@ -17,6 +17,7 @@ from pipeline.reconcile.narrative import (
     endpoint_outcome,
     intervention_outcome,
     population_outcome,
+    products_outcome,
     says_listed,
     stated_age_groups,
 )
@@ -44,6 +45,7 @@ from pipeline.reconcile.terms import (
     find_drug,
     fold,
     named_in,
+    named_products,
     registry_condition_terms,
     tokens,
 )
@@ -282,6 +284,11 @@ def _claim_trial_rows(
                                lambda r: intervention_outcome(drug, drug_re, r, listed_claim))
     else:
         not_read("intervention", "intervention.named", f"form of {drug}")
+
+    products = named_products(sentence, drug_re)
+    if products:
+        rows += rows_for_trial(fact("intervention", ", ".join(products)), "intervention.products", reached,
+                               lambda r: products_outcome(products, r))
 
     endpoints = endpoint_terms(sentence)
     if endpoints and ("primary_endpoint" in tagged or not tagged or _speaks_of_endpoints(sentence)):

@@ -19,6 +19,7 @@ from pipeline.reconcile.terms import (
     endpoint_terms,
     find_drug,
     fold,
+    names_product,
     product_is_drug,
     registry_condition_terms,
     term_similarity,
@@ -119,6 +120,41 @@ def intervention_outcome(drug: str, pattern: re.Pattern[str], reached: ReachedRe
                        "(no arm or intervention descriptions, no summary) to find it in", None, ("interventions",))
     return Outcome("mismatch", value, f"{drug} is not among the interventions, arms or summary", None,
                    ("interventions",))
+
+
+# ---------------------------------------------------------------------------------------------
+# Other products a sentence names: "intervention.products"
+# ---------------------------------------------------------------------------------------------
+
+
+def products_outcome(products: Sequence[str], reached: ReachedRecord) -> Outcome:
+    """Are the products a sentence names (other than the page's drug) the record's?
+
+    Each product is looked for among the listed interventions (names, other names, arms'
+    intervention lists), then the titles, then the summary. All found -> match; some ->
+    partial; none -> mismatch. Unverifiable when the record has none of these to look in.
+    """
+    rec = reached.record
+    places: list[tuple[str, list[str], tuple[str, ...]]] = [
+        ("the interventions", [n for i in rec.interventions for n in (i.name, *i.other_names)]
+         + [n for a in rec.arms for n in a.intervention_names], ("interventions",)),
+        ("the title", [t for t in (rec.title, rec.official_title) if t], ("title", "official_title")),
+        ("the summary", [rec.brief_summary] if rec.brief_summary else [], ("brief_summary",)),
+    ]
+    listed = listed_interventions(rec)
+    value = clip("; ".join(listed)) if listed else next((clip(texts[0]) for _, texts, _ in places[1:] if texts), None)
+    if not any(texts for _, texts, _ in places):
+        return Outcome("unverifiable", None, f"the {rec.registry} record gives no interventions, title or summary",
+                       None, ("interventions",))
+    found: list[str] = []
+    keys: list[str] = []
+    for product in products:
+        where = next(((w, k) for w, texts, k in places if any(names_product(product, t) for t in texts)), None)
+        found.append(f"{product} in {where[0]}" if where else f"{product} not in the record")
+        keys += list(where[1]) if where else []
+    named = [f for f in found if not f.endswith("not in the record")]
+    verdict: Verdict = "match" if len(named) == len(found) else "partial" if named else "mismatch"
+    return Outcome(verdict, value, "; ".join(found), None, tuple(dict.fromkeys(keys)) or ("interventions",))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -337,6 +337,39 @@ def product_is_drug(name: str, pattern: re.Pattern[str]) -> str | None:
     return f"{known[0]} ({known[1]})"
 
 
+# International non-proprietary names by their stems (-mab antibodies, -leucel/-cel cell
+# therapies, -cept fusion proteins, -nib kinase inhibitors) and sponsors' codes ("LN-145",
+# "ICT01", "CNTY-101": letters, then two or more digits).
+_PRODUCT_NAME = re.compile(
+    r"(?<![A-Za-z0-9-])(?:[A-Za-z]{3,}(?:mab|leucel|cel|cept|nib)|[A-Z]{2,6}-?\d{2,4}[A-Z]?)(?![A-Za-z0-9])"
+)
+
+
+def named_products(text: str, drug: re.Pattern[str]) -> list[str]:
+    """The products (by INN stem or sponsor's code) ``text`` names, other than the page's drug.
+
+    Example: ``named_products("compares lifileucel plus pembrolizumab with pembrolizumab alone",
+    drug)`` -> ``["lifileucel", "pembrolizumab"]``.
+    """
+    found: list[str] = []
+    for m in _PRODUCT_NAME.finditer(drug.sub(" ", text)):
+        if all(fold(m.group(0)) != fold(f) for f in found):
+            found.append(m.group(0))
+    return found
+
+
+def names_product(product: str, text: str | None) -> bool:
+    """Whether ``text`` names ``product``, case, hyphens and spaces aside ("LN 145" is "LN-145").
+
+    The product's folded letters must be one to three whole words of the text, run together.
+    """
+    if not text:
+        return False
+    key = fold(product).replace(" ", "")
+    words = fold(text).split()
+    return any("".join(words[i:j]) == key for i in range(len(words)) for j in range(i + 1, min(i + 3, len(words)) + 1))
+
+
 # "IL-2 receptor", "IL-2 analog": another molecule that only carries IL-2 in its name.
 _NOT_THE_DRUG_AFTER = (
     r"(?![\s-]+(?:receptor|r|analog|analogue|agonist|variant|mutein|fusion|superagonist|antibody|pathway)\b)"
