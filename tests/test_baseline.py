@@ -167,3 +167,27 @@ def test_format_check_lists_stale_entries_with_their_reason():
 def test_format_check_says_when_a_row_compares_the_page_with_itself():
     row = _row(registry="document", rule="self.table_vs_ongoing.status", evidence=Evidence(field_path="table:5:status"))
     assert "    evidence: the page itself (table:5:status)" in format_check(check([row], [])).splitlines()
+
+
+def _cross_row(compared_value: str = "TERMINATED") -> ReconciliationRow:
+    return _row(claim_id="cross:NCT03108495", trial_id="NCT03108495", field="status", stated_value=None,
+                registry="euctr", registry_value="ONGOING", rule="cross.status",
+                compared_registry="ctgov", compared_value=compared_value)
+
+
+def test_a_registry_vs_registry_entry_reopens_when_the_compared_registrys_value_changes():
+    baseline = [_accepting(_cross_row("TERMINATED"))]
+    assert check([_cross_row("TERMINATED")], baseline).exit_code == 0
+    changed = check([_cross_row("COMPLETED")], baseline)
+    assert (changed.exit_code, len(changed.stale_entries)) == (1, 1)
+
+
+def test_dumped_baseline_names_the_compared_value_only_for_registry_vs_registry_entries():
+    dumped = json.loads(dump_baseline([_accepting(_cross_row()), _accepting(_row())]))
+    assert [("compared_value" in e, e["stated_value"]) for e in dumped] == [(True, None), (False, "810")]
+    assert dumped[0]["compared_value"] == "TERMINATED"
+
+
+def test_check_shows_the_compared_registrys_value_of_a_registry_vs_registry_discrepancy():
+    text = format_check(check([_cross_row()], []))
+    assert "    compared: TERMINATED (ctgov)" in text and "stated:" not in text

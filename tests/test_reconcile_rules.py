@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.models import Arm, Design, Intervention, Outcome, Phase, TrialRecord, TrialStatus
-from pipeline.reconcile.consistency import compare_cross_enrollment
+from pipeline.models import Arm, Design, Intervention, Outcome, Phase, SnapshotEntry, TrialRecord, TrialStatus
+from pipeline.reconcile.consistency import compare_cross_enrollment, stated_combinations
 from pipeline.reconcile.narrative import (
     combine_findings,
     compare_age_groups,
     compare_endpoint_terms,
     design_features,
     design_finding,
+    intervention_outcome,
+    products_outcome,
     says_listed,
     stated_age_groups,
 )
@@ -26,6 +28,7 @@ from pipeline.reconcile.ongoing import (
     decide,
     resolve_title,
 )
+from pipeline.reconcile.records import LoadedRecord, ReachedRecord
 from pipeline.reconcile.rules import (
     CONDITION_MATCH_THRESHOLD,
     EnrollmentFigure,
@@ -415,3 +418,68 @@ def test_ongoing_title_equal_to_a_reference_slug_resolves_to_the_references_tria
              "Retaining Insulin Secretion")
     result = resolve_title(title, [other, slug], drug_pattern("Aldesleukin"))
     assert (result.trial_id, result.best.score) == ("NCT05153070", 100.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Intervention: the page's drug, other products, combinations
+# ---------------------------------------------------------------------------------------------
+
+_DRUG = drug_pattern("Aldesleukin")
+_REGIMEN = _record(interventions=[Intervention(name="LN-145", description="TIL, followed by IL-2")])
+
+
+def _reached(record: TrialRecord) -> ReachedRecord:
+    entry = SnapshotEntry(path="ctgov/NCT00000009.json", url="https://clinicaltrials.gov/api/v2/studies/NCT00000009",
+                          registry="ctgov", trial_id="NCT00000009", sha256="a" * 64, provenance="reconstructed")
+    return ReachedRecord(LoadedRecord(record, entry), "same id")
+
+
+@pytest.mark.parametrize(("listed_claim", "verdict", "detail"), [
+    (False, "match", "in the regimen, as the sentence says: 'IL-2' appears in the description of intervention 'LN-145'"),
+    (True, "partial", "in the regimen, not a listed intervention: 'IL-2' appears in the description of intervention 'LN-145'"),
+])
+def test_drug_found_in_the_regimen_matches_a_regimen_claim_and_is_partial_for_a_listed_claim(listed_claim, verdict,
+                                                                                             detail):
+    outcome = intervention_outcome("Aldesleukin", _DRUG, _reached(_REGIMEN), listed_claim)
+    assert (outcome.verdict, outcome.registry_value, outcome.detail) == (verdict, "LN-145", detail)
+
+
+def test_drug_only_in_the_title_is_partial_even_for_a_regimen_claim():
+    record = _record(title="LN-145 then IL-2", interventions=[Intervention(name="LN-145")])
+    assert intervention_outcome("Aldesleukin", _DRUG, _reached(record), False).verdict == "partial"
+
+
+def test_a_product_code_known_as_the_drug_is_the_drug_listed():
+    record = _record(interventions=[Intervention(name="Cyclosporin"), Intervention(name="ILT101")])
+    outcome = intervention_outcome("Aldesleukin", _DRUG, _reached(record), True)
+    assert (outcome.verdict, outcome.detail) == (
+        "match", "Aldesleukin: the listed intervention 'ILT101' is low-dose interleukin-2 (ILTOO Pharma's IL-2 product)")
+
+
+def test_an_arm_without_a_label_is_named_by_what_it_is():
+    record = _record(interventions=[Intervention(name="LN-145")], arms=[Arm(description="LN-145, followed by IL-2")])
+    assert intervention_outcome("Aldesleukin", _DRUG, _reached(record), False).detail == (
+        "in the regimen, as the sentence says: 'IL-2' appears in the description of an arm (no label)")
+
+
+@pytest.mark.parametrize(("record", "verdict", "detail"), [
+    (_record(interventions=[Intervention(name="Lifileucel plus Pembrolizumab")]), "match",
+     "lifileucel in the interventions; pembrolizumab in the interventions"),
+    (_record(title="Lifileucel in melanoma"), "partial", "lifileucel in the title; pembrolizumab not in the record"),
+    (_record(interventions=[Intervention(name="Nivolumab")]), "mismatch",
+     "lifileucel not in the record; pembrolizumab not in the record"),
+    (_record(), "unverifiable", "the ctgov record gives no interventions, title or summary"),
+])
+def test_products_a_sentence_names_against_the_record(record, verdict, detail):
+    outcome = products_outcome(["lifileucel", "pembrolizumab"], _reached(record))
+    assert (outcome.verdict, outcome.detail) == (verdict, detail)
+
+
+@pytest.mark.parametrize(("sentence", "combinations"), [
+    ("researchers studied ICT01 with low-dose subcutaneous interleukin-2 in people", [("ICT01", "interleukin-2")]),
+    ("used LN-145 with Aldesleukin as part of the regimen", [("LN-145", "Aldesleukin")]),
+    ("studied LN-145 in cervical carcinoma, and Aldesleukin was part of the treatment plan", []),
+    ("compares lifileucel plus pembrolizumab with pembrolizumab alone", []),
+])
+def test_stated_combinations_are_a_product_given_with_the_drug(sentence, combinations):
+    assert stated_combinations(sentence, _DRUG) == combinations

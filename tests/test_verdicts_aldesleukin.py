@@ -7,6 +7,8 @@ the verdict, the rule and the registry value; the comment above it says what the
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
 
 import pytest
 
@@ -21,6 +23,7 @@ from test_reconcile_aldesleukin import _table_claim as _table
 from test_reconcile_aldesleukin import doc, rows  # noqa: F401  (the embedded page's fixtures, shared)
 
 BASELINE = REPO / "baseline" / "aldesleukin.json"
+REF_1 = "https://clinicaltrials.eu/trial/study-of-ict01-and-pembrolizumab-for-patients-with-advanced-stage-relapsed-refractory-cancer/"
 
 
 def _entry(doc: ExtractedDocument, title_word: str) -> str:
@@ -193,3 +196,33 @@ def test_7_c014_lifileucel_plus_pembrolizumab_matches_the_records(doc, rows, reg
     row = _one(rows, _claim(doc, "NCT05727904 is a Phase 3 study"), registry, "intervention.products")
     assert (row.claim_id, row.stated_value, row.verdict, row.registry_value, row.detail) == (
         "c014", "lifileucel, pembrolizumab", "match", registry_value, detail)
+
+
+# 4. "In NCT04243499, researchers studied ICT01 with low-dose subcutaneous interleukin-2" [1]:
+# reference 1 is the clinicaltrials.eu page "study-of-ict01-and-pembrolizumab-..."; the facts give
+# ICT01 alone or with pembrolizumab (EU CTR E.2.1, HRA) and IL-2 "not listed in any source".
+def test_4_c006_ict01_with_interleukin_2_is_a_mismatch_naming_pembrolizumab(doc, rows):
+    row = _one(rows, _claim(doc, "In NCT04243499, researchers studied"), "document",
+               "self.narrative_vs_reference.intervention")
+    assert (row.claim_id, row.stated_value, row.verdict, row.registry_value) == (
+        "c006", "ICT01 with interleukin-2", "mismatch",
+        "study of ict01 and pembrolizumab for patients with advanced stage relapsed refractory cancer")
+    assert row.detail.endswith("it names ICT01 with pembrolizumab, not interleukin-2")
+    assert row.evidence.link == REF_1
+
+
+def test_4_the_eu_ctr_record_names_ict01_with_pembrolizumab_but_stays_a_candidate(doc, rows):
+    row = _one(rows, _claim(doc, "In NCT04243499, researchers studied"), "euctr", "intervention.products")
+    assert (row.stated_value, row.verdict) == ("ICT01", "unverifiable")
+    assert row.registry_value == ("Part 1 safety/tolerability of a range of IV ICT01 doses (mono and + pembrolizumab); "
+                                  "Part 2 preliminary anti-tumour activity")
+    assert row.detail.startswith("candidate record 2019-003847-31, link not confirmed: match")
+
+
+def test_the_readme_gives_the_counts_of_a_run_on_the_embedded_page(rows):
+    text = " ".join((REPO / "README.md").read_text().split())
+    m = re.search(r"(\d+) comparisons \((\d+) match, (\d+) partial, (\d+) mismatch, (\d+) unverifiable\)", text)
+    assert m is not None
+    counts = Counter(r.verdict for r in rows)
+    assert tuple(int(g) for g in m.groups()) == (
+        len(rows), counts["match"], counts["partial"], counts["mismatch"], counts["unverifiable"])

@@ -21,7 +21,8 @@ references             ``ref:<n>``                  reference.points_at_trial,
                                                     reference.registry_url
 the page vs itself     (as above)                   self.table_vs_narrative.phase,
                                                     self.table_vs_narrative.condition,
-                                                    self.table_vs_ongoing.status
+                                                    self.table_vs_ongoing.status,
+                                                    self.narrative_vs_reference.intervention
 registry vs registry   ``cross:<trial>``            cross.status, cross.phase,
                                                     cross.enrollment, cross.condition
 =====================  ===========================  ==========================================
@@ -98,7 +99,7 @@ def reconcile_document(
         *claim_rows(doc, index, drug, drug_re),
         *ongoing_rows(doc, index, resolutions),
         *reference_rows(doc, index),
-        *self_rows(doc, index, resolutions),
+        *self_rows(doc, index, resolutions, drug_re),
         *cross_rows(doc.document.document_id, page_ids, index),
     ]
     unique: dict[tuple, ReconciliationRow] = {}

@@ -3,8 +3,10 @@
 Self-checks put one statement of the page beside another about the same trial: the table's
 phase beside a phase a sentence states ("self.table_vs_narrative.phase"), the table's status
 beside the ongoing list's ("self.table_vs_ongoing.status"), the table's condition beside a
-sentence's ("self.table_vs_narrative.condition"). ``stated_value`` is the sentence's (or the
-ongoing entry's) statement, ``registry_value`` the table's.
+sentence's ("self.table_vs_narrative.condition"), and a combination a sentence states ("ICT01
+with low-dose interleukin-2") beside the title of the clinicaltrials.eu trial page it cites
+("self.narrative_vs_reference.intervention"). ``stated_value`` is the sentence's (or the
+ongoing entry's) statement, ``registry_value`` the table's (or the cited page's title).
 
 Cross-registry checks ("cross.<field>", claim id ``cross:<trial>``) put the records of one
 trial in several registries (same number or confirmed link) beside each other: status, phase,
@@ -16,11 +18,12 @@ other's, and the detail names the first record's snapshot.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
-from pipeline.models import Evidence, ExtractedDocument, ReconciliationRow, StatedTrial, Verdict
+from pipeline.models import Claim, Evidence, ExtractedDocument, ReconciliationRow, Reference, StatedTrial, Verdict
 from pipeline.reconcile.claims import SOLID_TUMORS, follow_on_trials, sentence_condition_terms, stated_phase
-from pipeline.reconcile.ongoing import Resolution
+from pipeline.reconcile.ongoing import Resolution, cteu_slug
 from pipeline.reconcile.records import Fact, Outcome, ReachedRecord, RecordIndex, row_for
 from pipeline.reconcile.rules import (
     NAMED_IN_SENTENCE_COVERAGE,
@@ -32,9 +35,13 @@ from pipeline.reconcile.rules import (
 )
 from pipeline.reconcile.terms import (
     condition_terms,
+    find_drug,
+    fold,
     is_solid_cancer,
     is_solid_tumor_umbrella,
     named_in,
+    named_products,
+    names_product,
     registry_condition_terms,
     tokens,
 )
@@ -52,13 +59,17 @@ def _doc_row(fact: Fact, rule: str, verdict: Verdict, registry_value: str | None
     )
 
 
-def self_rows(doc: ExtractedDocument, index: RecordIndex, resolutions: dict[int, Resolution]) -> list[ReconciliationRow]:
+def self_rows(doc: ExtractedDocument, index: RecordIndex, resolutions: dict[int, Resolution],
+              drug_re: re.Pattern[str]) -> list[ReconciliationRow]:
     """Every place where the page states the same fact twice, compared."""
     table = {t.trial_id: t for t in doc.trials}
     follow_on = follow_on_trials(doc.claims)
+    refs = {r.ref_number: r for r in doc.references}
     rows: list[ReconciliationRow] = []
     for claim in doc.claims:
         trial_ids = list(dict.fromkeys(claim.trial_ids)) or [t for t in [follow_on.get(claim.claim_id)] if t]
+        if len(trial_ids) == 1:
+            rows += _combination_rows(claim, trial_ids[0], [refs[n] for n in claim.ref_numbers if n in refs], drug_re)
         if len(trial_ids) != 1 or trial_ids[0] not in table:
             continue
         stated = table[trial_ids[0]]
@@ -123,6 +134,60 @@ def _self_condition(document_id: str, claim_id: str, sentence: str, stated: Stat
         detail = f"the sentence names none of the conditions of {where}"
     fact = Fact(document_id, claim_id, stated.trial_id, "condition", stated_terms)
     return [_doc_row(fact, "self.table_vs_narrative.condition", verdict, stated.condition, detail, stated.row_number)]
+
+
+# A product given together with the page's drug: "ICT01 with low-dose subcutaneous interleukin-2",
+# "LN-145 with Aldesleukin" (a few words may stand between the link word and the drug).
+_COMBINED_WITH = re.compile(r"^\s+(?:with|plus|and|\+|in combination with|combined with)\s+(?:[\w-]+\s+){0,3}$",
+                            re.IGNORECASE)
+
+
+def stated_combinations(sentence: str, drug_re: re.Pattern[str]) -> list[tuple[str, str]]:
+    """(product, drug as written) for each product the sentence gives together with the page's drug."""
+    out: list[tuple[str, str]] = []
+    drugs = list(drug_re.finditer(sentence))
+    for product in named_products(sentence, drug_re):
+        for start in (m.end() for m in re.finditer(re.escape(product), sentence)):
+            drug = next((d for d in drugs if d.start() >= start and _COMBINED_WITH.match(sentence[start:d.start()])),
+                        None)
+            if drug is not None and (product, drug.group(0)) not in out:
+                out.append((product, drug.group(0)))
+    return out
+
+
+def _combination_rows(claim: Claim, trial_id: str, cited: Sequence[Reference],
+                      drug_re: re.Pattern[str]) -> list[ReconciliationRow]:
+    """A combination the sentence states against the title of each clinicaltrials.eu page it cites.
+
+    The page's own site titles each trial page by its lay title (the URL's slug). A title naming
+    the product with the drug -> match; naming the product with other products only ->
+    mismatch (the cited page gives another combination); naming the product alone ->
+    unverifiable (a title need not name every drug). A title not naming the product is about
+    something else, and gives no row.
+    """
+    rows: list[ReconciliationRow] = []
+    for product, drug in stated_combinations(claim.sentence, drug_re):
+        for ref in cited:
+            slug = cteu_slug(ref.url)
+            title = slug.replace("-", " ") if slug else None
+            if title is None or not names_product(product, title):
+                continue
+            companions = [q for q in named_products(title, drug_re) if fold(q) != fold(product)]
+            if find_drug(drug_re, title):
+                verdict: Verdict = "match"
+                why = f"it names {product} with {find_drug(drug_re, title)}"
+            elif companions:
+                verdict, why = "mismatch", f"it names {product} with {', '.join(companions)}, not {drug}"
+            else:
+                verdict, why = "unverifiable", f"it names {product} alone (a title need not name every drug)"
+            rows.append(ReconciliationRow(
+                document_id=claim.document_id, claim_id=claim.claim_id, trial_id=trial_id, field="intervention",
+                stated_value=f"{product} with {drug}", registry_value=title, registry="document", verdict=verdict,
+                rule="self.narrative_vs_reference.intervention",
+                detail=f"reference {ref.ref_number}, the clinicaltrials.eu page the sentence cites, is titled '{title}': {why}",
+                evidence=Evidence(field_path=f"ref:{ref.ref_number}", link=ref.url),
+            ))
+    return rows
 
 
 # ---------------------------------------------------------------------------------------------

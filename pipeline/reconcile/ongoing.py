@@ -352,10 +352,11 @@ def _resolve_row(entry: OngoingTrial, resolution: Resolution) -> ReconciliationR
     assert best is not None  # a resolved entry always has its best candidate
     detail = f"resolved to {resolution.trial_id}; {_describe(resolution)}"
     verdict: Verdict = "match"
-    if resolution.candidate_link:
+    if resolution.candidate_link and best.candidate.reached is not None:
+        # The title is the record's; the record is the page trial's only through an unconfirmed link.
         verdict = "unverifiable"
-        detail = (f"candidate record {best.candidate.reached.record.trial_id if best.candidate.reached else '?'}, "
-                  f"link not confirmed: match ({detail}; {resolution.candidate_link})")
+        detail = (f"candidate record {best.candidate.reached.record.trial_id}, link not confirmed: match "
+                  f"({detail}; {resolution.candidate_link})")
         evidence = evidence.model_copy(update={"link": resolution.candidate_link})
     return ReconciliationRow(**base, trial_id=resolution.trial_id, registry_value=best.candidate.text,
                              registry=registry, verdict=verdict, detail=detail,
