@@ -191,6 +191,17 @@ def follow_on_trials(claims: Sequence[Claim]) -> dict[str, str]:
     return out
 
 
+def single_trial_claims(claims: Sequence[Claim]) -> list[tuple[Claim, str]]:
+    """Each sentence about exactly one trial (named, or told by :func:`follow_on_trials`), with it."""
+    follow_on = follow_on_trials(claims)
+    out: list[tuple[Claim, str]] = []
+    for claim in claims:
+        ids = list(dict.fromkeys(claim.trial_ids)) or [t for t in [follow_on.get(claim.claim_id)] if t]
+        if len(ids) == 1:
+            out.append((claim, ids[0]))
+    return out
+
+
 def claim_rows(
     doc: ExtractedDocument, index: RecordIndex, drug: str, drug_re: re.Pattern[str]
 ) -> list[ReconciliationRow]:

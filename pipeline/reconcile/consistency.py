@@ -22,7 +22,7 @@ import re
 from collections.abc import Sequence
 
 from pipeline.models import Claim, Evidence, ExtractedDocument, ReconciliationRow, Reference, StatedTrial, Verdict
-from pipeline.reconcile.claims import SOLID_TUMORS, follow_on_trials, sentence_condition_terms, stated_phase
+from pipeline.reconcile.claims import SOLID_TUMORS, sentence_condition_terms, single_trial_claims, stated_phase
 from pipeline.reconcile.ongoing import Resolution, cteu_slug
 from pipeline.reconcile.records import Fact, Outcome, ReachedRecord, RecordIndex, row_for
 from pipeline.reconcile.rules import (
@@ -63,16 +63,13 @@ def self_rows(doc: ExtractedDocument, index: RecordIndex, resolutions: dict[int,
               drug_re: re.Pattern[str]) -> list[ReconciliationRow]:
     """Every place where the page states the same fact twice, compared."""
     table = {t.trial_id: t for t in doc.trials}
-    follow_on = follow_on_trials(doc.claims)
     refs = {r.ref_number: r for r in doc.references}
     rows: list[ReconciliationRow] = []
-    for claim in doc.claims:
-        trial_ids = list(dict.fromkeys(claim.trial_ids)) or [t for t in [follow_on.get(claim.claim_id)] if t]
-        if len(trial_ids) == 1:
-            rows += _combination_rows(claim, trial_ids[0], [refs[n] for n in claim.ref_numbers if n in refs], drug_re)
-        if len(trial_ids) != 1 or trial_ids[0] not in table:
+    for claim, trial_id in single_trial_claims(doc.claims):
+        rows += _combination_rows(claim, trial_id, [refs[n] for n in claim.ref_numbers if n in refs], drug_re)
+        if trial_id not in table:
             continue
-        stated = table[trial_ids[0]]
+        stated = table[trial_id]
         phrase = stated_phase(claim.sentence)
         table_phases = parse_phases(stated.phase)
         if phrase and table_phases:

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pipeline.models import Claim, Evidence, ExtractedDocument, OngoingTrial, ReconciliationRow, Verdict
-from pipeline.reconcile.claims import follow_on_trials
+from pipeline.reconcile.claims import single_trial_claims
 from pipeline.reconcile.records import (
     Fact,
     Outcome,
@@ -116,12 +116,9 @@ def title_candidates(doc: ExtractedDocument, index: RecordIndex, page_ids: Seque
 
 def _sentences_by_trial(doc: ExtractedDocument) -> dict[str, list[Claim]]:
     """The sentences about exactly one trial (named, or told by the sentence before), by trial."""
-    follow_on = follow_on_trials(doc.claims)
     out: dict[str, list[Claim]] = {}
-    for claim in doc.claims:
-        ids = list(dict.fromkeys(claim.trial_ids)) or [t for t in [follow_on.get(claim.claim_id)] if t]
-        if len(ids) == 1:
-            out.setdefault(ids[0], []).append(claim)
+    for claim, trial_id in single_trial_claims(doc.claims):
+        out.setdefault(trial_id, []).append(claim)
     return out
 
 
