@@ -483,3 +483,20 @@ def test_products_a_sentence_names_against_the_record(record, verdict, detail):
 ])
 def test_stated_combinations_are_a_product_given_with_the_drug(sentence, combinations):
     assert stated_combinations(sentence, _DRUG) == combinations
+
+
+def test_an_entry_the_titles_leave_unresolved_resolves_by_a_product_only_one_trial_names():
+    page = TitleCandidate("2024-519532-16-00", "The trial is designed to assess safety of CNTY-101.", "the page's sentences c024")
+    record = TitleCandidate("2024-519532-16-00", "A Study of CNTY-101 in Autoimmune Diseases", "ctgov record NCT06255028 title",
+                            candidate_link="candidate link 2024-519532-16-00 -> NCT06255028")
+    other = TitleCandidate("NCT05468073", "Low-dose IL-2 in early Alzheimer disease", "ctgov record NCT05468073 title")
+    resolution = resolve_title("Safety of CNTY-101 and Aldesleukin in Lupus", [record, page, other], _DRUG)
+    assert (resolution.trial_id, resolution.by_product, resolution.best.candidate.source) == (
+        "2024-519532-16-00", "CNTY-101", "the page's sentences c024")
+    assert resolution.candidate_link is None
+
+
+def test_a_product_several_trials_name_resolves_nothing():
+    a = TitleCandidate("NCT04614103", "LN-145 in lung cancer", "a")
+    b = TitleCandidate("NCT03108495", "LN-145 in cervical cancer", "b")
+    assert resolve_title("Study of LN-145", [a, b], _DRUG).trial_id is None

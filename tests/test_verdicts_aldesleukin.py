@@ -121,6 +121,7 @@ def test_6_c012_part_of_the_regimen_matches_the_restored_arm_description(doc, ro
 # 8. Every ongoing entry resolved to a table trial is compared with that row's status.
 @pytest.mark.parametrize(("title_word", "trial_id", "verdict"), [
     ("Tumor-Infiltrating Lymphocyte (TIL) Therapy", "2025-521227-70-00", "match"),
+    ("CNTY-101", "2024-519532-16-00", "match"),  # by the product code, which only c024 (and a candidate) names
     ("ANV419", "2023-506400-99-00", "match"),
     ("Pemphigus", "2023-510297-14-00", "match"),
     ("Histamine Dihydrochloride", "2023-506979-10-00", "unverifiable"),  # through a candidate link (item 9)
@@ -136,7 +137,7 @@ def test_8_every_resolved_entry_with_a_table_row_gets_a_table_check(doc, rows):
     table = {t.trial_id for t in doc.trials}
     resolved = {r.claim_id for r in rows if r.rule == "ongoing.resolve" and r.trial_id in table}
     checked = {r.claim_id for r in rows if r.rule == "self.table_vs_ongoing.status"}
-    assert resolved == checked and len(checked) == 7  # entries 4 and 7 are of trials without a table row
+    assert resolved == checked and len(checked) == 8  # entries 4 and 7 are of trials without a table row
 
 
 # 9. One rule for candidate links: ongoing:9 reaches NCT05810792 (a candidate record of

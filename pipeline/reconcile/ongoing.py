@@ -9,7 +9,9 @@ only by a candidate link resolves the entry to that trial through the link, and 
 that rests on it is ``unverifiable`` (the verdict it would get is in the detail), as for a
 record reached through the page's number. The best candidate must reach
 :data:`ONGOING_MATCH_THRESHOLD` and beat the best candidate of any other trial by
-:data:`ONGOING_MARGIN`; otherwise the entry stays unresolved ("ongoing.resolve" unverifiable).
+:data:`ONGOING_MARGIN`. An entry the titles leave unresolved is still resolved when its title
+names a product (a sponsor's code such as "CNTY-101", or an INN) that the candidates of one
+trial only name. Otherwise the entry stays unresolved ("ongoing.resolve" unverifiable).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from pipeline.reconcile.records import (
     rows_for_trial,
 )
 from pipeline.reconcile.rules import stated_status_rows
-from pipeline.reconcile.terms import title_similarity, title_tokens
+from pipeline.reconcile.terms import named_products, names_product, title_similarity, title_tokens
 from pipeline.vocab import normalize_country
 
 ONGOING_MATCH_THRESHOLD = 85.0
@@ -82,6 +84,7 @@ class Resolution:
     runner_up: Scored | None = None
     by_page: bool = False
     reason: str = ""
+    by_product: str | None = None  # the products that told the trial, when the titles did not
 
     @property
     def candidate_link(self) -> str | None:
@@ -139,7 +142,27 @@ def resolve_title(title: str, candidates: Sequence[TitleCandidate], drop: re.Pat
         if held is None or (-scored.score, cand.source) < (-held.score, held.candidate.source):
             best_by_trial[cand.trial_id] = scored
     ranked = sorted(best_by_trial.values(), key=lambda s: (-s.score, s.candidate.trial_id, s.candidate.source))
-    return decide(ranked[0] if ranked else None, ranked[1] if len(ranked) > 1 else None)
+    resolution = decide(ranked[0] if ranked else None, ranked[1] if len(ranked) > 1 else None)
+    if resolution.trial_id is None and drop is not None:
+        return resolve_by_product(title, candidates, drop) or resolution
+    return resolution
+
+
+def resolve_by_product(title: str, candidates: Sequence[TitleCandidate], drug: re.Pattern[str]) -> Resolution | None:
+    """The one trial whose candidates name every product the entry's title names, if only one does.
+
+    Of that trial's candidates, one that rests on no unconfirmed link is preferred, then the
+    most similar title. None when the title names no product, or several trials' candidates
+    (or none) name them all.
+    """
+    products = named_products(title, drug)
+    naming = [c for c in candidates if products and all(names_product(p, c.text) for p in products)]
+    if len({c.trial_id for c in naming}) != 1:
+        return None
+    words = title_tokens(title, drug)
+    scored = sorted((Scored(c, title_similarity(words, title_tokens(c.text, drug))) for c in naming),
+                    key=lambda s: (s.candidate.candidate_link is not None, -s.score, s.candidate.source))
+    return Resolution(scored[0].candidate.trial_id, scored[0], by_product=", ".join(products))
 
 
 def decide(best: Scored | None, runner: Scored | None) -> Resolution:
@@ -323,6 +346,8 @@ def ongoing_rows(
         if resolution.best is not None:
             # The trial was inferred from the title: say so beside every verdict that rests on it.
             how = f"; entry resolved by title to {trial_id} (score {resolution.best.score:.1f})"
+            if resolution.by_product:
+                how = f"; entry resolved by {resolution.by_product} to {trial_id}"
             entry_rows = [r.model_copy(update={"detail": f"{r.detail}{how}"}) for r in entry_rows]
         rows += entry_rows
     return rows
@@ -348,6 +373,9 @@ def _resolve_row(entry: OngoingTrial, resolution: Resolution) -> ReconciliationR
                                  score=best.score if best else None, evidence=evidence)
     assert best is not None  # a resolved entry always has its best candidate
     detail = f"resolved to {resolution.trial_id}; {_describe(resolution)}"
+    if resolution.by_product:
+        detail = (f"resolved to {resolution.trial_id} by {resolution.by_product}, which only that trial's "
+                  f"candidates name (the titles were not enough: {_describe(resolution)})")
     verdict: Verdict = "match"
     if resolution.candidate_link and best.candidate.reached is not None:
         # The title is the record's; the record is the page trial's only through an unconfirmed link.
