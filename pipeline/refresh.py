@@ -8,8 +8,11 @@ answer                     what happens
 =========================  ==============================================================
 304                        ``unchanged``; nothing is written
 200, same sha256           ``unchanged``; nothing is written
-200, new bytes             written as ``captured`` (``new``, or ``changed`` when a snapshot
+200, new bytes             parsed as the registry's record of the trial asked for, then
+                           written as ``captured`` (``new``, or ``changed`` when a snapshot
                            existed; a captured record replaces a reconstructed one)
+200, not that record       ``failed`` (an error body, an empty body, another trial's record):
+                           the previous snapshot stays and is marked ``stale``
 any failure                ``failed``; the previous snapshot stays and is marked ``stale``
 =========================  ==============================================================
 
@@ -34,9 +37,10 @@ from typing import Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, computed_field, field_validator
 
-from pipeline.errors import FetchError, SnapshotError
+from pipeline.errors import FetchError, ParseError, SnapshotError
 from pipeline.models import SnapshotEntry
 from pipeline.progress import NoProgress, Progress
+from pipeline.registries import parse_snapshot, require_trial
 from pipeline.registries.client import (
     FetchableRegistry,
     FetchResult,
@@ -244,10 +248,7 @@ async def _refresh_one(
     try:
         result = await _fetch(client, target, validators)
     except FetchError as exc:
-        if previous is not None and not previous.stale:
-            manifest.put(previous.model_copy(update={"stale": True}))
-        return TargetOutcome(**done, outcome="failed", http_status=exc.status,
-                             sha256=previous.sha256 if previous else None, error=str(exc))
+        return _failed(target, path, previous, manifest, exc.status, str(exc))
 
     if result.not_modified or (
         previous is not None and previous.provenance == "captured" and previous_sha == sha256_bytes(result.content)
@@ -256,6 +257,13 @@ async def _refresh_one(
         if previous.stale:
             manifest.put(previous.model_copy(update={"stale": False}))
         return TargetOutcome(**done, outcome="unchanged", http_status=result.status, sha256=previous.sha256)
+
+    # Nothing replaces a snapshot unless it parses as a record of the trial asked for: a 200
+    # carrying an error body, an empty body or another trial's record must not destroy good bytes.
+    try:
+        await asyncio.to_thread(_check_answer, target, result)
+    except ParseError as exc:
+        return _failed(target, path, previous, manifest, result.status, f"{result.url}: {exc.problem}")
 
     entry = SnapshotEntry(
         path=path, registry=target.registry, trial_id=target.trial_id, url=result.url, fetched_at=now,
@@ -268,6 +276,27 @@ async def _refresh_one(
     manifest.put(entry)
     return TargetOutcome(**done, outcome="new" if previous is None else "changed",
                          http_status=result.status, sha256=entry.sha256)
+
+
+def _failed(
+    target: FetchTarget, path: str, previous: SnapshotEntry | None, manifest: _Manifest, status: int | None,
+    error: str,
+) -> TargetOutcome:
+    """A failed target: the previous snapshot (if any) stays, marked ``stale``."""
+    if previous is not None and not previous.stale:
+        manifest.put(previous.model_copy(update={"stale": True}))
+    return TargetOutcome(registry=target.registry, trial_id=target.trial_id, path=path, outcome="failed",
+                         http_status=status, sha256=previous.sha256 if previous else None, error=error)
+
+
+def _check_answer(target: FetchTarget, result: FetchResult) -> None:
+    """Parse a fetched body as the registry's record of the target's trial.
+
+    Raises:
+        ParseError: the body is not the registry's format, or holds no record of the trial.
+    """
+    records = parse_snapshot(result.content, path=result.url, registry=target.registry)
+    require_trial(records, target.trial_id, path=result.url)
 
 
 async def _fetch(client: RegistryClient, target: FetchTarget, previous: SnapshotEntry | None) -> FetchResult:

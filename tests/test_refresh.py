@@ -7,6 +7,7 @@ from ../shared over the loopback server.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,8 +29,15 @@ NCT = "NCT00000001"
 STUDY_URL = f"https://clinicaltrials.gov/api/v2/studies/{NCT}"
 TARGET = FetchTarget(registry="ctgov", trial_id=NCT)
 FAST = FetchSettings(requests_per_second=1000.0, backoff_initial=0.0, backoff_max=0.0, backoff_jitter=0.0)
-V1 = b'{"protocolSection": {"v": 1}}'
-V2 = b'{"protocolSection": {"v": 2}}'
+
+
+def study(nct: str, title: str) -> bytes:
+    """The smallest CT.gov study of ``nct`` the parser reads as that trial's record."""
+    return json.dumps({"protocolSection": {"identificationModule": {"nctId": nct, "briefTitle": title}}}).encode()
+
+
+V1 = study(NCT, "version 1")
+V2 = study(NCT, "version 2")
 VALIDATORS = {"ETag": '"e2"', "Last-Modified": "Sun, 01 Feb 2026 00:00:00 GMT"}
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -190,7 +198,7 @@ def test_report_counts_outcomes_per_registry(store):
     captured(store)
     by_path = {
         f"/api/v2/studies/{NCT}": httpx.Response(304),
-        "/api/v2/studies/NCT00000002": httpx.Response(200, content=V1),
+        "/api/v2/studies/NCT00000002": httpx.Response(200, content=study("NCT00000002", "v1")),
         "/ctis-public-api/retrieve/2023-000001-01-00": httpx.Response(200, content=b"{}"),
     }
     targets = [TARGET, FetchTarget(registry="ctgov", trial_id="NCT00000002"),

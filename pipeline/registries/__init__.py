@@ -20,7 +20,7 @@ import orjson
 from pipeline.errors import ParseError
 from pipeline.models import Registry, TrialRecord
 
-__all__ = ["decode_json", "detect_registry", "looks_like_html", "parse_snapshot"]
+__all__ = ["decode_json", "detect_registry", "looks_like_html", "parse_snapshot", "require_trial"]
 
 _REGISTRIES: tuple[str, ...] = get_args(Registry)
 _HTML_START = re.compile(rb"^\s*(?:<!doctype\s+html|<html|<head|<body|<!--|<\?xml|<[a-z][a-z0-9]*[\s>])",
@@ -156,3 +156,21 @@ def parse_snapshot(data: bytes, *, path: str, registry: Registry | None = None) 
     if registry == "cteu":
         return cteu.parse_cteu(data, path=path)
     raise ParseError(path, f"no parser for registry {registry!r}")
+
+
+def require_trial(records: list[TrialRecord], trial_id: str, *, path: str) -> list[TrialRecord]:
+    """``records`` when one of them is the record of ``trial_id``; a snapshot stored (or fetched)
+    for one trial that holds another trial, or no record at all, is not that trial's record.
+
+    A payload may hold several records (an EU CTR download gives every trial it mentions); one
+    of them must be the trial asked for.
+
+    Raises:
+        ParseError: no record, or none of ``trial_id`` (the message names the ids found).
+    """
+    if not records:
+        raise ParseError(path, f"holds no record (expected {trial_id})")
+    if not any(r.trial_id == trial_id for r in records):
+        found = ", ".join(sorted({r.trial_id for r in records})[:5])
+        raise ParseError(path, f"holds the record of {found}, not of {trial_id}")
+    return records
