@@ -5,7 +5,8 @@ A baseline file (``baseline/<document_id>.json``) is a JSON list of
 document, claim, trial, field, registry, rule, stated value and registry value are all equal:
 a registry value that changes re-opens the discrepancy. :func:`check` splits the rows into
 accepted and unaccepted discrepancies and lists the baseline entries that accept nothing any
-more (stale); the exit code is 1 when any discrepancy is unaccepted.
+more (stale); the exit code is 1 when any discrepancy is unaccepted, and 3 when a snapshot
+could not be used: a run that could not read its inputs never passes the gate.
 
 Seeding a baseline: ``baseline_from_rows(rows, reason="...")`` then :func:`dump_baseline`, and a
 human edits each reason.
@@ -140,15 +141,26 @@ class CheckResult:
     accepted: list[ReconciliationRow] = field(default_factory=list)
     stale_entries: list[AcceptedDiscrepancy] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    unusable: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
-        """1 when any discrepancy is unaccepted, else 0."""
+        """3 when a snapshot could not be used, else 1 when any discrepancy is unaccepted, else 0."""
+        if self.unusable:
+            return 3
         return 1 if self.unaccepted else 0
 
 
-def check(rows: Sequence[ReconciliationRow], baseline: Sequence[AcceptedDiscrepancy]) -> CheckResult:
+def check(
+    rows: Sequence[ReconciliationRow], baseline: Sequence[AcceptedDiscrepancy], unusable: Sequence[str] = ()
+) -> CheckResult:
     """Split the discrepancies (mismatch and partial rows) into accepted and unaccepted.
+
+    Args:
+        rows: the comparisons of one document.
+        baseline: its accepted discrepancies.
+        unusable: one line per snapshot the run could not use ("path: why"); any of them
+            fails the check, since the comparisons it would have given are missing.
 
     Returns:
         A :class:`CheckResult`; its ``stale_entries`` are baseline entries that accept no
@@ -174,6 +186,7 @@ def check(rows: Sequence[ReconciliationRow], baseline: Sequence[AcceptedDiscrepa
         accepted=accepted,
         stale_entries=[entry for entry in baseline if entry.key() not in used],
         counts={verdict: counts.get(verdict, 0) for verdict in VERDICT_ORDER},
+        unusable=list(unusable),
     )
 
 
@@ -232,5 +245,10 @@ def format_check(result: CheckResult) -> str:
             + ("" if entry.compared_value is None else f"compared {entry.compared_value}, ")
             + f"registry {_show(entry.registry_value)} (reason: {entry.reason})"
         )
-    lines.append("result: " + ("FAIL" if result.exit_code else "OK"))
+    if result.unusable:
+        lines.append(f"snapshots that could not be used: {len(result.unusable)}")
+        lines += [f"  {line}" for line in result.unusable]
+        lines.append(f"result: FAIL (incomplete: {len(result.unusable)} snapshot(s) could not be used)")
+    else:
+        lines.append("result: " + ("FAIL" if result.exit_code else "OK"))
     return "\n".join(lines)

@@ -163,16 +163,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     docs = stages.extract_documents(sources)
     records = stages.load_records(store)
     rows = stages.reconcile_documents(docs, records)
+    # A snapshot that could not be used takes its comparisons with it: the gate fails (exit 3).
+    unusable = [f"{err.snapshot}: {err.error}" for err in records.errors]
     exit_code = EXIT_OK
     for doc in docs:
         doc_id = doc.document.document_id
         baseline_path = args.baseline or Path("baseline") / f"{doc_id}.json"
-        result = check([r for r in rows if r.document_id == doc_id], load_baseline(baseline_path))
+        result = check([r for r in rows if r.document_id == doc_id], load_baseline(baseline_path), unusable)
         print(f"# {doc_id} (baseline: {baseline_path})")
         print(format_check(result))
         exit_code = max(exit_code, result.exit_code)
-    for err in records.errors:
-        print(f"could not use {err.snapshot}: {err.error}", file=sys.stderr)
+    for line in unusable:
+        print(f"could not use {line}", file=sys.stderr)
     return exit_code
 
 

@@ -42,3 +42,30 @@ def test_changing_one_stated_value_fails_check_and_names_the_claim(tmp_path, cap
     assert code == 1
     assert f"[{claim}]" in out
     assert f" {field} " in out
+
+
+def _store_with_one_spoiled_snapshot(tmp_path):
+    import shutil
+
+    snapshots = tmp_path / "snapshots"
+    shutil.copytree(REPO / "snapshots", snapshots)
+    spoiled = snapshots / "ctgov" / "NCT05727904.json"
+    spoiled.write_bytes(spoiled.read_bytes().replace(b"670", b"671", 1))  # its sha256 no longer matches
+    return snapshots
+
+
+def test_a_snapshot_that_cannot_be_used_fails_check_with_exit_3_and_names_it(tmp_path, capsys):
+    snapshots = _store_with_one_spoiled_snapshot(tmp_path)
+    code = main(["check", "--snapshots", str(snapshots), "--baseline", str(BASELINE)])
+    out = capsys.readouterr().out
+    assert code == 3
+    assert "result: OK" not in out
+    assert "result: FAIL (incomplete: 1 snapshot(s) could not be used)" in out
+    assert "  ctgov/NCT05727904.json: sha256 is " in out
+
+
+def test_check_result_with_an_unusable_snapshot_never_passes_even_without_discrepancies():
+    from pipeline.baseline import check
+
+    assert check([], [], unusable=["ctgov/NCT00000001.json: listed in the manifest but missing"]).exit_code == 3
+    assert check([], []).exit_code == 0
