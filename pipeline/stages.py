@@ -55,6 +55,8 @@ class RecordSet:
     links: list[TrialLink] = field(default_factory=list)
     outcomes: dict[str, str] = field(default_factory=dict)  # snapshot path -> new/changed/unchanged/failed
     parsed: set[str] = field(default_factory=set)
+    # snapshot path -> every record it gave, a duplicate left out of ``records`` included (the cache)
+    by_path: dict[str, list[TrialRecord]] = field(default_factory=dict)
 
     def ids(self) -> set[str]:
         return {r.trial_id for r, _ in self.records}
@@ -140,11 +142,23 @@ def load_links(store: SnapshotStore) -> list[TrialLink]:
 
 
 def parse_entry(store: SnapshotStore, entry: SnapshotEntry) -> list[TrialRecord]:
-    """Read (checking its sha256) and parse one snapshot."""
+    """Read (checking its sha256) and parse one snapshot, which must hold its entry's trial.
+
+    Raises:
+        SnapshotError: the file cannot be read or has changed.
+        ParseError: it does not parse, or holds no record of the trial its entry names.
+    """
     from pipeline.registries import parse_snapshot
 
     data = store.read(entry)
-    return parse_snapshot(data, path=entry.path, registry=entry.registry)  # type: ignore[arg-type]
+    return _of_entry_trial(parse_snapshot(data, path=entry.path, registry=entry.registry), entry)  # type: ignore[arg-type]
+
+
+def _of_entry_trial(records: list[TrialRecord], entry: SnapshotEntry) -> list[TrialRecord]:
+    """``records``, refused when the manifest entry names a trial they do not hold."""
+    from pipeline.registries import require_trial
+
+    return require_trial(records, entry.trial_id, path=entry.path) if entry.trial_id else records
 
 
 @dataclass(frozen=True)
@@ -196,7 +210,7 @@ def load_snapshot(store: SnapshotStore, entry: SnapshotEntry, cached: str | None
         if cached is None:
             return SnapshotRecords(entry, parse_entry(store, entry), parsed=True)
         store.read(entry)  # still refuse a file changed behind the manifest's back
-        return SnapshotRecords(entry, records_from_json(cached), parsed=False)
+        return SnapshotRecords(entry, _of_entry_trial(records_from_json(cached), entry), parsed=False)
     except SnapshotError as exc:
         error = LoadError(entry.path, entry.registry, entry.trial_id, exc.problem)
         return SnapshotRecords(entry, [], parsed=False, error=error)
@@ -206,8 +220,14 @@ def load_snapshot(store: SnapshotStore, entry: SnapshotEntry, cached: str | None
 
 
 def collect_records(jobs: SnapshotJobs, loaded: Sequence[SnapshotRecords]) -> RecordSet:
-    """Gather what each snapshot yielded (in the jobs' order) into one RecordSet."""
+    """Gather what each snapshot yielded (in the jobs' order) into one RecordSet.
+
+    A record that an earlier snapshot (in path order) already gave is kept once. When the two
+    disagree, the later one is not used and becomes a load error naming both snapshots and the
+    fields that differ: reconciliation never picks one of two versions of a trial silently.
+    """
     result = RecordSet(links=jobs.links, outcomes=dict(jobs.outcomes))
+    first: dict[tuple[str, str], tuple[TrialRecord, SnapshotEntry]] = {}
     for item in loaded:
         path = item.entry.path
         if item.error is not None:
@@ -216,8 +236,26 @@ def collect_records(jobs: SnapshotJobs, loaded: Sequence[SnapshotRecords]) -> Re
             continue
         if item.parsed:
             result.parsed.add(path)
-        result.records.extend((record, item.entry) for record in item.records)
+        result.by_path[path] = list(item.records)
+        for record in item.records:
+            key = (record.registry, record.trial_id)
+            if key not in first:
+                first[key] = (record, item.entry)
+                result.records.append((record, item.entry))
+                continue
+            kept, kept_entry = first[key]
+            differ = _differing_fields(kept, record)
+            if differ:
+                result.errors.append(LoadError(path, item.entry.registry, record.trial_id, (
+                    f"duplicate record of {record.trial_id}: {kept_entry.path} gives it too, with other "
+                    f"values ({', '.join(differ)}); this snapshot's record is not used")))
     return result
+
+
+def _differing_fields(a: TrialRecord, b: TrialRecord) -> list[str]:
+    """Fields whose values differ between two records of one trial (provenance paths aside)."""
+    left, right = a.model_dump(), b.model_dump()
+    return sorted(k for k in left if k != "field_paths" and left[k] != right.get(k))
 
 
 def load_records(
@@ -335,10 +373,7 @@ def run_batch(
         for (path, _), raw in previous.cached_records.items() if path in removed
         for r in records_from_json(raw)
     } - {(r.registry, r.trial_id) for r, _ in records.records})
-    by_path: dict[str, list[TrialRecord]] = {}
-    for record, entry in records.records:
-        by_path.setdefault(entry.path, []).append(record)
-    cache = [(e, records_json(by_path.get(e.path, []))) for e in manifest if e.path in records.parsed]
+    cache = [(e, records_json(records.by_path.get(e.path, []))) for e in manifest if e.path in records.parsed]
     registry_entries = [e for e in manifest if e.registry in REGISTRIES]
     counts = registry_counts(registry_entries, records.outcomes, previous)
     return build_batch(
