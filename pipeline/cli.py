@@ -128,7 +128,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     # Bad input must cost nothing: extract every document (milliseconds) before a flow starts or
     # the output folder is touched.
     store = SnapshotStore(args.snapshots)
-    stages.extract_documents(stages.document_sources(args.documents or [], store))
+    stages.extract_documents(stages.document_sources(args.documents, store) if args.documents
+                             else stages.default_documents(store))  # reads the manifest too
     from pipeline.flows import flow_on
 
     summary = flow_on(args.dask_address)(documents=args.documents, output_dir=args.output,

@@ -101,9 +101,17 @@ class SnapshotStore:
         except OSError as exc:  # a folder where the manifest should be, no permission, ...
             raise SnapshotError(self.manifest_path, f"cannot be read ({exc.strerror or type(exc).__name__})") from exc
         try:
-            return _manifest_adapter.validate_json(raw)
+            entries = _manifest_adapter.validate_json(raw)
         except ValidationError as exc:
             raise SnapshotError(self.manifest_path, f"manifest is not valid: {exc.errors()[0]['msg']}") from exc
+        # A path listed twice would load its records twice; which entry was meant cannot be told.
+        first: dict[str, int] = {}
+        for number, entry in enumerate(entries, 1):
+            if entry.path in first:
+                raise SnapshotError(self.manifest_path, (
+                    f"manifest lists {entry.path} twice (entries {first[entry.path]} and {number})"))
+            first[entry.path] = number
+        return entries
 
     def save_entries(self, entries: Iterable[SnapshotEntry]) -> None:
         """Replace the manifest with ``entries`` (one per path, the last one wins)."""

@@ -65,6 +65,35 @@ def test_manifest_path_outside_the_store_is_refused(tmp_path):
         store.read(evil)
 
 
+def test_manifest_listing_a_path_twice_is_refused_with_one_line_naming_it(tmp_path):
+    import json
+
+    store = _store(tmp_path)
+    store.write("ctgov", "NCT00000001", "json", b"{}", registry="ctgov", url="u", provenance="captured")
+    [entry] = json.loads(store.manifest_path.read_bytes())
+    store.manifest_path.write_text(json.dumps([entry, entry]))
+    with pytest.raises(SnapshotError) as info:
+        store.entries()
+    assert str(info.value) == f"{store.manifest_path}: manifest lists ctgov/NCT00000001.json twice (entries 1 and 2)"
+
+
+def test_run_on_a_manifest_listing_a_path_twice_exits_2_and_writes_nothing(tmp_path, capsys):
+    import json
+    import shutil
+
+    from pipeline.cli import main
+
+    snapshots = tmp_path / "snapshots"
+    shutil.copytree(REPO / "snapshots", snapshots)
+    entries = json.loads((snapshots / "manifest.json").read_bytes())
+    (snapshots / "manifest.json").write_text(json.dumps([*entries, entries[0]]))
+    code = main(["run", "--snapshots", str(snapshots), "--output", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert (code, len(err)) == (2, 1)
+    assert f"manifest lists {entries[0]['path']} twice" in err[0]
+    assert not (tmp_path / "out").exists()
+
+
 def test_mark_stale_flags_only_that_entry(tmp_path):
     store = _store(tmp_path)
     a = store.write("ctgov", "NCT00000004", "json", b"1", registry="ctgov", url="u", provenance="captured")
