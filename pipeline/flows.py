@@ -68,9 +68,9 @@ class RunSummary:
 
 
 @_task(name="extract documents")
-def extract_task(sources: list[stages.DocumentSource]) -> list[ExtractedDocument]:
-    """Extract the stated facts of every document."""
-    return stages.extract_documents(sources)
+def extract_task(sources: list[stages.DocumentSource], taken: dict[str, str]) -> list[ExtractedDocument]:
+    """Extract the stated facts of every document (``taken``: the output's document ids and their URLs)."""
+    return stages.extract_documents(sources, taken=taken)
 
 
 @_task(name="load snapshot", task_run_name="load {entry.path}")
@@ -139,7 +139,7 @@ def trialrecon_flow(
             if not plan.work_needed:
                 logger.info("nothing changed since the last run: recording the run only")
                 return _record_unchanged_run(run_id, started, plan, output_dir, con)
-        docs = extract_task(sources)
+        docs = extract_task(sources, previous.document_urls)
         # One task per snapshot, so a distributed task runner has the parsing to spread.
         jobs = stages.plan_snapshots(store, previous)
         futures = load_snapshot_task.map(unmapped(store), jobs.entries, jobs.cached)

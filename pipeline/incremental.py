@@ -38,8 +38,10 @@ class PreviousState:
         fingerprint: str | None = None,
         *,
         database: Path | None = None,
+        document_urls: dict[str, str] | None = None,
     ) -> None:
         self.snapshot_shas = snapshot_shas if snapshot_shas is not None else {}
+        self.document_urls = document_urls if document_urls is not None else {}  # document_id -> source_url
         self.fingerprint = fingerprint
         self._cached_records = cached_records
         self._database = database
@@ -89,7 +91,9 @@ def _read_state(con: duckdb.DuckDBPyConnection, database: Path) -> PreviousState
     row = con.execute(
         "SELECT fingerprint FROM pipeline_runs WHERE status = 'complete' "
         "ORDER BY finished_at DESC LIMIT 1").fetchone()
-    return PreviousState(snapshot_shas=shas, fingerprint=row[0] if row else None, database=database)
+    urls = dict(con.execute("SELECT document_id, source_url FROM documents").fetchall())
+    return PreviousState(snapshot_shas=shas, fingerprint=row[0] if row else None, database=database,
+                         document_urls=urls)
 
 
 def _read_record_cache(database: Path) -> dict[tuple[str, str], str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -108,21 +108,39 @@ def document_sources(paths: Sequence[Path], store: SnapshotStore) -> list[Docume
     return sources
 
 
-def extract_documents(sources: Sequence[DocumentSource], now: datetime | None = None) -> list[ExtractedDocument]:
-    """Read and extract every document.
+def extract_documents(
+    sources: Sequence[DocumentSource], now: datetime | None = None, taken: Mapping[str, str] | None = None
+) -> list[ExtractedDocument]:
+    """Read and extract every document, each under a document_id of its own.
+
+    A page's id is the slug of its title. Two pages with one title are two documents: a page
+    whose id another page (another source URL) holds already, earlier in ``sources`` or in
+    ``taken``, gets its id followed by the first 8 hex digits of its URL's sha256
+    ('aldesleukin-1a2b3c4d'), so neither replaces the other's rows.
+
+    Args:
+        sources: the documents, in order.
+        now: the extraction time to stamp.
+        taken: document_id -> source_url of the documents already in the output.
 
     Raises:
         DocumentError: a document is missing, empty, binary or has no summary table.
     """
     extracted_at = now or datetime.now(UTC)
+    owners = dict(taken or {})
     docs = []
     for source in sources:
         text, sha = read_document(source.path)
-        docs.append(
-            extract_document(
-                text, source_url=source.source_url, sha256=sha, extracted_at=extracted_at, path=str(source.path)
-            )
+        doc = extract_document(
+            text, source_url=source.source_url, sha256=sha, extracted_at=extracted_at, path=str(source.path)
         )
+        doc_id = doc.document.document_id
+        if owners.get(doc_id, source.source_url) != source.source_url:
+            doc_id = f"{doc_id}-{sha256_bytes(source.source_url.encode())[:8]}"
+            doc = extract_document(text, source_url=source.source_url, sha256=sha, extracted_at=extracted_at,
+                                   path=str(source.path), document_id=doc_id)
+        owners.setdefault(doc_id, source.source_url)
+        docs.append(doc)
     return docs
 
 
@@ -331,7 +349,8 @@ class RunPlan:
 
 def plan_run(sources: Sequence[DocumentSource], store: SnapshotStore, previous: PreviousState) -> RunPlan:
     """Fingerprint every input; when it equals the last complete run's, there is nothing to do."""
-    doc_shas = [read_document(s.path)[1] for s in sources]
+    # A page is its bytes and where it comes from: the same text from another URL is another page.
+    doc_shas = [f"{read_document(s.path)[1]} {s.source_url}" for s in sources]
     entries = [e for e in store.entries() if e.registry in REGISTRIES]
     links_path = store.root / LINKS_NAME
     links_sha = sha256_bytes(links_path.read_bytes()) if links_path.exists() else None
