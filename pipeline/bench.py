@@ -443,8 +443,9 @@ def pipeline_work(output_dir: Path, snapshots_dir: Path | None = None) -> bool:
         records = stages.load_records(store, previous)
         rows = stages.reconcile_documents(docs, records)
         run = RunInfo(run_id=run_id, started_at=started, finished_at=datetime.now(UTC))
-        write_outputs(stages.run_batch(run, docs, records, store, rows, previous, plan.fingerprint),
-                      output_dir, version=run_id)
+        batch = stages.run_batch(run, docs, records, store, rows, previous, plan.fingerprint,
+                                 file_stats=plan.file_stats)
+        write_outputs(batch, output_dir, version=run_id)
         stages.write_reports(docs, rows, records, output_dir)
         return True
 

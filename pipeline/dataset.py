@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -248,6 +248,7 @@ def build_batch(
     record_cache: Sequence[tuple[SnapshotEntry, str]] = (),
     run_rows: Sequence[Row] = (),
     count_rows: Sequence[Row] = (),
+    file_stats: Mapping[str, tuple[int, int]] | None = None,
 ) -> Batch:
     """Everything one run writes, with the units it replaces.
 
@@ -256,6 +257,7 @@ def build_batch(
         removed_records: (registry, trial_id) of records whose snapshot is gone: their rows go.
         removed_snapshots: paths whose cached records go.
         record_cache: (entry, records JSON) for every snapshot parsed in this run.
+        file_stats: path -> (size, mtime_ns) of each snapshot file this run verified.
 
     Documents and registry records replace their own earlier rows; the manifest and the links
     are full state and replace their tables whole; history tables keep every value; load
@@ -287,7 +289,11 @@ def build_batch(
         for e, j in record_cache])
 
     batch.truncate |= {"snapshots", "trial_links"}
-    batch.add("snapshots", _stamp((e.model_dump(exclude={"content_type"}) for e in manifest), run.run_id))
+    stats = file_stats or {}
+    batch.add("snapshots", _stamp((
+        {**e.model_dump(exclude={"content_type"}),
+         **dict(zip(("file_size", "file_mtime_ns"), stats.get(e.path, (None, None)), strict=True))}
+        for e in manifest), run.run_id))
     batch.add("trial_links", _stamp((link.model_dump() for link in links), run.run_id))
     batch.add("reconciliation", _stamp((reconciliation_row(r) for r in reconciliation), run.run_id))
     batch.history["reconciliation_history"] = _stamp(

@@ -146,7 +146,8 @@ def trialrecon_flow(
         records = stages.collect_records(jobs, _results(futures, make_progress(logger=get_run_logger())))  # type: ignore[arg-type]
         rows = reconcile_task(docs, records)
         run = RunInfo(run_id=run_id, started_at=started, finished_at=datetime.now(UTC))
-        batch = stages.run_batch(run, docs, records, store, rows, previous, plan.fingerprint)
+        batch = stages.run_batch(run, docs, records, store, rows, previous, plan.fingerprint,
+                                 file_stats=plan.file_stats)
         result = write_task(batch, output_dir, run_id)
         report_task(docs, rows, records, output_dir)
     for err in records.errors:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -39,8 +39,11 @@ class PreviousState:
         *,
         database: Path | None = None,
         document_urls: dict[str, str] | None = None,
+        snapshot_stats: dict[str, tuple[int, int]] | None = None,
     ) -> None:
         self.snapshot_shas = snapshot_shas if snapshot_shas is not None else {}
+        # path -> (size, mtime_ns) of each file the last run verified against its sha256
+        self.snapshot_stats = snapshot_stats if snapshot_stats is not None else {}
         self.document_urls = document_urls if document_urls is not None else {}  # document_id -> source_url
         self.fingerprint = fingerprint
         self._cached_records = cached_records
@@ -87,13 +90,15 @@ def read_previous_state(database: Path, con: duckdb.DuckDBPyConnection | None = 
 
 
 def _read_state(con: duckdb.DuckDBPyConnection, database: Path) -> PreviousState:
-    shas = dict(con.execute("SELECT path, sha256 FROM snapshots").fetchall())
+    rows = con.execute("SELECT path, sha256, file_size, file_mtime_ns FROM snapshots").fetchall()
+    shas = {path: sha for path, sha, _, _ in rows}
+    stats = {path: (size, mtime) for path, _, size, mtime in rows if size is not None and mtime is not None}
     row = con.execute(
         "SELECT fingerprint FROM pipeline_runs WHERE status = 'complete' "
         "ORDER BY finished_at DESC LIMIT 1").fetchone()
     urls = dict(con.execute("SELECT document_id, source_url FROM documents").fetchall())
     return PreviousState(snapshot_shas=shas, fingerprint=row[0] if row else None, database=database,
-                         document_urls=urls)
+                         document_urls=urls, snapshot_stats=stats)
 
 
 def _read_record_cache(database: Path) -> dict[tuple[str, str], str]:
@@ -144,13 +149,25 @@ def code_version() -> str:
     return digest.hexdigest()
 
 
-def fingerprint(document_shas: Iterable[str], entries: Iterable[SnapshotEntry], links_sha: str | None) -> str:
-    """sha256 over everything a run reads: documents, snapshots, links and the code."""
+def fingerprint(
+    document_shas: Iterable[str],
+    entries: Iterable[SnapshotEntry],
+    links_sha: str | None,
+    on_disk: Mapping[str, str] | None = None,
+) -> str:
+    """sha256 over everything a run reads: documents, snapshots, links and the code.
+
+    A snapshot counts with its whole manifest entry (a flag such as ``stale`` changes the
+    outputs too) and with what is on disk: ``on_disk`` maps a path to ``ok`` when its file
+    holds the bytes of the entry's sha256, else to what it holds instead (see
+    :func:`pipeline.stages.plan_run`); a path not in it counts as ``ok``.
+    """
+    disk = on_disk or {}
     digest = hashlib.sha256()
     for sha in sorted(document_shas):
         digest.update(f"doc {sha}\n".encode())
     for entry in sorted(entries, key=lambda e: e.path):
-        digest.update(f"snap {entry.path} {entry.sha256}\n".encode())
+        digest.update(f"snap {entry.model_dump_json()} {disk.get(entry.path, 'ok')}\n".encode())
     digest.update(f"links {links_sha}\ncode {code_version()}\n".encode())
     return digest.hexdigest()
 

@@ -341,6 +341,7 @@ class RunPlan:
     document_ids: list[str]
     entries: list[SnapshotEntry]
     registry_counts: dict[str, Counter[str]]
+    file_stats: dict[str, tuple[int, int]] = field(default_factory=dict)  # path -> (size, mtime_ns)
 
     @property
     def snapshot_count(self) -> int:
@@ -348,20 +349,59 @@ class RunPlan:
 
 
 def plan_run(sources: Sequence[DocumentSource], store: SnapshotStore, previous: PreviousState) -> RunPlan:
-    """Fingerprint every input; when it equals the last complete run's, there is nothing to do."""
+    """Fingerprint every input; when it equals the last complete run's, there is nothing to do.
+
+    The fingerprint is taken from what is on disk, not from the manifest alone: a snapshot file
+    whose size or modification time differs from what the last run verified is hashed again,
+    and one whose bytes no longer match its entry changes the fingerprint (the run that follows
+    refuses it, as a cold run would).
+    """
     # A page is its bytes and where it comes from: the same text from another URL is another page.
     doc_shas = [f"{read_document(s.path)[1]} {s.source_url}" for s in sources]
     entries = [e for e in store.entries() if e.registry in REGISTRIES]
     links_path = store.root / LINKS_NAME
     links_sha = sha256_bytes(links_path.read_bytes()) if links_path.exists() else None
-    fp = fingerprint(doc_shas, entries, links_sha)
+    on_disk: dict[str, str] = {}
+    stats: dict[str, tuple[int, int]] = {}
+    for entry in entries:
+        on_disk[entry.path], stat = _on_disk(store, entry, previous)
+        if stat is not None:
+            stats[entry.path] = stat
+    fp = fingerprint(doc_shas, entries, links_sha, on_disk)
     return RunPlan(
         fingerprint=fp,
         work_needed=fp != previous.fingerprint,
         document_ids=[s.path.name for s in sources],
         entries=entries,
         registry_counts=registry_counts(entries, classify(entries, previous), previous),
+        file_stats=stats,
     )
+
+
+def _on_disk(
+    store: SnapshotStore, entry: SnapshotEntry, previous: PreviousState
+) -> tuple[str, tuple[int, int] | None]:
+    """What a snapshot's file holds: 'ok' (its entry's bytes), its actual sha256, 'missing' or
+    'unreadable'; and its (size, mtime_ns) when it is there.
+
+    A file with the size and modification time the last run verified for the same sha256 is
+    trusted without being read; any other is hashed.
+    """
+    try:
+        path = store.path_of(entry)
+        info = path.stat()
+    except FileNotFoundError:
+        return "missing", None
+    except (UnsafePathError, OSError):
+        return "unreadable", None
+    stat = (info.st_size, info.st_mtime_ns)
+    if previous.snapshot_stats.get(entry.path) == stat and previous.snapshot_shas.get(entry.path) == entry.sha256:
+        return "ok", stat
+    try:
+        actual = sha256_bytes(path.read_bytes())
+    except OSError:
+        return "unreadable", stat
+    return ("ok" if actual == entry.sha256 else actual), stat
 
 
 def unchanged_run_rows(run: RunInfo, plan: RunPlan) -> dict[str, list[dict[str, object]]]:
@@ -382,8 +422,13 @@ def run_batch(
     rows: Sequence[ReconciliationRow],
     previous: PreviousState,
     fingerprint_: str,
+    file_stats: Mapping[str, tuple[int, int]] | None = None,
 ) -> Batch:
-    """Everything a run that did work writes (see :func:`pipeline.dataset.build_batch`)."""
+    """Everything a run that did work writes (see :func:`pipeline.dataset.build_batch`).
+
+    ``file_stats`` (path -> size and mtime, from :func:`plan_run`) are kept only for the
+    snapshots this run could use: a file it refused is hashed again by the next run.
+    """
     manifest = store.entries()
     current = {e.path for e in manifest}
     removed = sorted(set(previous.snapshot_shas) - current)
@@ -406,6 +451,8 @@ def run_batch(
             reused=len({e.path for _, e in records.records} - records.parsed),
             work_done=True, fingerprint=fingerprint_)],
         count_rows=RunSummaryCounts(counts).rows(run.run_id),
+        file_stats={path: stat for path, stat in (file_stats or {}).items()
+                    if path not in {e.snapshot for e in records.errors}},
     )
 
 

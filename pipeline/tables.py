@@ -183,6 +183,10 @@ SNAPSHOTS_TABLE = _t("snapshots", "The snapshot manifest: every stored registry 
     Column("provenance", "VARCHAR", "captured, captured text or reconstructed."),
     Column("source_urls", "VARCHAR[]", "Public pages a reconstruction was built from."),
     Column("stale", "BOOLEAN", "The last refresh failed; this is older data."),
+    Column("file_size", "BIGINT", "Size in bytes of the file the run verified against sha256 (NULL: not verified)."),
+    Column("file_mtime_ns", "BIGINT",
+           "Its modification time (ns since the epoch): a later run that finds the same size and time "
+           "trusts the file without hashing it again; any difference has it hashed."),
 ], ("path",), ("path",))
 
 LINKS_TABLE = _t("trial_links", "Registry numbers of one trial in several registries, with the evidence.", [

@@ -138,6 +138,8 @@ CREATE TABLE IF NOT EXISTS "snapshots" (
   "provenance" VARCHAR,
   "source_urls" VARCHAR[],
   "stale" BOOLEAN,
+  "file_size" BIGINT,
+  "file_mtime_ns" BIGINT,
   "run_id" VARCHAR NOT NULL
 );
 
