@@ -33,4 +33,4 @@ bench: $(STAMP)
 	$(BIN)/python -m pipeline bench --sizes 20000,100000
 
 clean:
-	rm -rf $(VENV) output/trialrecon.duckdb output/parquet output/.versions output/report.html output/report.md
+	rm -rf $(VENV) output/trialrecon.duckdb output/parquet output/.versions output/report.html output/report.md output/.publishing

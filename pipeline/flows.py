@@ -27,8 +27,10 @@ from pipeline.load import (
     DB_NAME,
     Batch,
     LoadResult,
+    interrupted_publish,
     open_output_database,
     output_lock,
+    publishing,
     record_run_only,
     write_outputs,
 )
@@ -133,12 +135,17 @@ def trialrecon_flow(
     with output_lock(output_dir, timeout=600):
         if online:
             refresh_task(store, sources)
+        interrupted = interrupted_publish(output_dir)
+        if interrupted:
+            logger.warning("run %s was stopped while publishing its outputs: they may disagree, "
+                           "so this run writes all of them again", interrupted)
         with open_output_database(output_dir) as con:  # closed before the work below replaces the file
             previous = read_previous_state(output_dir / DB_NAME, con)
             plan = stages.plan_run(sources, store, previous)
-            if not plan.work_needed:
+            if not plan.work_needed and not interrupted:
                 logger.info("nothing changed since the last run: recording the run only")
-                return _record_unchanged_run(run_id, started, plan, output_dir, con)
+                with publishing(output_dir, run_id):
+                    return _record_unchanged_run(run_id, started, plan, output_dir, con)
         docs = extract_task(sources, previous.document_urls)
         # One task per snapshot, so a distributed task runner has the parsing to spread.
         jobs = stages.plan_snapshots(store, previous)
@@ -148,8 +155,10 @@ def trialrecon_flow(
         run = RunInfo(run_id=run_id, started_at=started, finished_at=datetime.now(UTC))
         batch = stages.run_batch(run, docs, records, store, rows, previous, plan.fingerprint,
                                  file_stats=plan.file_stats)
-        result = write_task(batch, output_dir, run_id)
-        report_task(docs, rows, records, output_dir)
+        # Database, Parquet and reports are published as one unit (see pipeline.load.publishing).
+        with publishing(output_dir, run_id):
+            result = write_task(batch, output_dir, run_id)
+            report_task(docs, rows, records, output_dir)
     for err in records.errors:
         logger.warning("could not use %s: %s", err.snapshot, err.error)
     logger.info("run %s wrote %s", run_id, result.database)

@@ -7,6 +7,12 @@ version folder and ``output/parquet`` (a symlink) is swapped to it in one atomic
 killed at any point leaves the previous outputs readable and complete.
 
 Only one run may write an output folder at a time: :func:`output_lock` holds a file lock.
+
+The outputs are published as one unit. The database, the Parquet export and the reports are
+replaced one after the other, so a marker (``.publishing``, holding the version) is written
+before the first of them is replaced and removed once the last one is in place
+(:func:`publishing`). A run killed in between leaves the marker behind; the next run finds it
+(:func:`interrupted_publish`) and writes every output again instead of trusting them.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from pipeline.errors import OutputLockedError
 from pipeline.tables import ALL_TABLES, HISTORY_KEYS, TABLES_BY_NAME, VIEWS, Table
 
 DB_NAME = "trialrecon.duckdb"
+PUBLISHING_NAME = ".publishing"
 PARQUET_LINK = "parquet"
 VERSIONS_DIR = ".versions"
 LOCK_NAME = ".trialrecon.lock"
@@ -249,6 +256,44 @@ def _remove_leftovers(output_dir: Path) -> None:
 
 
 @contextmanager
+def publishing(output_dir: Path, version: str) -> Iterator[None]:
+    """Mark the output folder as being published while the block replaces its outputs.
+
+    The marker is removed only when the block ends without an error: after an error or a kill,
+    the outputs may disagree with one another, and the next run repairs them.
+    """
+    _mark_publishing(output_dir, version)
+    yield
+    _unmark_publishing(output_dir)
+
+
+def interrupted_publish(output_dir: Path) -> str | None:
+    """The version whose publishing was interrupted (its outputs may disagree), or None."""
+    marker = output_dir / PUBLISHING_NAME
+    try:
+        return marker.read_text(encoding="utf-8").strip() or "unknown"
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError):
+        return "unknown"  # a marker we cannot read still says the publishing did not finish
+
+
+def _mark_publishing(output_dir: Path, version: str) -> None:
+    output_dir.mkdir(parents=True, exist_ok=True)
+    marker = output_dir / PUBLISHING_NAME
+    with open(marker, "w", encoding="utf-8") as fh:
+        fh.write(version + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    _fsync_dir(output_dir)
+
+
+def _unmark_publishing(output_dir: Path) -> None:
+    (output_dir / PUBLISHING_NAME).unlink(missing_ok=True)
+    _fsync_dir(output_dir)
+
+
+@contextmanager
 def staged_output(output_dir: Path, version: str) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection to a staging copy of the output database, published whole on success.
 
@@ -279,10 +324,17 @@ def staged_output(output_dir: Path, version: str) -> Iterator[duckdb.DuckDBPyCon
         with open(staging, "rb") as fh:
             os.fsync(fh.fileno())
         _fsync_dir(version_dir / PARQUET_LINK)
+        # The database and the Parquet link are two renames: between them, the marker stands.
+        # A caller that publishes more (the reports) holds the marker already and clears it.
+        own_marker = interrupted_publish(output_dir) is None
+        if own_marker:
+            _mark_publishing(output_dir, version)
         os.replace(staging, database)
         _swap_symlink(output_dir / PARQUET_LINK, f"{VERSIONS_DIR}/{version}/{PARQUET_LINK}")
         swapped = True
         _fsync_dir(output_dir)
+        if own_marker:
+            _unmark_publishing(output_dir)
     except BaseException:
         staging.unlink(missing_ok=True)
         Path(f"{staging}.wal").unlink(missing_ok=True)

@@ -11,7 +11,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.load import Batch, write_outputs
+from pipeline.load import Batch, interrupted_publish, write_outputs
 
 from conftest import REPO
 
@@ -28,7 +28,12 @@ def pause():
     marker.write_text("ready")
     time.sleep(600)
 
-if point == "duckdb":
+if point == "between":
+    real_swap = load._swap_symlink
+    def pause_before_swap(link, target):
+        pause()   # the database is the new one; parquet/ still the old one
+    load._swap_symlink = pause_before_swap
+elif point == "duckdb":
     real_apply = load._apply
     def apply_then_pause(con, batch):
         real_apply(con, batch)   # rows are in the staging database, not committed
@@ -62,10 +67,7 @@ def _documents(out: Path) -> list[tuple[str, str]]:
     return db_rows
 
 
-@pytest.mark.parametrize("point", ["duckdb", "parquet"])
-def test_run_killed_while_writing_leaves_previous_output_whole(tmp_path, point):
-    out = tmp_path / "out"
-    _first_output(out)
+def _kill_writer_at(tmp_path: Path, out: Path, point: str) -> None:
     marker = tmp_path / "ready"
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(out), point, str(marker)], cwd=REPO,
                              env={**os.environ, "PYTHONPATH": str(REPO)})
@@ -78,7 +80,15 @@ def test_run_killed_while_writing_leaves_previous_output_whole(tmp_path, point):
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait()
+
+
+@pytest.mark.parametrize("point", ["duckdb", "parquet"])
+def test_run_killed_while_writing_leaves_previous_output_whole(tmp_path, point):
+    out = tmp_path / "out"
+    _first_output(out)
+    _kill_writer_at(tmp_path, out, point)
     assert _documents(out) == [("a", "A")]
+    assert interrupted_publish(out) is None  # nothing was published: nothing to repair
 
     # The next run cleans up what the killed one left and writes whole.
     batch = Batch()
@@ -86,3 +96,18 @@ def test_run_killed_while_writing_leaves_previous_output_whole(tmp_path, point):
     write_outputs(batch, out, "r3")
     assert _documents(out) == [("a", "A"), ("c", "C")]
     assert not list(out.glob(".trialrecon.duckdb.*"))
+
+
+def test_run_killed_between_the_database_and_parquet_leaves_a_marker_and_the_next_write_makes_them_agree(tmp_path):
+    out = tmp_path / "out"
+    _first_output(out)
+    _kill_writer_at(tmp_path, out, "between")
+
+    assert interrupted_publish(out) == "r2"  # the next run knows the outputs may disagree
+    with pytest.raises(AssertionError):
+        _documents(out)  # they do: the database has b, parquet/ does not
+
+    batch = Batch()
+    batch.add("documents", [{"document_id": "c", "title": "C", "run_id": "r3"}])
+    write_outputs(batch, out, "r3")
+    assert _documents(out) == [("a", "A"), ("b", "B"), ("c", "C")]
