@@ -54,7 +54,7 @@ SELECT n.trial_id, n.registry, n.field, o.value, n.value, n.valid_from, n.run_id
 FROM trial_history n
 JOIN trial_history o
   ON o.trial_id = n.trial_id AND o.registry = n.registry AND o.field = n.field AND o.valid_to = n.valid_from
-WHERE n.valid_from >= ?
+WHERE n.valid_from >= ? AND o.value IS DISTINCT FROM n.value
 ORDER BY n.valid_from, n.trial_id, n.registry, n.field
 """
 

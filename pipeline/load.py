@@ -174,21 +174,35 @@ def apply_history_from(con: duckdb.DuckDBPyConnection, name: str, source: str) -
     An open row whose value differs is closed (valid_to = the new valid_from); a key with no
     open row gets one. ``source`` has the history table's columns (a table, view or Arrow
     relation registered on ``con``).
+
+    Intervals only move forward: a new value whose ``valid_from`` is not after the open row's
+    (a snapshot restored from an older capture, or changed under the same ``fetched_at``)
+    starts when it is loaded instead (the transaction's time, and after the open row's start),
+    so no interval ends before it starts or has no length.
     """
     table = TABLES_BY_NAME[name]
     keys, values = HISTORY_KEYS[name]
     same_key = " AND ".join(f'h."{k}" IS NOT DISTINCT FROM c."{k}"' for k in keys)
     changed = " OR ".join(f'h."{v}" IS DISTINCT FROM c."{v}"' for v in values)
     con.execute(
-        f'UPDATE "{name}" h SET valid_to = c.valid_from FROM {source} c '
-        f"WHERE {same_key} AND h.valid_to IS NULL AND ({changed})"
+        f"CREATE OR REPLACE TEMP TABLE _history_in AS SELECT c.* REPLACE ("
+        f"CASE WHEN h.valid_from IS NULL OR c.valid_from > h.valid_from THEN c.valid_from "
+        f"ELSE greatest(CAST(current_timestamp AS TIMESTAMPTZ), h.valid_from + INTERVAL 1 MICROSECOND) END "
+        f'AS valid_from) FROM {source} c LEFT JOIN "{name}" h ON {same_key} AND h.valid_to IS NULL'
     )
-    cols = ", ".join(f'"{c}"' for c in table.column_names)
-    picked = ", ".join(f'c."{c}"' for c in table.column_names)
-    con.execute(
-        f'INSERT INTO "{name}" ({cols}) SELECT {picked} FROM {source} c '
-        f'WHERE NOT EXISTS (SELECT 1 FROM "{name}" h WHERE {same_key} AND h.valid_to IS NULL)'
-    )
+    try:
+        con.execute(
+            f'UPDATE "{name}" h SET valid_to = c.valid_from FROM _history_in c '
+            f"WHERE {same_key} AND h.valid_to IS NULL AND ({changed})"
+        )
+        cols = ", ".join(f'"{c}"' for c in table.column_names)
+        picked = ", ".join(f'c."{c}"' for c in table.column_names)
+        con.execute(
+            f'INSERT INTO "{name}" ({cols}) SELECT {picked} FROM _history_in c '
+            f'WHERE NOT EXISTS (SELECT 1 FROM "{name}" h WHERE {same_key} AND h.valid_to IS NULL)'
+        )
+    finally:
+        con.execute("DROP TABLE IF EXISTS _history_in")
 
 
 def _order_by(table: Table) -> str:

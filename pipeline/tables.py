@@ -261,7 +261,8 @@ RUN_COUNTS_TABLE = _t("run_registry_counts", "Per run and registry, what happene
 ], ("run_id",), ("run_id", "registry"))
 
 _VALID = [
-    Column("valid_from", "TIMESTAMPTZ", "From when the value held (the snapshot's fetched_at, or the run's start).", False),
+    Column("valid_from", "TIMESTAMPTZ", "From when the value held (the snapshot's fetched_at, or the run's start; "
+           "the time it was loaded when that is not after the previous value's start).", False),
     Column("valid_to", "TIMESTAMPTZ", "Until when it held; NULL while it still holds."),
 ]
 
