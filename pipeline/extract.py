@@ -79,6 +79,11 @@ _PART_HEADINGS: tuple[tuple[PartKind, re.Pattern[str]], ...] = (
     ("references", re.compile(r"^(?:References|Sources)$", re.IGNORECASE)),
 )
 # The summary table's header row. Cells may run together in a capture, so no spaces are required.
+MAX_LINE_CHARS = 50_000
+"""Longest line (a narrative paragraph, a table row) a page may have. The embedded page's
+longest is under 500; extracting a line costs ~2.5 s per million characters, so a 50 MB
+sentence would take minutes and gigabytes and is refused instead, naming the line."""
+
 _TABLE_HEADER = re.compile(r"^\s*Trial\s*ID\s*Phase\s*Condition", re.IGNORECASE)
 _TABLE_HEADER_HINT = 'expected a header line "Trial ID Phase Condition ..."'
 
@@ -167,10 +172,12 @@ def extract_document(
         path: names the page in errors.
 
     Raises:
-        DocumentError: the page has no title, no summary table, a table without rows, or a
-            table row whose cells cannot be told apart.
+        DocumentError: the page has no title, no summary table, a table without rows, a
+            table row whose cells cannot be told apart, or a line longer than
+            :data:`MAX_LINE_CHARS`.
     """
     lines = _lines(text)
+    _check_line_lengths(lines, path)
     title = _title(lines, path)
     doc_id = document_id or document_id_for(title)
     parts = _split_parts(lines, title)
@@ -210,6 +217,14 @@ def _lines(text: str) -> list[str]:
     # Captures come with any line ending and sometimes no-break spaces between cells or words.
     text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     return [line.replace("\u00a0", " ").rstrip() for line in text.split("\n")]
+
+
+def _check_line_lengths(lines: Sequence[str], path: str) -> None:
+    """Refuse a page with a line over :data:`MAX_LINE_CHARS` (see there why), naming the line."""
+    for number, line in enumerate(lines, 1):
+        if len(line) > MAX_LINE_CHARS:
+            raise DocumentError(path, f"line {number} has {len(line):,} characters, over the limit of "
+                                      f"{MAX_LINE_CHARS:,} a line may have")
 
 
 def _title(lines: Sequence[str], path: str) -> str:

@@ -553,3 +553,40 @@ def test_any_page_gives_a_document_or_a_document_error(lines):
         assert "\n" not in str(exc)
     else:
         assert doc.trials
+
+
+def _page_with_a_sentence_of(extra_chars: int) -> tuple[str, int]:
+    """The embedded page with its first narrative sentence about a trial grown by ``extra_chars``."""
+    lines = EMBEDDED_PAGE.read_text(encoding="utf-8").split("\n")
+    number = next(i for i, line in enumerate(lines) if "NCT" in line and len(line) > 200)
+    lines[number] += " " + "word " * (extra_chars // 5)
+    return "\n".join(lines), number + 1
+
+
+def test_a_line_over_the_length_limit_is_refused_naming_the_line_and_the_limit():
+    from pipeline.extract import MAX_LINE_CHARS
+
+    text, line = _page_with_a_sentence_of(MAX_LINE_CHARS)
+    with pytest.raises(DocumentError) as info:
+        extract_document(text, source_url="u", sha256="s", extracted_at=datetime(2026, 1, 1, tzinfo=UTC),
+                         path="page.txt")
+    assert re.fullmatch(rf"page\.txt: line {line} has [\d,]+ characters, over the limit of 50,000 a line may have",
+                        str(info.value))
+
+
+def test_a_long_sentence_within_the_limit_is_kept_whole():
+    text, _ = _page_with_a_sentence_of(40_000)
+    doc = extract_document(text, source_url="u", sha256="s", extracted_at=datetime(2026, 1, 1, tzinfo=UTC))
+    assert max(len(c.sentence) for c in doc.claims) > 40_000
+
+
+def test_check_on_a_page_with_a_five_megabyte_sentence_is_one_line_and_exit_2(tmp_path, capsys):
+    from pipeline.cli import main
+
+    text, line = _page_with_a_sentence_of(5 * 1024 * 1024)
+    page = tmp_path / "aldesleukin.txt"
+    page.write_text(text, encoding="utf-8")
+    code = main(["check", "--document", str(page)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert (code, len(err)) == (2, 1)
+    assert f"line {line} has 5,24" in err[0]
