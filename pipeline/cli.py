@@ -152,6 +152,8 @@ def cmd_run(args: argparse.Namespace) -> int:
               + ", ".join(f"{t} -> {o}" for t, o in summary.candidate_only.items()))
     for err in summary.load_errors:
         print(f"could not use {err.snapshot}: {err.error}", file=sys.stderr)
+    for line in summary.refresh_failures:
+        print(f"refresh failed {line} (previous snapshot kept, marked stale)", file=sys.stderr)
     return summary.exit_code
 
 

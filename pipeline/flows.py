@@ -62,11 +62,12 @@ class RunSummary:
     trials_without_records: list[str]
     candidate_only: dict[str, str] = field(default_factory=dict)
     load_errors: list[LoadError] = field(default_factory=list)
+    refresh_failures: list[str] = field(default_factory=list)  # "path: why" of each target a refresh failed
 
     @property
     def exit_code(self) -> int:
-        """0 complete, 3 partial (some snapshots could not be used)."""
-        return 3 if self.load_errors else 0
+        """0 complete, 3 partial (some snapshots could not be used, or could not be refreshed)."""
+        return 3 if self.load_errors or self.refresh_failures else 0
 
 
 @_task(name="extract documents")
@@ -88,14 +89,18 @@ def reconcile_task(docs: list[ExtractedDocument], records: stages.RecordSet) -> 
 
 
 @_task(name="refresh snapshots", retries=0)
-def refresh_task(store: SnapshotStore, sources: list[stages.DocumentSource]) -> dict[str, dict[str, int]]:
-    """Fetch every record live into the store (conditional GETs); failures keep the old snapshot."""
+def refresh_task(store: SnapshotStore, sources: list[stages.DocumentSource]) -> list[str]:
+    """Fetch every record live into the store (conditional GETs); failures keep the old snapshot.
+
+    Returns:
+        One "path: why" line per target whose refresh failed (its snapshot is marked stale).
+    """
     from pipeline.refresh import FetchTarget, run_refresh
 
     docs = stages.extract_documents(sources)
     targets = [FetchTarget(registry=r, trial_id=t) for r, t in stages.refresh_targets(store, docs)]
     report = run_refresh(targets, store=store, progress=make_progress(logger=get_run_logger()))  # type: ignore[arg-type]
-    return report.counts
+    return [f"{o.path}: {o.error}" for o in report.failed]
 
 
 @_task(name="write outputs")
@@ -133,8 +138,9 @@ def trialrecon_flow(
     store = SnapshotStore(snapshots_dir)
     sources = stages.document_sources(documents, store) if documents else stages.default_documents(store)
     with output_lock(output_dir, timeout=600):
-        if online:
-            refresh_task(store, sources)
+        refresh_failures = refresh_task(store, sources) if online else []
+        for line in refresh_failures:
+            logger.warning("refresh failed, previous snapshot kept (stale): %s", line)
         interrupted = interrupted_publish(output_dir)
         if interrupted:
             logger.warning("run %s was stopped while publishing its outputs: they may disagree, "
@@ -145,7 +151,9 @@ def trialrecon_flow(
             if not plan.work_needed and not interrupted:
                 logger.info("nothing changed since the last run: recording the run only")
                 with publishing(output_dir, run_id):
-                    return _record_unchanged_run(run_id, started, plan, output_dir, con)
+                    unchanged = _record_unchanged_run(run_id, started, plan, output_dir, con)
+                unchanged.refresh_failures = refresh_failures
+                return unchanged
         docs = extract_task(sources, previous.document_urls)
         # One task per snapshot, so a distributed task runner has the parsing to spread.
         jobs = stages.plan_snapshots(store, previous)
@@ -177,6 +185,7 @@ def trialrecon_flow(
         trials_without_records=stages.trials_without_records(docs, records),
         candidate_only=stages.trials_with_candidate_only(docs, records),
         load_errors=records.errors,
+        refresh_failures=refresh_failures,
     )
 
 

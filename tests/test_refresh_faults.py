@@ -7,6 +7,7 @@ target is reported failed and marked stale, and ``refresh`` exits 3.
 
 from __future__ import annotations
 
+import shutil
 from functools import partial
 from pathlib import Path
 
@@ -58,6 +59,7 @@ def _answers(fault: str) -> httpx.MockTransport:
 
 
 def _files(store: SnapshotStore) -> dict[str, bytes]:
+    """Every file of the store but its manifest, by path."""
     return {p.relative_to(store.root).as_posix(): p.read_bytes()
             for p in store.root.rglob("*") if p.is_file() and p.name != "manifest.json"}
 
@@ -109,3 +111,29 @@ def test_refresh_command_reports_each_failed_target_and_exits_3(tmp_path, fault,
 def _run_refresh_with(targets, *, store, settings=None, progress=None, transport):
     """run_refresh as the command calls it, answered by ``transport`` without waiting between requests."""
     return run_refresh(targets, store=store, settings=FAST, transport=transport, progress=progress)
+
+
+@pytest.mark.flow
+def test_an_online_run_whose_refresh_gets_error_bodies_keeps_every_snapshot_and_exits_3(
+        prefect_harness, tmp_path, monkeypatch):
+    from pipeline.flows import trialrecon_flow
+
+    shutil.copytree(REPO / "snapshots", tmp_path / "snapshots")
+    store = SnapshotStore(tmp_path / "snapshots")
+    before = _files(store)
+
+    def error_body(request: httpx.Request) -> httpx.Response:
+        json_api = "clinicaltrials.gov" in request.url.host or "ctis" in str(request.url)
+        body = ERROR_BODY["ctgov"] if json_api else ERROR_BODY["euctr"]
+        return httpx.Response(200, content=body,
+                              headers={"Content-Type": "application/json" if json_api else "text/plain"})
+
+    monkeypatch.setattr(refresh_module, "run_refresh",
+                        partial(_run_refresh_with, transport=httpx.MockTransport(error_body)))
+    summary = trialrecon_flow(output_dir=tmp_path / "out", snapshots_dir=store.root, online=True)
+
+    assert summary.exit_code == 3
+    assert _files(store) == before
+    stored = {e.path for e in store.entries() if e.registry in LAYOUT}
+    assert stored <= {line.split(": ")[0] for line in summary.refresh_failures}
+    assert all(e.stale for e in store.entries() if e.registry in LAYOUT)
