@@ -354,7 +354,8 @@ def plan_run(sources: Sequence[DocumentSource], store: SnapshotStore, previous: 
     The fingerprint is taken from what is on disk, not from the manifest alone: a snapshot file
     whose size or modification time differs from what the last run verified is hashed again,
     and one whose bytes no longer match its entry changes the fingerprint (the run that follows
-    refuses it, as a cold run would).
+    refuses it, as a cold run would). One whose bytes still match makes this run do its work
+    from the cached records once, to record the file's new size and time.
     """
     # A page is its bytes and where it comes from: the same text from another URL is another page.
     doc_shas = [f"{read_document(s.path)[1]} {s.source_url}" for s in sources]
@@ -368,9 +369,13 @@ def plan_run(sources: Sequence[DocumentSource], store: SnapshotStore, previous: 
         if stat is not None:
             stats[entry.path] = stat
     fp = fingerprint(doc_shas, entries, links_sha, on_disk)
+    # A file hashed again because its size or mtime moved (touched, copied, checked out) is
+    # recorded by a run that does the work (reusing its cached records), so that later runs
+    # trust it without hashing it every time.
+    unrecorded = any(stats.get(e.path) != previous.snapshot_stats.get(e.path) for e in entries)
     return RunPlan(
         fingerprint=fp,
-        work_needed=fp != previous.fingerprint,
+        work_needed=fp != previous.fingerprint or unrecorded,
         document_ids=[s.path.name for s in sources],
         entries=entries,
         registry_counts=registry_counts(entries, classify(entries, previous), previous),

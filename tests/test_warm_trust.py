@@ -51,16 +51,19 @@ def test_a_snapshot_edited_behind_the_manifest_is_refused_by_the_warm_run_and_ev
         assert [(e.snapshot, e.error.split(" is ")[0]) for e in summary.load_errors] == [(PATH, "sha256")]
 
 
-def test_a_snapshot_touched_without_changing_its_bytes_keeps_the_fast_path(prefect_harness, store, tmp_path):
+def test_a_snapshot_touched_without_changing_its_bytes_is_recorded_once_then_trusted(
+        prefect_harness, store, tmp_path):
     out = tmp_path / "out"
     _run(store, out)
     file = store.root / PATH
     stat = file.stat()
     os.utime(file, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
 
-    summary = _run(store, out)
+    recorded = _run(store, out)  # hashed, found intact: its new mtime is recorded, nothing parsed
+    trusted = _run(store, out)
 
-    assert (summary.work_done, summary.exit_code) == (False, 0)
+    assert (recorded.work_done, recorded.parsed, recorded.exit_code) == (True, 0, 0)
+    assert (trusted.work_done, trusted.exit_code) == (False, 0)
 
 
 def test_a_stale_flag_set_after_the_last_run_reaches_the_snapshots_table(prefect_harness, store, tmp_path):
