@@ -8,7 +8,8 @@
     │   │   └── ParseError         its content is not the record we expect
     │   │       └── MissingFieldError   a required field is absent (carries the field path)
     │   ├── UnsafePathError        an id, URL or path that would leave the snapshots folder
-    │   └── BaselineError          a baseline file that cannot be used (pipeline.baseline)
+    │   ├── BaselineError          a baseline file that cannot be used (pipeline.baseline)
+    │   └── ServerError            a Prefect server that does not answer or cannot be started
     ├── FetchError                 a registry request failed
     │   └── TransientFetchError    ... in a way that retrying may mend (timeouts, 429, 5xx)
     └── OutputLockedError          another run holds the output folder
@@ -64,6 +65,15 @@ class MissingFieldError(ParseError):
     def __init__(self, path: Path | str, field_path: str) -> None:
         self.field_path = field_path
         super().__init__(path, f"required field {field_path!r} is missing")
+
+
+class ServerError(InputError):
+    """A Prefect server that does not answer, or a local one that cannot be started (pipeline.server)."""
+
+    def __init__(self, url: str, problem: str) -> None:
+        self.url = url
+        self.problem = problem
+        super().__init__(f"{url}: {problem}")
 
 
 class FetchError(TrialreconError):
