@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import textwrap
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline.bench import add_arguments as add_bench_arguments
 from pipeline.errors import InputError, OutputLockedError, TrialreconError
+from pipeline.server import describe_serving
 from pipeline.snapshots import DEFAULT_SNAPSHOTS_DIR, SnapshotStore
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_PARTIAL = 0, 1, 2, 3
@@ -94,12 +97,22 @@ def build_parser() -> argparse.ArgumentParser:
                          help="only changes at or after DATE (YYYY-MM-DD or an ISO timestamp)")
     changes.add_argument("--output", type=Path, default=Path("output"), metavar="DIR")
 
-    serve = sub.add_parser("serve", help="serve the flow on a schedule (Prefect)",
-                           description='Example: python -m pipeline serve --cron "0 6 * * *"')
-    serve.add_argument("--cron", default="0 6 * * *", help='cron schedule (default: "0 6 * * *", daily 06:00)')
-    serve.add_argument("--timezone", default="UTC")
+    serve = sub.add_parser(
+        "serve", help="run the flow on a schedule, on a Prefect server with a scheduler and a UI",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description='Examples: python -m pipeline serve --cron "0 6 * * 1-5" --timezone Europe/Paris\n'
+                    "          python -m pipeline serve --interval 3600 --online\n\n"
+                    + textwrap.fill(describe_serving(), width=100))
+    when = serve.add_mutually_exclusive_group()
+    when.add_argument("--cron", help='cron schedule (default: "0 6 * * *", daily at 06:00)')
+    when.add_argument("--interval", type=float, metavar="SECONDS", help="run every SECONDS seconds instead")
+    serve.add_argument("--timezone", default="UTC", help="IANA time zone of the schedule (default: UTC)")
+    serve.add_argument("--port", type=int, metavar="PORT",
+                       help="port of the local Prefect server (default: $TRIALRECON_PREFECT_PORT, else 4200); "
+                            "unused when PREFECT_API_URL is set")
     _documents_arg(serve)
-    serve.add_argument("--output", type=Path, default=Path("output"), metavar="DIR")
+    serve.add_argument("--output", type=Path, default=Path("output"), metavar="DIR",
+                       help="output folder of every run (default: output/)")
     serve.add_argument("--online", action="store_true", help="refresh from the registries before each run")
     _snapshots_arg(serve)
     return parser
@@ -131,9 +144,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     stages.extract_documents(stages.document_sources(args.documents, store) if args.documents
                              else stages.default_documents(store))  # reads the manifest too
     from pipeline.flows import flow_on
+    from pipeline.server import LocalServer, choose_for_run, configured_api_url, using_api
 
-    summary = flow_on(args.dask_address)(documents=args.documents, output_dir=args.output,
-                                         snapshots_dir=args.snapshots, online=args.online)
+    # The run goes where the operator looks: the configured server, else the local one if it is up.
+    server = choose_for_run(configured_api_url(), LocalServer.from_environ())
+    if server.origin == "temporary":
+        print(server.describe(), file=sys.stderr, flush=True)
+    with using_api(server.api_url):
+        summary = flow_on(args.dask_address)(documents=args.documents, output_dir=args.output,
+                                             snapshots_dir=args.snapshots, online=args.online)
     if summary.work_done:
         print(f"run {summary.run_id}: documents {', '.join(summary.documents)}; "
               f"{summary.records} registry records ({summary.parsed} snapshots parsed, {summary.reused} reused)")
@@ -265,15 +284,43 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from prefect import serve
+    from pipeline import stages
+    from pipeline.flows import make_deployment, make_schedule
+    from pipeline.server import LocalServer, configured_api_url, serving_server, using_api
 
-    from pipeline.flows import make_deployment
+    # Bad input costs nothing: the schedule and the documents are checked before a server starts.
+    schedule = make_schedule(args.cron, args.interval, args.timezone)
+    stages.extract_documents(stages.document_sources(args.documents or [], SnapshotStore(args.snapshots)))
+    local = LocalServer.from_environ(port=args.port)
+    # Until Prefect's runner installs its own handler, SIGTERM unwinds like Ctrl-C, so a server
+    # started here is stopped. Ctrl-C stops serve even when started where SIGINT is ignored (a
+    # background job of a script inherits SIG_IGN).
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
+    origin = None
+    try:
+        with serving_server(configured_api_url(), local) as choice, using_api(choice.api_url):
+            origin = choice.origin
+            from prefect import serve
+            from prefect.settings import get_current_settings
 
-    deployment = make_deployment(args.cron, documents=args.documents, output_dir=args.output.resolve(),
-                                 snapshots_dir=args.snapshots.resolve(), timezone=args.timezone,
-                                 online=args.online)
-    serve(deployment)
+            print(choice.describe(), flush=True)
+            if choice.origin == "started":
+                print(f"Prefect state: {local.home} (database {local.database.name}, log {local.log.name})")
+            print(f"Prefect UI: {get_current_settings().ui_url or choice.api_url}", flush=True)
+            documents = [p.resolve() for p in args.documents] if args.documents else None
+            deployment = make_deployment(schedule, documents=documents, output_dir=args.output.resolve(),
+                                         snapshots_dir=args.snapshots.resolve(), online=args.online)
+            # One run at a time: runs share the output folder (its lock would only make them queue).
+            serve(deployment, limit=1)
+    except KeyboardInterrupt:
+        pass
+    print("serve stopped" + (" (and the Prefect server it started)" if origin == "started" else ""))
     return EXIT_OK
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 COMMANDS = {

@@ -22,6 +22,7 @@ from prefect.futures import PrefectFuture
 
 from pipeline import stages
 from pipeline.dataset import LoadError, RunInfo
+from pipeline.errors import InputError
 from pipeline.incremental import read_previous_state
 from pipeline.load import (
     DB_NAME,
@@ -40,6 +41,8 @@ from pipeline.snapshots import DEFAULT_SNAPSHOTS_DIR, SnapshotStore
 
 DEFAULT_OUTPUT_DIR = Path("output")
 DASK_ADDRESS_ENV = "TRIALRECON_DASK_ADDRESS"
+DEPLOYMENT_NAME = "trialrecon-scheduled"
+DEFAULT_CRON = "0 6 * * *"  # daily at 06:00
 
 # Our inputs are pydantic models and paths; results live in DuckDB, not in Prefect's result store.
 _task = task(cache_policy=NO_CACHE, persist_result=False)
@@ -251,21 +254,56 @@ def _record_unchanged_run(
     )
 
 
+def make_schedule(cron: str | None = None, interval: float | None = None, timezone: str = "UTC"):  # -> Schedule
+    """The schedule ``serve`` runs on: every ``interval`` seconds, else on ``cron`` (default daily 06:00),
+    in ``timezone``.
+
+    Raises:
+        InputError: the cron string, the interval or the time zone is not valid; the message names
+            the option and the value.
+    """
+    from datetime import timedelta
+
+    from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
+    from prefect.schedules import Cron, Interval
+    from pydantic import ValidationError
+
+    if interval is not None and not interval > 0:
+        raise InputError(f"--interval {interval:g}: the interval must be a positive number of seconds")
+    cron = cron or DEFAULT_CRON
+    try:
+        # Prefect's own schedule models validate here, before any server is involved.
+        if interval is not None:
+            IntervalSchedule(interval=timedelta(seconds=interval), timezone=timezone)
+        else:
+            CronSchedule(cron=cron, timezone=timezone)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        # A model-level validator (IntervalSchedule's time zone) reports no field: the message names it.
+        field_name = str(error["loc"][0]) if error["loc"] else ("timezone" if "timezone" in error["msg"] else "")
+        if field_name == "timezone":
+            raise InputError(f"--timezone {timezone!r} is not an IANA time zone (e.g. UTC, Europe/Paris)") from None
+        if field_name == "cron":
+            raise InputError(f"--cron {cron!r} is not a cron schedule "
+                             "(five fields: minute hour day-of-month month day-of-week, e.g. \"0 6 * * *\")") from None
+        raise InputError(f"bad schedule: {error['msg']}") from None
+    if interval is not None:
+        return Interval(timedelta(seconds=interval), timezone=timezone)
+    return Cron(cron, timezone=timezone)
+
+
 def make_deployment(
-    cron: str,
+    schedule,  # a prefect.schedules.Schedule, from make_schedule
     *,
     documents: list[Path] | None = None,
     output_dir: Path = DEFAULT_OUTPUT_DIR,
     snapshots_dir: Path = DEFAULT_SNAPSHOTS_DIR,
-    timezone: str = "UTC",
     online: bool = False,
 ):  # -> RunnerDeployment (Prefect's type; not imported at module level to keep typing simple)
-    """The scheduled deployment that ``serve`` runs: the flow on a cron schedule with fixed parameters."""
-    from prefect.schedules import Cron
-
+    """The scheduled deployment that ``serve`` runs: the flow on ``schedule`` with fixed parameters."""
     return trialrecon_flow.to_deployment(
-        name="trialrecon-scheduled",
-        schedule=Cron(cron, timezone=timezone),
+        name=DEPLOYMENT_NAME,
+        schedule=schedule,
         parameters={
             "documents": [str(p) for p in documents] if documents else None,
             "output_dir": str(output_dir),

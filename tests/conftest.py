@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,15 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 FIXTURES = REPO / "tests" / "fixtures"
 EMBEDDED_PAGE = REPO / "snapshots" / "documents" / "aldesleukin.txt"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point `run` and `serve` at a local-server port where nothing listens, so that no test
+    reports to a Prefect server a developer has running on the default port (tests that want a
+    local server start one and say so)."""
+    from pipeline.server import PORT_ENV, free_port
+
+    os.environ[PORT_ENV] = str(free_port())
 
 
 @pytest.fixture(scope="session")
