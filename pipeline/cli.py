@@ -135,14 +135,19 @@ def _print_outputs(row_counts: dict[str, int], database: Path, parquet_dir: Path
     print(f"parquet:  {parquet_dir}/")
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def _check_documents(args: argparse.Namespace) -> None:
+    """Extract the documents a run would (milliseconds; reads the manifest too), for their errors."""
     from pipeline import stages
 
-    # Bad input must cost nothing: extract every document (milliseconds) before a flow starts or
-    # the output folder is touched.
     store = SnapshotStore(args.snapshots)
     stages.extract_documents(stages.document_sources(args.documents, store) if args.documents
-                             else stages.default_documents(store))  # reads the manifest too
+                             else stages.default_documents(store))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    # Bad input must cost nothing: extract every document (milliseconds) before a flow starts or
+    # the output folder is touched.
+    _check_documents(args)
     from pipeline.flows import flow_on
     from pipeline.server import LocalServer, choose_for_run, configured_api_url, using_api
 
@@ -284,13 +289,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from pipeline import stages
     from pipeline.flows import make_deployment, make_schedule
     from pipeline.server import LocalServer, configured_api_url, serving_server, using_api
 
     # Bad input costs nothing: the schedule and the documents are checked before a server starts.
     schedule = make_schedule(args.cron, args.interval, args.timezone)
-    stages.extract_documents(stages.document_sources(args.documents or [], SnapshotStore(args.snapshots)))
+    _check_documents(args)
     local = LocalServer.from_environ(port=args.port)
     # Until Prefect's runner installs its own handler, SIGTERM unwinds like Ctrl-C, so a server
     # started here is stopped. Ctrl-C stops serve even when started where SIGINT is ignored (a
