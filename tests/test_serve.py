@@ -377,7 +377,7 @@ def test_serve_reuses_a_running_local_server_and_ctrl_c_leaves_it_running(prefec
     reap.append(process)
 
     deadline = time.monotonic() + RUN_TIMEOUT
-    while "Prefect UI:" not in _log(tmp_path):
+    while "polling for scheduled runs" not in _log(tmp_path):  # serving: Ctrl-C now reaches Prefect's runner
         assert process.poll() is None and time.monotonic() < deadline, _log(tmp_path)
         time.sleep(0.5)
     assert f"Prefect server: {local.api_url} (the local server, already running)" in _log(tmp_path)
