@@ -297,12 +297,12 @@ def load_records(
 
 def reconcile_documents(docs: Sequence[ExtractedDocument], records: RecordSet) -> list[ReconciliationRow]:
     """Every stated fact of every document against the registry records."""
-    from pipeline.reconcile import LoadedRecord, reconcile_document
+    from pipeline.reconcile import LoadedRecord, RunRecords, reconcile_page
 
-    loaded = [LoadedRecord(record=r, entry=e) for r, e in records.records]
+    run = RunRecords([LoadedRecord(record=r, entry=e) for r, e in records.records], records.links)
     rows: list[ReconciliationRow] = []
     for doc in docs:
-        rows.extend(reconcile_document(doc, loaded, records.links))
+        rows.extend(reconcile_page(doc, run.for_page(doc)))
     return rows
 
 

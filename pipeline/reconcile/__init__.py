@@ -37,21 +37,25 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from pipeline.models import ExtractedDocument, ReconciliationRow, TrialLink
 from pipeline.reconcile.claims import claim_rows, table_rows
 from pipeline.reconcile.consistency import cross_rows, self_rows
-from pipeline.reconcile.ongoing import ongoing_rows, resolve_ongoing
-from pipeline.reconcile.records import LoadedRecord, RecordIndex
-from pipeline.reconcile.references import reference_rows
+from pipeline.reconcile.ongoing import TitleIndex, cteu_slug, ongoing_rows, resolve_ongoing
+from pipeline.reconcile.records import LoadedRecord, RecordIndex, RecordLookup
+from pipeline.reconcile.references import reference_rows, url_target
 from pipeline.reconcile.rules import compare_status, status_compatibility_rows
 from pipeline.reconcile.terms import drug_pattern
 
 __all__ = [
     "LoadedRecord",
+    "PageRecords",
+    "RunRecords",
     "compare_status",
     "page_trial_ids",
     "reconcile_document",
+    "reconcile_page",
     "row_order",
     "status_compatibility_rows",
 ]
@@ -89,8 +93,66 @@ def reconcile_document(
         One row per comparison, sorted by claim id, field and registry (then trial id and rule);
         no two rows share (claim id, trial id, field, registry, rule).
     """
-    index = RecordIndex(records, links)
-    drug = doc.document.title.strip() or doc.document.document_id
+    return reconcile_page(doc, RunRecords(records, links).for_page(doc))
+
+
+class RunRecords:
+    """The records and links of one run with their indexes, built once and shared by every page."""
+
+    def __init__(self, records: Sequence[LoadedRecord], links: Sequence[TrialLink]) -> None:
+        self.lookup = RecordLookup(records, links)
+        self.titles = TitleIndex(self.lookup.records)
+        # clinicaltrials.eu pages by the slugs a reference may name them by (see references._cteu_row)
+        self._cteu: dict[str, list[LoadedRecord]] = {}
+        for loaded in self.lookup.records:
+            if loaded.record.registry == "cteu":
+                slugs = {cteu_slug(loaded.entry.url), loaded.record.trial_id,
+                         *(cteu_slug(i.other_id) for i in loaded.record.identifiers)}
+                for slug in slugs - {None}:
+                    self._cteu.setdefault(slug, []).append(loaded)  # type: ignore[arg-type]
+
+    def for_page(self, doc: ExtractedDocument) -> PageRecords:
+        """What ``doc`` can ask about: the records and links its numbers and its references'
+        addresses reach, and, for each ongoing entry it does not number, the store's records
+        most like its title (:meth:`TitleIndex.shortlist`) with what their numbers reach.
+
+        For every question the page asks, an index of these answers as one of the whole store.
+        """
+        drop = drug_pattern(_drug(doc))
+        ids = page_trial_ids(doc)
+        pages: list[LoadedRecord] = []
+        for ref in doc.references:
+            target = url_target(ref.url)
+            if target is not None and target[0] == "cteu":
+                pages += self._cteu.get(target[1], [])
+            elif target is not None:
+                ids.append(target[1])
+        for entry in doc.ongoing:
+            if not entry.trial_id:
+                pages += (shortlist := self.titles.shortlist(entry.title, drop))
+                ids += [loaded.record.trial_id for loaded in shortlist]
+        found = {id(loaded): loaded for loaded in [*self.lookup.reaching(ids), *pages]}
+        return PageRecords(sorted(found.values(), key=self.lookup.position), self.lookup.links_of(ids))
+
+
+@dataclass(frozen=True)
+class PageRecords:
+    """The records and links one page needs (:meth:`RunRecords.for_page`), in the run's order:
+    small enough to send with the page to a worker."""
+
+    records: list[LoadedRecord]
+    links: list[TrialLink]
+
+
+def _drug(doc: ExtractedDocument) -> str:
+    return doc.document.title.strip() or doc.document.document_id
+
+
+def reconcile_page(doc: ExtractedDocument, page: PageRecords) -> list[ReconciliationRow]:
+    """:func:`reconcile_document` against only the records the page needs (:meth:`RunRecords.for_page`):
+    the same rows, in time that does not grow with the store."""
+    index = RecordIndex(page.records, page.links)
+    drug = _drug(doc)
     drug_re = drug_pattern(drug)
     page_ids = page_trial_ids(doc)
     resolutions = resolve_ongoing(doc, index, page_ids, drug_re)

@@ -16,6 +16,7 @@ trial only name. Otherwise the entry stays unresolved ("ongoing.resolve" unverif
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from pipeline.models import Claim, Evidence, ExtractedDocument, OngoingTrial, Re
 from pipeline.reconcile.claims import single_trial_claims
 from pipeline.reconcile.records import (
     Fact,
+    LoadedRecord,
     Outcome,
     ReachedRecord,
     RecordIndex,
@@ -92,9 +94,55 @@ class Resolution:
         return None if self.trial_id is None or self.best is None else self.best.candidate.candidate_link
 
 
+TITLE_SHORTLIST = 10
+"""Records of the store, beyond the page's own, whose titles an ongoing entry is scored against:
+those sharing the entry's rarest distinctive words (see :class:`TitleIndex`)."""
+
+MAX_POSTING = 512
+"""A word found in more record titles than this tells too little to shortlist by (it still
+counts in the score of every title that is scored)."""
+
+
+class TitleIndex:
+    """The distinctive words of every record's titles, folded once per run, and the records each is in.
+
+    :meth:`shortlist` finds the records whose titles share the most of an entry's rarest words
+    in time that depends on the entry and :data:`MAX_POSTING`, not on the store: every
+    candidate of the shortlist is then scored exactly as any other (:func:`resolve_title`).
+    """
+
+    def __init__(self, records: Sequence[LoadedRecord]) -> None:
+        self._records = list(records)
+        self._postings: dict[str, list[int]] = {}
+        for n, loaded in enumerate(self._records):
+            rec = loaded.record
+            words = {w for text in (rec.title, rec.official_title) if text for w in title_tokens(text)}
+            for word in words:
+                self._postings.setdefault(word, []).append(n)
+
+    def shortlist(self, title: str, drop: re.Pattern[str] | None = None,
+                  size: int = TITLE_SHORTLIST) -> list[LoadedRecord]:
+        """Up to ``size`` records whose titles share the most (by rarity) of ``title``'s words, in store order.
+
+        Every record when none shares a word with ``title``."""
+        postings = sorted((len(p), w, p) for w in set(title_tokens(title, drop)) if (p := self._postings.get(w)))
+        if not postings:
+            # No title shares a word with the entry: which is least unlike it is told only by
+            # scoring them all (the entry stays unresolved, but its row names the nearest titles).
+            return list(self._records)
+        usable = [p for n, _, p in postings if n <= MAX_POSTING] or [postings[0][2][:MAX_POSTING]]
+        weights: dict[int, float] = {}
+        for posting in usable:  # rarest first, always in the same order: the sums are the same in any process
+            weight = 1.0 / len(posting)
+            for n in posting:
+                weights[n] = weights.get(n, 0.0) + weight
+        best = heapq.nsmallest(size, weights, key=lambda n: (-weights[n], n))
+        return [self._records[n] for n in sorted(best)]
+
+
 def title_candidates(doc: ExtractedDocument, index: RecordIndex, page_ids: Sequence[str]) -> list[TitleCandidate]:
-    """Every record title and official title, every clinicaltrials.eu reference with a known
-    trial, and the page's sentences about each trial (joined, one candidate per trial)."""
+    """Every title and official title of the index's records, every clinicaltrials.eu reference
+    with a known trial, and the page's sentences about each trial (joined, one candidate per trial)."""
     out: list[TitleCandidate] = []
     for loaded in index.records:
         rec = loaded.record
@@ -192,7 +240,11 @@ def _describe(resolution: Resolution) -> str:
 def resolve_ongoing(
     doc: ExtractedDocument, index: RecordIndex, page_ids: Sequence[str], drop: re.Pattern[str] | None
 ) -> dict[int, Resolution]:
-    """The resolution of every ongoing entry, by position."""
+    """The resolution of every ongoing entry, by position.
+
+    Each entry is scored against every title of the index's records (at site scale, the page's
+    own and the shortlists of :class:`TitleIndex`) and the page's clinicaltrials.eu references.
+    """
     candidates = title_candidates(doc, index, page_ids)
     out: dict[int, Resolution] = {}
     for entry in doc.ongoing:

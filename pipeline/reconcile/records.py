@@ -110,21 +110,66 @@ def _norm(trial_id: str) -> str:
     return trial_id.strip().upper()
 
 
+class RecordLookup:
+    """Every record and link of one run, indexed once, so a page finds its own in time that does
+    not grow with the store.
+
+    :meth:`reaching` gives exactly the records :class:`RecordIndex` could reach from some trial
+    numbers (same id, a link, an identifier either record lists), in the store's order: a
+    :class:`RecordIndex` over them answers every question about those numbers as one over the
+    whole store would.
+    """
+
+    def __init__(self, records: Sequence[LoadedRecord], links: Sequence[TrialLink]) -> None:
+        self.records = list(records)
+        self._position = {id(loaded): n for n, loaded in enumerate(self.records)}
+        self.by_id: dict[str, list[LoadedRecord]] = {}
+        self.listing: dict[str, list[LoadedRecord]] = {}
+        for loaded in self.records:
+            self.by_id.setdefault(_norm(loaded.record.trial_id), []).append(loaded)
+            for ident in loaded.record.identifiers:
+                self.listing.setdefault(_norm(ident.other_id), []).append(loaded)
+        self.links_by_id: dict[str, list[tuple[str, TrialLink]]] = {}
+        for link in links:
+            self.links_by_id.setdefault(_norm(link.trial_id), []).append((_norm(link.other_id), link))
+            self.links_by_id.setdefault(_norm(link.other_id), []).append((_norm(link.trial_id), link))
+        self.links = list(links)
+        self._link_position = {id(link): n for n, link in enumerate(self.links)}
+
+    def reaching(self, trial_ids: Iterable[str]) -> list[LoadedRecord]:
+        """The records any of ``trial_ids`` reaches (see :meth:`RecordIndex._find`), in store order."""
+        found: dict[int, LoadedRecord] = {}
+        for trial_id in trial_ids:
+            tid = _norm(trial_id)
+            own = self.by_id.get(tid, [])
+            for loaded in own:
+                found[id(loaded)] = loaded
+                for ident in loaded.record.identifiers:
+                    found.update((id(o), o) for o in self.by_id.get(_norm(ident.other_id), []))
+            for other, _ in self.links_by_id.get(tid, []):
+                found.update((id(o), o) for o in self.by_id.get(other, []))
+            found.update((id(o), o) for o in self.listing.get(tid, []))
+        return sorted(found.values(), key=lambda loaded: self._position[id(loaded)])
+
+    def links_of(self, trial_ids: Iterable[str]) -> list[TrialLink]:
+        """The links that name any of ``trial_ids``, in the run's order."""
+        wanted = {id(link): link for tid in trial_ids for _, link in self.links_by_id.get(_norm(tid), [])}
+        return sorted(wanted.values(), key=lambda link: self._link_position[id(link)])
+
+    def position(self, loaded: LoadedRecord) -> int:
+        """Where ``loaded`` stands in the store's order."""
+        return self._position[id(loaded)]
+
+
 class RecordIndex:
     """The records and links of one run, looked up by the trial numbers a page uses."""
 
     def __init__(self, records: Sequence[LoadedRecord], links: Sequence[TrialLink]) -> None:
-        self._records = list(records)
-        self._by_id: dict[str, list[LoadedRecord]] = {}
-        self._listing: dict[str, list[LoadedRecord]] = {}  # number -> records listing it as an identifier
-        for loaded in self._records:
-            self._by_id.setdefault(_norm(loaded.record.trial_id), []).append(loaded)
-            for ident in loaded.record.identifiers:
-                self._listing.setdefault(_norm(ident.other_id), []).append(loaded)
-        self._links: dict[str, list[tuple[str, TrialLink]]] = {}
-        for link in links:
-            self._links.setdefault(_norm(link.trial_id), []).append((_norm(link.other_id), link))
-            self._links.setdefault(_norm(link.other_id), []).append((_norm(link.trial_id), link))
+        lookup = RecordLookup(records, links)
+        self._records = lookup.records
+        self._by_id = lookup.by_id
+        self._listing = lookup.listing  # number -> records listing it as an identifier
+        self._links = lookup.links_by_id
         self._reached: dict[str, list[ReachedRecord]] = {}
         self._every: dict[str, list[ReachedRecord]] = {}
 

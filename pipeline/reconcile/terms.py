@@ -18,6 +18,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from rapidfuzz import fuzz
 
@@ -128,9 +129,12 @@ CONDITION_QUALIFIERS = frozenset(
 _STAGE = re.compile(r"\bstage[\s-]+(?:[ivx]+|[0-4])[a-c]?\b", re.IGNORECASE)
 
 
+@lru_cache(maxsize=1 << 16)
 def _fold(text: str) -> str:
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    # Cached: a site's pages fold the same registry titles and values again and again.
+    if not text.isascii():  # ASCII has no accents to strip (NFKD leaves it as it is)
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(ch for ch in text if not unicodedata.combining(ch))
     text = text.casefold().replace("\u2019", "'").replace("'s", "")
     return re.sub(r"[^a-z0-9]+", " ", text)
 
