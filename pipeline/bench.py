@@ -54,6 +54,11 @@ MAX_FETCH_TO_BOUND = 1.25  # fetch time / (records * latency / concurrency)
 MAX_WARM_TO_COLD = 0.10  # warm re-run / cold run, pipeline work only
 MAX_RUN_TO_EMPTY_FLOW = 1.3  # make run / empty Prefect flow, wall clock
 MAX_SERVER_RERUN_SECONDS = 4.0  # warm re-run of the embedded page, a local Prefect server running
+# The targets of the "Site scale" issue, on a 2-core machine.
+MAX_SITE_COLD_SECONDS = 60.0  # 2,000 pages over 20,000 records, cold, through the flow
+MAX_SITE_PEAK_RSS = 2 * GIB
+MAX_PAGE_TIME_RATIO = 1.2  # per-page reconcile time, large store / small store
+MAX_ONE_PAGE_TO_COLD = 0.05  # warm re-run with one page changed / cold run
 
 RESULTS_SHARE = 0.125  # records with posted results on ClinicalTrials.gov: roughly one in eight
 STATUSES = (
@@ -100,8 +105,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skip-startup", action="store_true", help="leave out make run against an empty flow")
     parser.add_argument("--skip-server", action="store_true",
                         help="leave out the warm re-run against a local Prefect server and a temporary one")
+    parser.add_argument("--site", type=_site_arg, metavar="PAGES,RECORDS",
+                        help="instead of the figures above, the site bench: PAGES generated drug pages over a "
+                             "store of RECORDS records, e.g. 2000,20000 (see pipeline/site.py)")
+    parser.add_argument("--site-dask", type=int, default=0, metavar="WORKERS",
+                        help="site bench: run the flow on a local Dask cluster of this many worker processes "
+                             "(default: 0, the default task runner)")
+    parser.add_argument("--site-small", type=int, default=200, metavar="N",
+                        help="site bench: the small store the per-page reconcile time is compared with (default: 200)")
     parser.add_argument("--workdir", type=Path, metavar="DIR",
                         help="where corpora and outputs go, kept afterwards (default: a temporary folder)")
+
+
+def _site_arg(text: str) -> tuple[int, int]:
+    sizes = _sizes_arg(text)
+    if len(sizes) != 2:
+        raise argparse.ArgumentTypeError(f"{text!r}: give PAGES,RECORDS, e.g. 2000,20000")
+    return sizes[0], sizes[1]
 
 
 def _sizes_arg(text: str) -> list[int]:
@@ -367,30 +387,13 @@ def rerun_store(workdir: Path, corpus: Path | None, records: int) -> Path | None
     if corpus is None or records <= 0:
         return None
     import itertools
-    import shutil
 
-    import orjson
-
-    from pipeline.models import SnapshotEntry
-    from pipeline.snapshots import DEFAULT_SNAPSHOTS_DIR, SnapshotStore, sha256_bytes
+    from pipeline.site import write_store
+    from pipeline.snapshots import DEFAULT_SNAPSHOTS_DIR
 
     root = workdir / "store"
-    shutil.rmtree(root, ignore_errors=True)
-    shutil.copytree(DEFAULT_SNAPSHOTS_DIR, root)
-    store = SnapshotStore(root)
-    entries = store.entries()
-    (root / "ctgov").mkdir(exist_ok=True)
     with corpus.open("rb") as fh:
-        for line in itertools.islice(fh, records):
-            nct = orjson.loads(line)["protocolSection"]["identificationModule"]["nctId"]
-            path = f"ctgov/{nct}.json"
-            if (root / path).exists():
-                continue
-            (root / path).write_bytes(line)
-            entries.append(SnapshotEntry(path=path, registry="ctgov", trial_id=nct, sha256=sha256_bytes(line),
-                                         url=f"https://clinicaltrials.gov/api/v2/studies/{nct}",
-                                         provenance="reconstructed"))
-    store.save_entries(entries)  # once: writing the manifest per snapshot would be quadratic
+        write_store(root, itertools.islice(fh, records), base=DEFAULT_SNAPSHOTS_DIR)
     return root
 
 
@@ -444,15 +447,104 @@ def pipeline_work(output_dir: Path, snapshots_dir: Path | None = None) -> bool:
                 run = RunInfo(run_id=run_id, started_at=started, finished_at=datetime.now(UTC))
                 record_run_only(output_dir, stages.unchanged_run_rows(run, plan), con)
                 return False
-        docs = stages.extract_documents(sources)
+        changed = stages.pages_to_extract(sources, plan, previous)
+        docs = stages.extract_documents(changed, taken=previous.document_urls)
         records = stages.load_records(store, previous)
+        affected = stages.pages_affected(sources, plan, previous, records, changed)
+        docs = stages.settle_ids([*docs, *stages.extract_documents(affected, taken=previous.document_urls)],
+                                 [*changed, *affected], previous.document_urls)
         rows = stages.reconcile_documents(docs, records)
         run = RunInfo(run_id=run_id, started_at=started, finished_at=datetime.now(UTC))
         batch = stages.run_batch(run, docs, records, store, rows, previous, plan.fingerprint,
-                                 file_stats=plan.file_stats)
+                                 file_stats=plan.file_stats, basis=plan.basis)
         write_outputs(batch, output_dir, version=run_id)
-        stages.write_reports(docs, rows, records, output_dir)
+        if docs:
+            stages.write_reports(docs, rows, records, output_dir)
         return True
+
+
+def measure_site(workdir: Path, corpus: Path, pages: int, records: int, seed: int, dask_workers: int) -> dict[str, Any]:
+    """The flow over a generated site: cold, then warm with nothing changed, one page changed and
+    one record changed. Prefect's temporary server is started first by an empty flow (not counted)."""
+    import gc
+
+    from prefect import flow
+
+    from pipeline.flows import flow_on
+    from pipeline.site import build_site, change_one_page, change_one_record
+
+    site = build_site(corpus, records, pages, workdir / "site", seed=seed)
+    output = workdir / "site-output"
+    shutil.rmtree(output, ignore_errors=True)
+    flow(name="warm-up")(lambda: None)()
+    figures: dict[str, Any] = {"pages": pages, "records": records}
+    cluster = None
+    if dask_workers:
+        from distributed import LocalCluster
+
+        cluster = LocalCluster(n_workers=dask_workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    try:
+        run = flow_on(cluster.scheduler_address if cluster else None)
+
+        def timed(name: str) -> Any:
+            gc.collect()
+            start = time.perf_counter()
+            summary = run(documents=[site.pages], output_dir=output, snapshots_dir=site.store)
+            figures[name] = time.perf_counter() - start
+            return summary
+
+        cold = timed("cold_seconds")
+        figures["cold_pages"] = len(cold.documents)
+        figures["cold_rss"] = peak_rss()
+        figures["nothing_changed_work"] = timed("nothing_changed_seconds").work_done
+        page = change_one_page(site)
+        figures["one_page_reconciled"] = timed("one_page_seconds").documents
+        figures["one_page_changed"] = page
+        nct, citing = change_one_record(site)
+        figures["one_record_reconciled"] = sorted(timed("one_record_seconds").documents)
+        figures["one_record_citing"] = sorted(citing)
+        figures["one_record"] = nct
+    finally:
+        if cluster is not None:
+            cluster.close()
+    figures["peak_rss"] = peak_rss()
+    return figures
+
+
+def measure_page_time(workdir: Path, small: int, repeat: int) -> dict[str, Any]:
+    """Per-page reconcile time of the same pages against the site's whole store and against its
+    first ``small`` records (every record the pages cite among them). Records come from the
+    store of the site run (its record_cache), the pages are generated over the first ``small``."""
+    import gc
+
+    from pipeline import stages
+    from pipeline.incremental import read_previous_state, records_from_json
+    from pipeline.reconcile import LoadedRecord, RunRecords, reconcile_page
+    from pipeline.site import study_facts, write_pages
+    from pipeline.snapshots import SnapshotStore
+
+    store = SnapshotStore(workdir / "site" / "store")
+    cache = read_previous_state(workdir / "site-output" / "trialrecon.duckdb").cached_records
+    loaded = [LoadedRecord(record, entry) for entry in store.entries()
+              if (raw := cache.get((entry.path, entry.sha256))) for record in records_from_json(raw)]
+    import orjson
+
+    facts = [study_facts(orjson.loads(store.read(x.entry))) for x in loaded[:small]]
+    folder = workdir / "page-time"
+    shutil.rmtree(folder, ignore_errors=True)
+    write_pages(folder, facts, 20, seed=11)
+    docs = stages.extract_documents(stages.document_sources([folder], store))
+    runs = {"small": RunRecords(loaded[:small], []), "large": RunRecords(loaded, [])}
+    gc.freeze()  # the records live for the run: the collector need not walk them for every page
+    times: dict[str, list[float]] = {"small": [], "large": []}
+    for _ in range(max(3, repeat)):
+        for name, run in runs.items():  # interleaved, so a slowed moment weighs on both
+            start = time.perf_counter()
+            for doc in docs:
+                reconcile_page(doc, run.for_page(doc))
+            times[name].append((time.perf_counter() - start) / len(docs))
+    return {"small_records": small, "large_records": len(loaded), "pages": len(docs),
+            "small_seconds": statistics.median(times["small"]), "large_seconds": statistics.median(times["large"])}
 
 
 CHILDREN = {
@@ -462,6 +554,8 @@ CHILDREN = {
     "rerun": lambda a: measure_rerun(Path(a[0]), int(a[1]), Path(a[2]) if a[2:] and a[2] else None,
                                      int(a[3]) if a[3:] else 0),
     "serve": lambda a: serve_corpus(Path(a[0]), int(a[1]), float(a[2])),
+    "site": lambda a: measure_site(Path(a[0]), Path(a[1]), int(a[2]), int(a[3]), int(a[4]), int(a[5])),
+    "page-time": lambda a: measure_page_time(Path(a[0]), int(a[1]), int(a[2])),
 }
 
 
@@ -738,13 +832,58 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> Report:
     return report
 
 
+def run_site_bench(args: argparse.Namespace, workdir: Path) -> Report:
+    """The site figures: a generated site run through the flow, cold and warm, and per-page time."""
+    import platform
+
+    pages, records = args.site
+    report = Report()
+    runner = f"a local Dask cluster of {args.site_dask} workers" if args.site_dask else "the default task runner"
+    report.say(f"trialrecon site bench: {pages:,} pages over {records:,} records, on {runner}; {os.cpu_count()} cores "
+               f"(load average {os.getloadavg()[0]:.1f} at the start), Python {platform.python_version()}, "
+               f"seed {args.seed}")
+    corpus = build_corpus(args.samples, records, workdir / f"corpus-{records}.ndjson", seed=args.seed)
+    site = in_subprocess("site", workdir, corpus.path, pages, records, args.seed, args.site_dask)
+    cold = site["cold_seconds"]
+    report.say("")
+    report.say("the flow, end to end (Prefect's temporary server already up)")
+    report.say(f"  cold: {cold:.1f} s ({site['cold_pages']:,} pages reconciled; peak RSS {_mib(site['cold_rss'])})")
+    report.say(f"  warm, nothing changed: {site['nothing_changed_seconds']:.2f} s "
+               f"(work done: {site['nothing_changed_work']})")
+    report.say(f"  warm, one page changed ({site['one_page_changed']}): {site['one_page_seconds']:.2f} s "
+               f"({site['one_page_seconds'] / cold:.1%} of cold); pages reconciled: {site['one_page_reconciled']}")
+    report.say(f"  warm, one record changed ({site['one_record']}, cited by {len(site['one_record_citing'])} pages): "
+               f"{site['one_record_seconds']:.2f} s; pages reconciled: {len(site['one_record_reconciled'])}, "
+               f"exactly those citing it: {site['one_record_reconciled'] == site['one_record_citing']}")
+    report.say(f"  peak RSS of the flow's process: {_mib(site['peak_rss'])}")
+    full = (pages, records) == (2000, 20000)
+    size = "" if full else f" (measured at {pages:,} x {records:,}; the target is for 2,000 x 20,000)"
+    report.target(f"cold under {MAX_SITE_COLD_SECONDS:.0f} s{size}", cold < MAX_SITE_COLD_SECONDS if full else None,
+                  f"{cold:.1f} s")
+    report.target(f"peak RSS under 2 GiB{size}", site["peak_rss"] < MAX_SITE_PEAK_RSS if full else None,
+                  _mib(site["peak_rss"]))
+    one_page = site["one_page_seconds"] / cold
+    report.target(f"warm, one page changed, under {MAX_ONE_PAGE_TO_COLD:.0%} of cold{size}",
+                  one_page < MAX_ONE_PAGE_TO_COLD if full else None, f"{one_page:.1%}")
+    per_page = in_subprocess("page-time", workdir, args.site_small, args.repeat)
+    ratio = per_page["large_seconds"] / per_page["small_seconds"]
+    report.say("")
+    report.say(f"per-page reconcile time, the same {per_page['pages']} pages, median of {max(3, args.repeat)} interleaved")
+    report.say(f"  {per_page['small_records']:,} records: {per_page['small_seconds'] * 1000:.1f} ms a page; "
+               f"{per_page['large_records']:,} records: {per_page['large_seconds'] * 1000:.1f} ms a page")
+    report.target(f"per-page time within {MAX_PAGE_TIME_RATIO:g}x from {per_page['small_records']:,} to "
+                  f"{per_page['large_records']:,} records", ratio <= MAX_PAGE_TIME_RATIO, f"{ratio:.2f}x")
+    return report
+
+
 def main(args: argparse.Namespace) -> Report:
     """Run the bench in ``--workdir`` (kept) or a temporary folder (removed afterwards)."""
+    chosen = run_site_bench if args.site else run_bench
     if args.workdir:
         args.workdir.mkdir(parents=True, exist_ok=True)
-        return run_bench(args, args.workdir)
+        return chosen(args, args.workdir)
     with tempfile.TemporaryDirectory(prefix="trialrecon-bench-") as tmp:
-        return run_bench(args, Path(tmp))
+        return chosen(args, Path(tmp))
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["_child"]:

@@ -249,6 +249,7 @@ def build_batch(
     run_rows: Sequence[Row] = (),
     count_rows: Sequence[Row] = (),
     file_stats: Mapping[str, tuple[int, int]] | None = None,
+    page_basis: Sequence[Row] = (),
 ) -> Batch:
     """Everything one run writes, with the units it replaces.
 
@@ -258,6 +259,7 @@ def build_batch(
         removed_snapshots: paths whose cached records go.
         record_cache: (entry, records JSON) for every snapshot parsed in this run.
         file_stats: path -> (size, mtime_ns) of each snapshot file this run verified.
+        page_basis: the ``document_basis`` rows of the documents reconciled in this run.
 
     Documents and registry records replace their own earlier rows; the manifest and the links
     are full state and replace their tables whole; history tables keep every value; load
@@ -268,6 +270,8 @@ def build_batch(
     for table in DOCUMENT_TABLES:
         batch.replace_keys(table.name, doc_keys)
     batch.replace_keys("reconciliation", doc_keys)
+    batch.replace_keys("document_basis", doc_keys)
+    batch.add("document_basis", _stamp(page_basis, run.run_id))
     for doc in documents:
         for table, rows in document_rows(doc).items():
             batch.add(table, _stamp(rows, run.run_id))

@@ -14,6 +14,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import duckdb  # noqa: E402
 from prefect import Flow, flow, get_run_logger, task, unmapped  # noqa: E402
@@ -37,7 +38,10 @@ from pipeline.load import (
 )
 from pipeline.models import ExtractedDocument, ReconciliationRow, SnapshotEntry
 from pipeline.progress import Progress, make_progress
+from pipeline.reconcile import PageRecords
 from pipeline.snapshots import DEFAULT_SNAPSHOTS_DIR, SnapshotStore
+
+T = TypeVar("T")
 
 DEFAULT_OUTPUT_DIR = Path("output")
 DASK_ADDRESS_ENV = "TRIALRECON_DASK_ADDRESS"
@@ -45,6 +49,7 @@ DEPLOYMENT_NAME = "trialrecon-scheduled"
 DEFAULT_CRON = "0 6 * * *"  # daily at 06:00
 
 # Our inputs are pydantic models and paths; results live in DuckDB, not in Prefect's result store.
+# Large inputs (a site's records, pages and rows) are passed in a Parcel (see there).
 _task = task(cache_policy=NO_CACHE, persist_result=False)
 
 
@@ -73,22 +78,49 @@ class RunSummary:
         return 3 if self.load_errors or self.refresh_failures else 0
 
 
+class Parcel(Generic[T]):
+    """A task's large input, passed whole: Prefect walks every list, tuple, dict, dataclass and
+    pydantic model in a task's parameters looking for futures, which for a site's records, pages
+    and rows cost more than the work itself; it does not look inside an object of another kind.
+    (``prefect.utilities.annotations.quote`` says the same, but the Dask runner hands it on unopened.)
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: T) -> None:
+        self.value = value
+
+    def __getstate__(self) -> T:
+        return self.value
+
+    def __setstate__(self, value: T) -> None:
+        self.value = value
+
+
+def _parcels(items: list[T]) -> list[Parcel[T]]:
+    return [Parcel(item) for item in items]
+
+
 @_task(name="extract documents")
-def extract_task(sources: list[stages.DocumentSource], taken: dict[str, str]) -> list[ExtractedDocument]:
-    """Extract the stated facts of every document (``taken``: the output's document ids and their URLs)."""
-    return stages.extract_documents(sources, taken=taken)
+def extract_task(sources: Parcel[list[stages.DocumentSource]], taken: dict[str, str]) -> list[ExtractedDocument]:
+    """Extract the stated facts of some documents (one batch of a site's pages; ``taken``: the
+    output's document ids and their URLs)."""
+    return stages.extract_documents(sources.value, taken=taken)
 
 
-@_task(name="load snapshot", task_run_name="load {entry.path}")
-def load_snapshot_task(store: SnapshotStore, entry: SnapshotEntry, cached: str | None) -> stages.SnapshotRecords:
-    """Parse one registry snapshot, or reuse last run's records of the same bytes."""
-    return stages.load_snapshot(store, entry, cached)
+@_task(name="load snapshot", task_run_name="load {first} (+{extra})")
+def load_snapshot_task(
+    store: SnapshotStore, entries: Parcel[list[SnapshotEntry]], cached: Parcel[list[str | None]], first: str,
+    extra: int = 0,
+) -> list[stages.SnapshotRecords]:
+    """Parse some registry snapshots (the first named ``first``), or reuse last run's records of the same bytes."""
+    return [stages.load_snapshot(store, entry, raw) for entry, raw in zip(entries.value, cached.value, strict=True)]
 
 
 @_task(name="reconcile")
-def reconcile_task(docs: list[ExtractedDocument], records: stages.RecordSet) -> list[ReconciliationRow]:
-    """Compare every stated fact with the registry records."""
-    return stages.reconcile_documents(docs, records)
+def reconcile_task(docs: Parcel[list[ExtractedDocument]], inputs: Parcel[list[PageRecords]]) -> list[ReconciliationRow]:
+    """Compare every stated fact of some documents with the records each needs."""
+    return stages.reconcile_pages(docs.value, inputs.value)
 
 
 @_task(name="refresh snapshots", retries=0)
@@ -107,17 +139,18 @@ def refresh_task(store: SnapshotStore, sources: list[stages.DocumentSource]) -> 
 
 
 @_task(name="write outputs")
-def write_task(batch: Batch, output_dir: Path, run_id: str) -> LoadResult:
+def write_task(batch: Parcel[Batch], output_dir: Path, run_id: str) -> LoadResult:
     """Write DuckDB and Parquet atomically."""
-    return write_outputs(batch, output_dir, version=run_id)
+    return write_outputs(batch.value, output_dir, version=run_id)
 
 
 @_task(name="write report")
 def report_task(
-    docs: list[ExtractedDocument], rows: list[ReconciliationRow], records: stages.RecordSet, output_dir: Path
+    docs: Parcel[list[ExtractedDocument]], rows: Parcel[list[ReconciliationRow]], records: Parcel[stages.RecordSet],
+    output_dir: Path,
 ) -> list[Path]:
     """Write output/report.html and output/report.md (each replaced atomically)."""
-    return stages.write_reports(docs, rows, records, output_dir)
+    return stages.write_reports(docs.value, rows.value, records.value, output_dir)
 
 
 @flow(name="trialrecon", description="Extract, reconcile and load the stated facts of trial pages.")
@@ -157,19 +190,33 @@ def trialrecon_flow(
                     unchanged = _record_unchanged_run(run_id, started, plan, output_dir, con)
                 unchanged.refresh_failures = refresh_failures
                 return unchanged
-        docs = extract_task(sources, previous.document_urls)
-        # One task per snapshot, so a distributed task runner has the parsing to spread.
+        # Pages whose text changed are read first: a bad page stops the run before any parsing.
+        # After an interrupted publish every page is done again, so that every output is whole.
+        changed = list(sources) if interrupted else stages.pages_to_extract(sources, plan, previous)
+        docs = _extract(changed, previous.document_urls)
+        # A task per batch of snapshots, so a distributed task runner has the parsing to spread.
         jobs = stages.plan_snapshots(store, previous)
-        futures = load_snapshot_task.map(unmapped(store), jobs.entries, jobs.cached)
-        records = stages.collect_records(jobs, _results(futures, make_progress(logger=get_run_logger())))  # type: ignore[arg-type]
-        rows = reconcile_task(docs, records)
+        entries, cached = stages.batches(jobs.entries), stages.batches(jobs.cached)
+        futures = load_snapshot_task.map(unmapped(store), _parcels(entries), _parcels(cached),
+                                         [b[0].path for b in entries], [len(b) - 1 for b in entries])
+        progress = make_progress(logger=get_run_logger())
+        records = stages.collect_records(jobs, _results(futures, len(jobs.entries), progress))  # type: ignore[arg-type]
+        # Pages unchanged themselves are reconciled again only when a record they use changed.
+        affected = stages.pages_affected(sources, plan, previous, records, changed)
+        docs = stages.settle_ids([*docs, *_extract(affected, previous.document_urls)], [*changed, *affected],
+                                 previous.document_urls)
+        inputs = stages.page_inputs(docs, records)
+        with stages.records_spared():
+            futures = reconcile_task.map(_parcels(stages.batches(docs)), _parcels(stages.batches(inputs)))
+            rows = [row for future in futures for row in future.result()]
         run = RunInfo(run_id=run_id, started_at=started, finished_at=datetime.now(UTC))
         batch = stages.run_batch(run, docs, records, store, rows, previous, plan.fingerprint,
-                                 file_stats=plan.file_stats)
+                                 file_stats=plan.file_stats, basis=plan.basis)
         # Database, Parquet and reports are published as one unit (see pipeline.load.publishing).
         with publishing(output_dir, run_id):
-            result = write_task(batch, output_dir, run_id)
-            report_task(docs, rows, records, output_dir)
+            result = write_task(Parcel(batch), output_dir, run_id)
+            if docs:  # with no page reconciled again, the last report still tells every row
+                report_task(Parcel(docs), Parcel(rows), Parcel(records), output_dir)
     for err in records.errors:
         logger.warning("could not use %s: %s", err.snapshot, err.error)
     logger.info("run %s wrote %s", run_id, result.database)
@@ -192,13 +239,23 @@ def trialrecon_flow(
     )
 
 
-def _results(futures: list[PrefectFuture[stages.SnapshotRecords]], progress: Progress) -> list[stages.SnapshotRecords]:
-    """Each future's result, in order, reporting progress as they arrive."""
-    progress.start("registry snapshots", len(futures))
+def _extract(sources: list[stages.DocumentSource], taken: dict[str, str]) -> list[ExtractedDocument]:
+    """The documents extracted by one task per batch of pages, in order (their ids not yet
+    settled across batches: see :func:`stages.settle_ids`)."""
+    futures = extract_task.map(_parcels(stages.batches(sources)), unmapped(taken))
+    return [doc for future in futures for doc in future.result()]
+
+
+def _results(
+    futures: list[PrefectFuture[list[stages.SnapshotRecords]]], total: int, progress: Progress
+) -> list[stages.SnapshotRecords]:
+    """Each future's results, in order, reporting progress as they arrive."""
+    progress.start("registry snapshots", total)
     results = []
     for future in futures:
-        results.append(future.result())
-        progress.advance(results[-1].entry.path)
+        for item in future.result():
+            results.append(item)
+            progress.advance(item.entry.path)
     progress.finish()
     return results
 

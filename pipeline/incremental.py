@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -22,6 +23,17 @@ from pipeline.models import SnapshotEntry, TrialRecord
 _records_adapter = TypeAdapter(list[TrialRecord])
 OUTCOMES = ("new", "changed", "unchanged", "failed", "removed")
 REGISTRY_FOLDERS = ("ctgov", "ctis", "euctr", "cteu")
+
+
+@dataclass(frozen=True)
+class PageBasis:
+    """What one page's last reconciliation rested on (a ``document_basis`` row group)."""
+
+    document_id: str
+    document_sha256: str | None
+    basis: str | None
+    trial_ids: frozenset[str] = frozenset()
+    snapshots: dict[str, str] = field(default_factory=dict)  # path -> sha256
 
 
 class PreviousState:
@@ -48,6 +60,7 @@ class PreviousState:
         self.fingerprint = fingerprint
         self._cached_records = cached_records
         self._database = database
+        self._pages: dict[str, PageBasis] | None = None
 
     @property
     def cached_records(self) -> dict[tuple[str, str], str]:
@@ -55,6 +68,17 @@ class PreviousState:
         if self._cached_records is None:
             self._cached_records = _read_record_cache(self._database) if self._database else {}
         return self._cached_records
+
+    @property
+    def pages(self) -> dict[str, PageBasis]:
+        """document_id -> what its last reconciliation rested on (read on first use)."""
+        if self._pages is None:
+            self._pages = _read_page_basis(self._database) if self._database else {}
+        return self._pages
+
+    def set_pages(self, pages: dict[str, PageBasis]) -> None:
+        """State what the previous run's pages rested on (for a state not read from a database)."""
+        self._pages = pages
 
     def cached(self, entry: SnapshotEntry) -> list[TrialRecord] | None:
         """The records parsed from this exact snapshot last time, if any."""
@@ -108,6 +132,26 @@ def _read_record_cache(database: Path) -> dict[tuple[str, str], str]:
                 "SELECT snapshot_path, sha256, records_json FROM record_cache").fetchall()}
     except duckdb.Error:
         return {}  # as when the whole state could not be read: nothing is reused
+
+
+def _read_page_basis(database: Path) -> dict[str, PageBasis]:
+    try:
+        with duckdb.connect(str(database), read_only=True) as con:
+            rows = con.execute(
+                "SELECT document_id, document_sha256, basis, trial_id, snapshot_path, snapshot_sha256 "
+                "FROM document_basis").fetchall()
+    except duckdb.Error:
+        return {}  # an output written before pages were tracked: every page is reconciled again
+    ids: dict[str, set[str]] = {}
+    snaps: dict[str, dict[str, str]] = {}
+    head: dict[str, tuple[str | None, str | None]] = {}
+    for doc_id, doc_sha, basis, trial_id, path, sha in rows:
+        head[doc_id] = (doc_sha, basis)
+        if trial_id:
+            ids.setdefault(doc_id, set()).add(trial_id)
+        if path:
+            snaps.setdefault(doc_id, {})[path] = sha
+    return {d: PageBasis(d, sha, basis, frozenset(ids.get(d, ())), snaps.get(d, {})) for d, (sha, basis) in head.items()}
 
 
 def classify(entries: Iterable[SnapshotEntry], previous: PreviousState) -> dict[str, str]:

@@ -8,14 +8,18 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from uuid import uuid4
+
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -23,10 +27,23 @@ from pipeline.dataset import LoadError, RunInfo, RunSummaryCounts, build_batch, 
 from pipeline.load import Batch
 from pipeline.errors import DocumentError, SnapshotError, UnsafePathError
 from pipeline.extract import extract_document, read_document
-from pipeline.incremental import PreviousState, classify, fingerprint, records_from_json, records_json, registry_counts
+from pipeline.incremental import (
+    PreviousState,
+    classify,
+    code_version,
+    fingerprint,
+    records_from_json,
+    records_json,
+    registry_counts,
+)
 from pipeline.models import ExtractedDocument, ReconciliationRow, SnapshotEntry, TrialLink, TrialRecord
 from pipeline.progress import NoProgress, Progress
 from pipeline.snapshots import SnapshotStore, atomic_write_bytes, sha256_bytes
+
+if TYPE_CHECKING:
+    from pipeline.reconcile import PageRecords
+
+T = TypeVar("T")
 
 REGISTRIES = ("ctgov", "ctis", "euctr", "cteu")
 LINKS_NAME = "links.json"
@@ -75,11 +92,17 @@ def default_documents(store: SnapshotStore) -> list[DocumentSource]:
 
 def document_source(path: Path, store: SnapshotStore) -> DocumentSource:
     """A document given on the command line; its URL comes from the manifest when it is stored there."""
+    return _source(path, _stored_documents(store))
+
+
+def _stored_documents(store: SnapshotStore) -> dict[Path, str]:
+    """Resolved path -> URL of every document in the store's manifest."""
+    return {store.path_of(e).resolve(): e.url for e in store.entries() if e.registry == "document"}
+
+
+def _source(path: Path, stored: dict[Path, str]) -> DocumentSource:
     resolved = path.resolve()
-    for entry in store.entries():
-        if entry.registry == "document" and store.path_of(entry).resolve() == resolved:
-            return DocumentSource(path, entry.url)
-    return DocumentSource(path, resolved.as_uri())
+    return DocumentSource(path, stored.get(resolved, resolved.as_uri()))
 
 
 def document_sources(paths: Sequence[Path], store: SnapshotStore) -> list[DocumentSource]:
@@ -101,10 +124,11 @@ def document_sources(paths: Sequence[Path], store: SnapshotStore) -> list[Docume
             pages.append(path)
     seen: set[Path] = set()
     sources = []
+    stored = _stored_documents(store)  # read once: a site's folder holds thousands of pages
     for page in pages:
         if page.resolve() not in seen:
             seen.add(page.resolve())
-            sources.append(document_source(page, store))
+            sources.append(_source(page, stored))
     return sources
 
 
@@ -142,6 +166,22 @@ def extract_documents(
         owners.setdefault(doc_id, source.source_url)
         docs.append(doc)
     return docs
+
+
+def settle_ids(
+    docs: Sequence[ExtractedDocument], sources: Sequence[DocumentSource], taken: Mapping[str, str] | None = None
+) -> list[ExtractedDocument]:
+    """Documents extracted in separate batches (each batch blind to the others), with the ids
+    :func:`extract_documents` would have given them in one go: the second of two pages under
+    one title (two source URLs) is extracted again under an id of its own."""
+    owners = dict(taken or {})
+    out = []
+    for doc, source in zip(docs, sources, strict=True):
+        if owners.get(doc.document.document_id, source.source_url) != source.source_url:
+            [doc] = extract_documents([source], now=doc.document.extracted_at, taken=owners)
+        owners.setdefault(doc.document.document_id, source.source_url)
+        out.append(doc)
+    return out
 
 
 def load_links(store: SnapshotStore) -> list[TrialLink]:
@@ -295,15 +335,56 @@ def load_records(
     return collect_records(jobs, loaded)
 
 
+def page_inputs(docs: Sequence[ExtractedDocument], records: RecordSet) -> list[PageRecords]:
+    """For each document, the records and links it needs, found through one index of the run's records."""
+    from pipeline.reconcile import LoadedRecord, RunRecords
+
+    if not docs:
+        return []
+    run = RunRecords([LoadedRecord(record=r, entry=e) for r, e in records.records], records.links)
+    return [run.for_page(doc) for doc in docs]
+
+
+def reconcile_pages(docs: Sequence[ExtractedDocument], inputs: Sequence[PageRecords]) -> list[ReconciliationRow]:
+    """Every stated fact of each document against the records it needs (:func:`page_inputs`)."""
+    from pipeline.reconcile import reconcile_page
+
+    return [row for doc, page in zip(docs, inputs, strict=True) for row in reconcile_page(doc, page)]
+
+
 def reconcile_documents(docs: Sequence[ExtractedDocument], records: RecordSet) -> list[ReconciliationRow]:
     """Every stated fact of every document against the registry records."""
-    from pipeline.reconcile import LoadedRecord, RunRecords, reconcile_page
+    inputs = page_inputs(docs, records)
+    with records_spared():
+        return reconcile_pages(docs, inputs)
 
-    run = RunRecords([LoadedRecord(record=r, entry=e) for r, e in records.records], records.links)
-    rows: list[ReconciliationRow] = []
-    for doc in docs:
-        rows.extend(reconcile_page(doc, run.for_page(doc)))
-    return rows
+
+@contextmanager
+def records_spared() -> Iterator[None]:
+    """Every object alive now (a run's records and their index) left out of cyclic garbage
+    collection inside the block.
+
+    They live for the whole run and hold no cycles to free; a collection walks them all, and
+    pages allocate enough to set one off every few pages, which made a page's time grow with
+    the store.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+MAX_TASKS = 64
+"""A step mapped over many items runs as at most this many tasks: enough to spread over a
+cluster, few enough that Prefect's cost per task (milliseconds) stays small beside the work."""
+
+
+def batches(items: Sequence[T], parts: int = MAX_TASKS) -> list[list[T]]:
+    """``items`` cut, in order, into at most ``parts`` runs of (nearly) equal length; one item a run
+    when there are no more items than ``parts``."""
+    size = -(-len(items) // parts) if items else 1
+    return [list(items[i:i + size]) for i in range(0, len(items), size)]
 
 
 def trials_without_records(docs: Sequence[ExtractedDocument], records: RecordSet) -> list[str]:
@@ -342,6 +423,8 @@ class RunPlan:
     entries: list[SnapshotEntry]
     registry_counts: dict[str, Counter[str]]
     file_stats: dict[str, tuple[int, int]] = field(default_factory=dict)  # path -> (size, mtime_ns)
+    document_shas: list[str] = field(default_factory=list)
+    basis: str = ""
 
     @property
     def snapshot_count(self) -> int:
@@ -379,7 +462,9 @@ def plan_run(sources: Sequence[DocumentSource], store: SnapshotStore, previous: 
         document_ids=[s.path.name for s in sources],
         entries=entries,
         registry_counts=registry_counts(entries, classify(entries, previous), previous),
-        file_stats=stats,
+file_stats=stats,
+        document_shas=doc_shas,
+        basis=page_basis(links_sha),
     )
 
 
@@ -409,6 +494,79 @@ def _on_disk(
     return ("ok" if actual == entry.sha256 else actual), stat
 
 
+# -- incremental by page ----------------------------------------------------------------------
+
+
+def page_basis(links_sha: str | None) -> str:
+    """What every page's reconciliation rests on besides its own text and records: the links and the code."""
+    return sha256_bytes(f"links {links_sha}\ncode {code_version()}\n".encode())
+
+
+def pages_to_extract(sources: Sequence[DocumentSource], plan: RunPlan, previous: PreviousState) -> list[DocumentSource]:
+    """The pages whose text (or the links, or the code) changed since they were last reconciled."""
+    known = {p.document_sha256: p for p in previous.pages.values()}
+    return [
+        source for source, sha in zip(sources, plan.document_shas, strict=True)
+        if sha not in known or known[sha].basis != plan.basis
+    ]
+
+
+def changed_records(records: RecordSet, previous: PreviousState) -> tuple[set[str], set[str]]:
+    """(trial numbers, snapshot paths) whose records came, changed or went since the last run.
+
+    The numbers are those of the records of every new, changed, failed or removed snapshot, as
+    parsed now and as parsed last time, with every number those records list.
+    """
+    paths = {path for path, outcome in records.outcomes.items() if outcome in ("new", "changed", "failed")}
+    paths |= set(previous.snapshot_shas) - set(records.outcomes)
+    before = [
+        record for path in paths if (sha := previous.snapshot_shas.get(path)) is not None
+        and (raw := previous.cached_records.get((path, sha))) is not None for record in records_from_json(raw)
+    ]
+    now = [record for record, entry in records.records if entry.path in paths]
+    ids = {n.strip().upper() for r in [*before, *now] for n in (r.trial_id, *(i.other_id for i in r.identifiers))}
+    return ids, paths
+
+
+def pages_affected(
+    sources: Sequence[DocumentSource], plan: RunPlan, previous: PreviousState, records: RecordSet,
+    extracted: Sequence[DocumentSource],
+) -> list[DocumentSource]:
+    """The pages unchanged themselves that cite a record that came, changed or went (or whose
+    rows cite its snapshot), besides the ``extracted`` ones."""
+    ids, paths = changed_records(records, previous)
+    known = {p.document_sha256: p for p in previous.pages.values()}
+    taken = {s.path for s in extracted}
+    return [
+        source for source, sha in zip(sources, plan.document_shas, strict=True)
+        if source.path not in taken and sha in known
+        and (known[sha].trial_ids & ids or known[sha].snapshots.keys() & paths)
+    ]
+
+
+def basis_rows(
+    docs: Sequence[ExtractedDocument], rows: Sequence[ReconciliationRow], basis: str
+) -> list[dict[str, object]]:
+    """The ``document_basis`` rows of the pages reconciled now: their numbers and the snapshots their rows cite."""
+    cited: dict[str, set[tuple[str, str | None]]] = {}
+    for row in rows:
+        if row.evidence.snapshot_path:
+            cited.setdefault(row.document_id, set()).add((row.evidence.snapshot_path, row.evidence.snapshot_sha256))
+    return [row for doc in docs for row in _page_basis_rows(doc, cited.get(doc.document.document_id, set()), basis)]
+
+
+def _page_basis_rows(doc: ExtractedDocument, cited: set[tuple[str, str | None]], basis: str) -> list[dict[str, object]]:
+    from pipeline.reconcile import page_numbers
+
+    head = {"document_id": doc.document.document_id, "document_sha256": doc.document.sha256, "basis": basis}
+    return [
+        {**head, "trial_id": None, "snapshot_path": None, "snapshot_sha256": None},
+        *({**head, "trial_id": n, "snapshot_path": None, "snapshot_sha256": None}
+          for n in sorted({n.strip().upper() for n in page_numbers(doc)})),
+        *({**head, "trial_id": None, "snapshot_path": p, "snapshot_sha256": h} for p, h in sorted(cited)),
+    ]
+
+
 def unchanged_run_rows(run: RunInfo, plan: RunPlan) -> dict[str, list[dict[str, object]]]:
     """The bookkeeping rows of a run that found nothing changed."""
     return {
@@ -428,11 +586,14 @@ def run_batch(
     previous: PreviousState,
     fingerprint_: str,
     file_stats: Mapping[str, tuple[int, int]] | None = None,
+    basis: str = "",
 ) -> Batch:
     """Everything a run that did work writes (see :func:`pipeline.dataset.build_batch`).
 
     ``file_stats`` (path -> size and mtime, from :func:`plan_run`) are kept only for the
-    snapshots this run could use: a file it refused is hashed again by the next run.
+    snapshots this run could use: a file it refused is hashed again by the next run. ``docs``
+    are the pages reconciled in this run (``rows`` are theirs); every other page keeps its rows
+    and history as they are.
     """
     manifest = store.entries()
     current = {e.path for e in manifest}
@@ -458,6 +619,7 @@ def run_batch(
         count_rows=RunSummaryCounts(counts).rows(run.run_id),
         file_stats={path: stat for path, stat in (file_stats or {}).items()
                     if path not in {e.snapshot for e in records.errors}},
+        page_basis=basis_rows(docs, rows, basis),
     )
 
 

@@ -251,6 +251,15 @@ RECORD_CACHE_TABLE = _t("record_cache", "Parsed records by snapshot sha256, so u
     Column("records_json", "VARCHAR", "The parsed TrialRecords, as JSON (see TrialRecord.schema.json)."),
 ], ("snapshot_path",), ("snapshot_path",))
 
+PAGE_BASIS_TABLE = _t("document_basis", "What each document's reconciliation rested on, so a run re-reconciles a page only when it changes.", [
+    DOC_ID,
+    Column("document_sha256", "VARCHAR", "sha256 of the document's bytes when it was reconciled."),
+    Column("basis", "VARCHAR", "sha256 of the links and the code it was reconciled with."),
+    Column("trial_id", "VARCHAR", "A trial number the page uses (its records coming or going re-reconcile it)."),
+    Column("snapshot_path", "VARCHAR", "A snapshot the page's rows cite as evidence."),
+    Column("snapshot_sha256", "VARCHAR", "That snapshot's sha256 when it was used."),
+], ("document_id",))
+
 RUN_COUNTS_TABLE = _t("run_registry_counts", "Per run and registry, what happened to its snapshots.", [
     Column("registry", "VARCHAR", "ctgov, ctis, euctr, cteu or document."),
     Column("new", "INTEGER", "Snapshots seen for the first time (parsed and loaded)."),
@@ -301,7 +310,7 @@ HISTORY_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 ALL_TABLES: tuple[Table, ...] = (
     *DOCUMENT_TABLES, *TRIAL_TABLES, SNAPSHOTS_TABLE, LINKS_TABLE, RECONCILIATION_TABLE,
     LOAD_ERRORS_TABLE, RUNS_TABLE, RUN_COUNTS_TABLE, TRIAL_HISTORY_TABLE, RECONCILIATION_HISTORY_TABLE,
-    RECORD_CACHE_TABLE,
+    RECORD_CACHE_TABLE, PAGE_BASIS_TABLE,
 )
 TABLES_BY_NAME = {t.name: t for t in ALL_TABLES}
 

@@ -244,6 +244,16 @@ CREATE TABLE IF NOT EXISTS "record_cache" (
   "run_id" VARCHAR NOT NULL
 );
 
+CREATE TABLE IF NOT EXISTS "document_basis" (
+  "document_id" VARCHAR NOT NULL,
+  "document_sha256" VARCHAR,
+  "basis" VARCHAR,
+  "trial_id" VARCHAR,
+  "snapshot_path" VARCHAR,
+  "snapshot_sha256" VARCHAR,
+  "run_id" VARCHAR NOT NULL
+);
+
 CREATE OR REPLACE VIEW v_reconciliation_summary AS
 SELECT document_id, trial_id,
        count(*) FILTER (WHERE verdict = 'match')        AS match,

@@ -86,3 +86,41 @@ def test_pages_of_a_folder_stand_apart_by_document_id_on_either_runner(runs):
         with duckdb.connect(str(summary.database), read_only=True) as con:
             assert con.execute("SELECT document_id, count(*) FROM document_trials GROUP BY 1 ORDER BY 1").fetchall() == [
                 ("aldesleukin", 15), ("proleukin", 15)]
+
+
+# -- a generated site: pages spread over the cluster, not only snapshots ---------------------------
+
+
+@pytest.fixture(scope="module")
+def site_runs(prefect_harness, cluster, tmp_path_factory):
+    """200 generated pages over 300 records: (default runner summary, Dask summary, the Dask tasks)."""
+    from distributed import Client, get_task_stream
+
+    from conftest import SHARED
+    from pipeline.bench import build_corpus
+    from pipeline.flows import flow_on, trialrecon_flow
+    from pipeline.site import build_site
+
+    work = tmp_path_factory.mktemp("site")
+    corpus = build_corpus(SHARED / "samples" / "ctgov_v2", 300, work / "corpus.ndjson")
+    site = build_site(corpus.path, 300, 200, work)
+    kwargs = {"documents": [site.pages], "snapshots_dir": site.store}
+    default = trialrecon_flow(output_dir=tmp_path_factory.mktemp("site-default"), **kwargs)
+    with Client(cluster.scheduler_address) as observer, get_task_stream(client=observer) as stream:
+        on_dask = flow_on(cluster.scheduler_address)(output_dir=tmp_path_factory.mktemp("site-dask"), **kwargs)
+    return default, on_dask, [(t["key"], t["worker"]) for t in stream.data]
+
+
+def test_200_generated_pages_give_the_same_rows_on_dask_as_on_the_default_runner(site_runs):
+    default, on_dask, _ = site_runs
+    assert len(default.documents) == 200
+    assert on_dask.row_counts == default.row_counts
+    for table in ALL_TABLES:
+        assert _table(on_dask.database, table.name) == _table(default.database, table.name), table.name
+
+
+def test_pages_are_extracted_and_reconciled_on_both_workers(site_runs, cluster):
+    _, _, tasks = site_runs
+    workers = set(cluster.scheduler_info["workers"])
+    for step in ("extract_task", "reconcile_task"):
+        assert {worker for key, worker in tasks if step in key} == workers, step

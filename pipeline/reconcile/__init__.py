@@ -53,6 +53,7 @@ __all__ = [
     "PageRecords",
     "RunRecords",
     "compare_status",
+    "page_numbers",
     "page_trial_ids",
     "reconcile_document",
     "reconcile_page",
@@ -68,6 +69,16 @@ def page_trial_ids(doc: ExtractedDocument) -> list[str]:
     ids += [o.trial_id for o in doc.ongoing if o.trial_id]
     ids += [r.trial_id for r in doc.references if r.trial_id]
     return list(dict.fromkeys(ids))
+
+
+def page_numbers(doc: ExtractedDocument) -> list[str]:
+    """:func:`page_trial_ids` and the registry numbers of the page's reference addresses."""
+    ids = page_trial_ids(doc)
+    for ref in doc.references:
+        target = url_target(ref.url)
+        if target is not None and target[0] != "cteu" and target[1] not in ids:
+            ids.append(target[1])
+    return ids
 
 
 def _natural(text: str) -> tuple[tuple[int, int, str], ...]:
@@ -119,14 +130,9 @@ class RunRecords:
         For every question the page asks, an index of these answers as one of the whole store.
         """
         drop = drug_pattern(_drug(doc))
-        ids = page_trial_ids(doc)
-        pages: list[LoadedRecord] = []
-        for ref in doc.references:
-            target = url_target(ref.url)
-            if target is not None and target[0] == "cteu":
-                pages += self._cteu.get(target[1], [])
-            elif target is not None:
-                ids.append(target[1])
+        ids = page_numbers(doc)
+        pages = [p for ref in doc.references if (t := url_target(ref.url)) and t[0] == "cteu"
+                 for p in self._cteu.get(t[1], [])]
         for entry in doc.ongoing:
             if not entry.trial_id:
                 pages += (shortlist := self.titles.shortlist(entry.title, drop))

@@ -98,7 +98,7 @@ TITLE_SHORTLIST = 10
 """Records of the store, beyond the page's own, whose titles an ongoing entry is scored against:
 those sharing the entry's rarest distinctive words (see :class:`TitleIndex`)."""
 
-MAX_POSTING = 512
+MAX_POSTING = 128
 """A word found in more record titles than this tells too little to shortlist by (it still
 counts in the score of every title that is scored)."""
 

@@ -16,11 +16,28 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, wraps
+from typing import Any
 
 from rapidfuzz import fuzz
+
+CACHE_SIZE = 1 << 16
+"""Texts remembered by the token functions: a site's pages compare the same registry values
+page after page, and the functions are pure."""
+
+
+def _memo_list(fn: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
+    """``fn`` cached on its (hashable) arguments; each caller gets a list of its own."""
+    cached = lru_cache(maxsize=CACHE_SIZE)(lambda *args: tuple(fn(*args)))
+
+    @wraps(fn)
+    def wrapper(*args: Any) -> list[Any]:
+        return list(cached(*args))
+
+    return wrapper
+
 
 # ---------------------------------------------------------------------------------------------
 # Abbreviations
@@ -84,6 +101,7 @@ _ABBREV_EXACT_CASE = re.compile(
 )
 
 
+@lru_cache(maxsize=CACHE_SIZE)
 def expand_abbreviations(text: str) -> str:
     """``text`` with every known abbreviation replaced by its expansion."""
     text = _ABBREV_EXACT_CASE.sub(lambda m: CASE_SENSITIVE_ABBREVIATIONS[m.group(1)], text)
@@ -129,7 +147,7 @@ CONDITION_QUALIFIERS = frozenset(
 _STAGE = re.compile(r"\bstage[\s-]+(?:[ivx]+|[0-4])[a-c]?\b", re.IGNORECASE)
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=CACHE_SIZE)
 def _fold(text: str) -> str:
     # Cached: a site's pages fold the same registry titles and values again and again.
     if not text.isascii():  # ASCII has no accents to strip (NFKD leaves it as it is)
@@ -149,6 +167,7 @@ def _singular(word: str) -> str:
     return word
 
 
+@_memo_list
 def tokens(text: str) -> list[str]:
     """Content words of ``text``: abbreviations expanded, folded, singular, synonyms met.
 
@@ -165,6 +184,7 @@ def tokens(text: str) -> list[str]:
     return out
 
 
+@_memo_list
 def condition_tokens(text: str) -> list[str]:
     """:func:`tokens` of a condition without stage and treatment-line qualifiers, no repeats."""
     unstaged = _STAGE.sub(" ", expand_abbreviations(text))
@@ -221,6 +241,11 @@ def _protect_and(text: str) -> str:
 
 def registry_condition_terms(conditions: Iterable[str]) -> list[ConditionTerm]:
     """Each registry condition as one term (a registry lists one condition per entry)."""
+    return _registry_condition_terms(tuple(conditions))
+
+
+@_memo_list
+def _registry_condition_terms(conditions: tuple[str, ...]) -> list[ConditionTerm]:
     out: list[ConditionTerm] = []
     for condition in conditions:
         toks = tuple(condition_tokens(_protect_and(condition)))
@@ -309,8 +334,13 @@ _ENDPOINT_PATTERNS = {term: re.compile(pattern) for term, pattern in ENDPOINT_TE
 
 def endpoint_terms(text: str) -> set[str]:
     """The endpoint terms (:data:`ENDPOINT_TERMS`) a text names."""
+    return set(_endpoint_terms(text))
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _endpoint_terms(text: str) -> frozenset[str]:
     folded = " ".join(_fold(text).split())
-    return {term for term, pattern in _ENDPOINT_PATTERNS.items() if pattern.search(folded)}
+    return frozenset(term for term, pattern in _ENDPOINT_PATTERNS.items() if pattern.search(folded))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -422,6 +452,7 @@ def slugify(text: str) -> str:
     return "-".join(_fold(text).split())
 
 
+@_memo_list
 def title_tokens(text: str, drop: re.Pattern[str] | None = None) -> list[str]:
     """Words of a title that tell trials apart: no stop words, no names of the page's drug."""
     folded = fold(text)

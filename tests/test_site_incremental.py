@@ -1,0 +1,97 @@
+"""Incremental by page, through the flow, on a generated site (pipeline/site.py): a page changed
+alone is reconciled alone, a record changed re-reconciles exactly the pages citing it, and every
+other page keeps its rows and its history."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from conftest import SHARED
+from pipeline.bench import build_corpus
+from pipeline.site import build_site, change_one_page, change_one_record
+
+pytestmark = pytest.mark.flow
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    work = tmp_path_factory.mktemp("site")
+    corpus = build_corpus(SHARED / "samples" / "ctgov_v2", 60, work / "corpus.ndjson")
+    return build_site(corpus.path, 60, 6, work, seed=3, trials_per_page=5)
+
+
+@pytest.fixture(scope="module")
+def runs(prefect_harness, site, tmp_path_factory):
+    """(first run, run after one page changed, run after one record changed, the record's NCT, its citing pages,
+    the changed page's id, the reconciliation rows after each run)."""
+    from pipeline.flows import trialrecon_flow
+
+    output = tmp_path_factory.mktemp("out")
+
+    def run():
+        summary = trialrecon_flow(documents=[site.pages], output_dir=output, snapshots_dir=site.store)
+        return summary, _rows(output)
+
+    first = run()
+    page = change_one_page(site)
+    after_page = run()
+    nct, citing = change_one_record(site, name="page-00002.txt")
+    after_record = run()
+    return {"first": first, "page": page, "after_page": after_page, "nct": nct, "citing": citing,
+            "after_record": after_record, "output": output}
+
+
+def _rows(output):
+    with duckdb.connect(str(output / "trialrecon.duckdb"), read_only=True) as con:
+        rows = con.execute("SELECT document_id, claim_id, trial_id, field, registry, rule, verdict, run_id "
+                           "FROM reconciliation ORDER BY ALL").fetchall()
+        history = con.execute("SELECT document_id, count(*) FROM reconciliation_history GROUP BY ALL").fetchall()
+    return {"rows": rows, "history": dict(history)}
+
+
+def _by_document(rows):
+    out = {}
+    for row in rows:
+        out.setdefault(row[0], []).append(row)
+    return out
+
+
+def test_first_run_reconciles_every_page(runs):
+    summary, state = runs["first"]
+    assert len(summary.documents) == 6
+    assert set(_by_document(state["rows"])) == set(summary.documents)
+
+
+def test_a_page_changed_alone_is_reconciled_alone(runs):
+    summary, _ = runs["after_page"]
+    assert summary.documents == [runs["page"]]
+
+
+def test_pages_not_reconciled_keep_their_rows_and_history(runs):
+    (first, before), (second, after) = runs["first"], runs["after_page"]
+    old, new = _by_document(before["rows"]), _by_document(after["rows"])
+    for document_id in set(old) - {runs["page"]}:
+        assert new[document_id] == old[document_id]  # run ids included: not rewritten
+        assert after["history"][document_id] == before["history"][document_id]
+    assert {row[-1] for row in new[runs["page"]]} == {second.run_id}
+
+
+def test_the_changed_page_gets_its_new_verdict(runs):
+    _, after = runs["after_page"]
+    enrollment = [r for r in _by_document(after["rows"])[runs["page"]] if r[1] == "table:1:enrollment"]
+    assert [r[6] for r in enrollment] == ["mismatch"]
+
+
+def test_a_record_changed_reconciles_exactly_the_pages_citing_it(runs):
+    summary, _ = runs["after_record"]
+    assert runs["citing"]  # the record is cited by at least the page it was taken from
+    assert sorted(summary.documents) == runs["citing"]
+    assert summary.parsed == 1
+
+
+def test_nothing_changed_does_no_work(runs, site, prefect_harness):
+    from pipeline.flows import trialrecon_flow
+
+    summary = trialrecon_flow(documents=[site.pages], output_dir=runs["output"], snapshots_dir=site.store)
+    assert (summary.work_done, summary.documents) == (False, [p.name for p in sorted(site.pages.glob("*.txt"))])
