@@ -28,6 +28,7 @@ from pipeline.load import Batch
 from pipeline.errors import DocumentError, SnapshotError, UnsafePathError
 from pipeline.extract import extract_document, read_document
 from pipeline.incremental import (
+    PageBasis,
     PreviousState,
     classify,
     code_version,
@@ -504,11 +505,16 @@ def page_basis(links_sha: str | None) -> str:
 
 def pages_to_extract(sources: Sequence[DocumentSource], plan: RunPlan, previous: PreviousState) -> list[DocumentSource]:
     """The pages whose text (or the links, or the code) changed since they were last reconciled."""
-    known = {p.document_sha256: p for p in previous.pages.values()}
+    known = _known_pages(previous)
     return [
         source for source, sha in zip(sources, plan.document_shas, strict=True)
         if sha not in known or known[sha].basis != plan.basis
     ]
+
+
+def _known_pages(previous: PreviousState) -> dict[str, PageBasis]:
+    """The last run's pages by what :func:`plan_run` knows a page by: its bytes' sha256 and its URL."""
+    return {f"{p.document_sha256} {previous.document_urls.get(p.document_id)}": p for p in previous.pages.values()}
 
 
 def changed_records(records: RecordSet, previous: PreviousState) -> tuple[set[str], set[str]]:
@@ -535,7 +541,7 @@ def pages_affected(
     """The pages unchanged themselves that cite a record that came, changed or went (or whose
     rows cite its snapshot), besides the ``extracted`` ones."""
     ids, paths = changed_records(records, previous)
-    known = {p.document_sha256: p for p in previous.pages.values()}
+    known = _known_pages(previous)
     taken = {s.path for s in extracted}
     return [
         source for source, sha in zip(sources, plan.document_shas, strict=True)
