@@ -180,7 +180,7 @@ def extract_document(
     _check_line_lengths(lines, path)
     title = _title(lines, path)
     doc_id = document_id or document_id_for(title)
-    parts = _split_parts(lines, title)
+    parts = _split_parts(lines, title, path)
 
     table_parts = [p for p in parts if p.kind == "table"]
     if not table_parts:
@@ -236,16 +236,28 @@ def _title(lines: Sequence[str], path: str) -> str:
     return first.strip()
 
 
-def _split_parts(lines: Sequence[str], title: str) -> list[_Part]:
-    """Cut the page after its title into parts, each opened by a heading or the table header."""
+def _split_parts(lines: Sequence[str], title: str, path: str) -> list[_Part]:
+    """Cut the page after its title into parts, each opened by a heading or the table header.
+
+    Raises:
+        DocumentError: a table row stands outside the table, after it ended (an unreadable line
+            between rows ended it early; the rows after it would otherwise be lost as headings).
+    """
     start = next(i for i, line in enumerate(lines) if line.strip()) + 1
     parts = [_Part("narrative", title)]
+    table_ended_by: int | None = None  # the 1-based number of the line that ended the last table
     for i in range(start, len(lines)):
         line, current = lines[i], parts[-1]
         if current.kind != "narrative" and _continues(current, lines, i):
             current.lines.append((i + 1, line))
-        elif _TABLE_HEADER.match(line):
+            continue
+        if current.kind == "table":
+            table_ended_by = next((j + 1 for j in range(i, len(lines)) if lines[j].strip()), None)
+        if _TABLE_HEADER.match(line):
             parts.append(_Part("table", line.strip()))
+        elif table_ended_by is not None and _ROW_START.match(line) and _parse_row(line):
+            raise DocumentError(path, f"line {i + 1}: summary table row outside the table (line {table_ended_by} "
+                                      f"ended the table): {_excerpt(line)}")
         elif _is_heading(line):
             parts.append(_Part(_kind_of_heading(line), line.strip()))
         elif current.kind == "narrative":
@@ -267,9 +279,9 @@ def _continues(part: _Part, lines: Sequence[str], i: int) -> bool:
     line = lines[i]
     if part.kind == "table":
         if line.strip():
-            # A line that opens with a trial id is a row, readable or not (an unreadable row
-            # must fail loudly, not turn into narrative).
-            return bool(_ROW_START.match(line))
+            # A line that resembles a row is a row, readable or not: an unreadable row must fail
+            # loudly, never end the table and turn the rows after it into headings.
+            return _resembles_row(line)
         # A blank line ends the table unless more rows follow it.
         following = next((later for later in lines[i + 1:] if later.strip()), "")
         return _parse_row(following) is not None
@@ -340,6 +352,12 @@ _ROW = re.compile(
 )
 # What any row opens with, readable or not.
 _ROW_START = re.compile(rf"\s*{_TRIAL_ID}")
+# A row someone mistyped still resembles one: it opens with something like a trial id (any case,
+# a digit lost, doubled or changed: "NCT0572790Phase 3", "nct05727904"), or, when the id itself
+# is damaged, it keeps a phase cell and ends with a status and an enrollment.
+_ROW_LIKE_START = re.compile(r"\s*(?:(?i:nct)|[A-Za-z]{0,4}\s*[0-9]{4}|[0-9]{1,4}\s*-\s*[0-9])")
+_PHASE_SOMEWHERE = re.compile(_PHASE_CELL)
+_ROW_LIKE_END = re.compile(rf"{_STATUS_CELL}\s*(?:{_ENROLLMENT})?$")
 # Cells a capture kept apart, with tabs or runs of spaces.
 _CELL_SEPARATOR = re.compile(r"\t+\s*|\s{2,}")
 
@@ -370,6 +388,20 @@ def _parse_row(line: str) -> _Row | None:
     )
 
 
+def _resembles_row(line: str) -> bool:
+    """Whether a line in the table is meant as a row (readable or not), not the end of the table."""
+    if _ROW_LIKE_START.match(line):
+        return True
+    return bool(_ROW_LIKE_END.search(line.rstrip())) and bool(_PHASE_SOMEWHERE.search(line))
+
+
+def _row_problem(line: str) -> str:
+    """Why a line meant as a row cannot be read, for the error that names it."""
+    if not _ROW_START.match(line):
+        return "summary table row does not open with a trial id (NCT and 8 digits, or YYYY-NNNNNN-NN[-NN])"
+    return "summary table row cannot be split into cells"
+
+
 def _integer(digits: str) -> int:
     return int(re.sub(r"[^0-9]", "", digits))
 
@@ -382,7 +414,7 @@ def _stated_trials(tables: Sequence[_Part], document_id: str, path: str) -> list
                 continue
             row = _parse_row(line)
             if row is None:
-                raise DocumentError(path, f"line {number}: summary table row cannot be split into cells: {_excerpt(line)}")
+                raise DocumentError(path, f"line {number}: {_row_problem(line)}: {_excerpt(line)}")
             trials.append(StatedTrial(document_id=document_id, row_number=len(trials) + 1, **row._asdict()))
     if not trials:
         raise DocumentError(path, f"summary table has no rows (expected trial rows under the line {_excerpt(tables[0].heading)})")
