@@ -240,18 +240,23 @@ def _protect_and(text: str) -> str:
 
 
 def registry_condition_terms(conditions: Iterable[str]) -> list[ConditionTerm]:
-    """Each registry condition as one term (a registry lists one condition per entry)."""
+    """Each registry condition as one term (a registry lists one condition per entry).
+
+    Conditions that come to the same words are one term, the first of them. Linear in the number
+    of conditions (a record holds at most ``pipeline.registries.MAX_CONDITIONS``).
+    """
     return _registry_condition_terms(tuple(conditions))
 
 
 @_memo_list
 def _registry_condition_terms(conditions: tuple[str, ...]) -> list[ConditionTerm]:
-    out: list[ConditionTerm] = []
+    out: dict[str, ConditionTerm] = {}
     for condition in conditions:
         toks = tuple(condition_tokens(_protect_and(condition)))
-        if toks and all(t.key != " ".join(toks) for t in out):
-            out.append(ConditionTerm(condition, toks))
-    return out
+        key = " ".join(toks)
+        if toks and key not in out:
+            out[key] = ConditionTerm(condition, toks)
+    return list(out.values())
 
 
 HEMATOLOGIC_WORDS = frozenset(

@@ -139,8 +139,24 @@ def parse_snapshot(data: bytes, *, path: str, registry: Registry | None = None) 
             when None.
 
     Raises:
-        ParseError: the content is not what the registry's parser reads.
+        ParseError: the content is not what the registry's parser reads, or a record lists more
+            than :data:`MAX_CONDITIONS` conditions.
     """
+    records = _parse_by_registry(data, path=path, registry=registry)
+    for record in records:
+        if len(record.conditions) > MAX_CONDITIONS:
+            raise ParseError(path, f"{record.trial_id} lists {len(record.conditions):,} conditions; "
+                                   f"a record may hold at most {MAX_CONDITIONS:,}")
+    return records
+
+
+MAX_CONDITIONS = 500
+"""The most conditions one snapshot's record may list. Reconciliation compares conditions pairwise
+across the registries of a trial (500 x 500 terms: about a second), so an unbounded list would make
+it unbounded too. The largest real records list tens."""
+
+
+def _parse_by_registry(data: bytes, *, path: str, registry: Registry | None) -> list[TrialRecord]:
     from pipeline.registries import ctgov, ctis, cteu, euctr
 
     if registry is None:
