@@ -23,6 +23,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from pipeline.errors import InputError
+from pipeline.files import MAX_STORE_FILE_BYTES, read_regular_file
 from pipeline.models import ReconciliationRow
 
 GATING_VERDICTS = ("mismatch", "partial")
@@ -79,20 +80,26 @@ def row_key(row: ReconciliationRow) -> tuple[str | None, ...]:
 _baseline_adapter = TypeAdapter(list[AcceptedDiscrepancy])
 
 
-def load_baseline(path: Path) -> list[AcceptedDiscrepancy]:
-    """The accepted discrepancies in ``path``; none when the file does not exist.
+def load_baseline(path: Path, *, required: bool = False) -> list[AcceptedDiscrepancy]:
+    """The accepted discrepancies in ``path``; none when the file does not exist and is not ``required``.
+
+    Args:
+        path: the baseline file.
+        required: the file was asked for by name (``check --baseline``), so its absence is an
+            error, not an empty baseline that would accept nothing and hide the typo.
 
     Raises:
-        BaselineError (an InputError): the file is unreadable, not JSON, not a list of entries,
-            has an entry without a reason, or accepts the same discrepancy twice.
+        BaselineError (an InputError): the file is missing (when required), not a regular file,
+            unreadable, not JSON, not a list of entries, has an entry without a reason, or
+            accepts the same discrepancy twice.
     """
     path = Path(path)
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
+        data = read_regular_file(path, limit=MAX_STORE_FILE_BYTES, what="a baseline", fail=BaselineError)
+    except FileNotFoundError as exc:
+        if required:
+            raise BaselineError(path, "file not found") from exc
         return []
-    except OSError as exc:
-        raise BaselineError(path, f"cannot be read: {exc.strerror}") from exc
     try:
         raw = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

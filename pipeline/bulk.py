@@ -19,10 +19,12 @@ import gc
 import hashlib
 import itertools
 import logging
+import lzma
 import os
 import re
 import zipfile
-from collections.abc import Iterable, Iterator
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,7 +36,8 @@ import orjson
 from pydantic import ValidationError
 
 from pipeline.dataset import IngestCounts, LoadError, RunInfo, history_rows, record_rows, run_row
-from pipeline.errors import SnapshotError
+from pipeline.errors import SnapshotError, validation_problem
+from pipeline.files import MiB, read_regular_file, size_problem
 from pipeline.load import DB_NAME, PARQUET_LINK, Batch, apply_batch, output_lock, row_counts, staged_output
 from pipeline.models import SnapshotEntry, TrialRecord
 from pipeline.registries import decode_json
@@ -54,6 +57,12 @@ STUDY_URL = "https://clinicaltrials.gov/api/v2/studies/{}"
 DUCKDB_MEMORY_LIMIT = "256MB"
 ENGINES = ("duckdb", "python")
 READ_BUFFER = 1 << 20
+MAX_MEMBER_BYTES = 128 * MiB
+"""The most bytes one JSON file or zip member may hold (uncompressed): a /studies page of 1,000
+studies is tens of MiB. A member over it is a load error naming it, read no further."""
+
+Skip = Callable[[SnapshotError], None]
+""":func:`iter_study_bytes`'s handling of a file or member that cannot be read."""
 
 # Top-level keys of a /studies page; a single study's first key is one of its sections.
 _PAGE_KEYS = frozenset({b"studies", b"nextPageToken", b"totalCount"})
@@ -84,7 +93,7 @@ class IngestReport:
         return 3 if self.load_errors else 0
 
 
-def iter_study_bytes(source: Path) -> Iterator[tuple[str, bytes]]:
+def iter_study_bytes(source: Path, unreadable: list[LoadError] | None = None) -> Iterator[tuple[str, bytes]]:
     """Every study in ``source``, one at a time, as ``(label, JSON bytes)``, in a stable order.
 
     Args:
@@ -98,15 +107,29 @@ def iter_study_bytes(source: Path) -> Iterator[tuple[str, bytes]]:
         or the file itself. A page or line that is not valid JSON is yielded as it is, so the
         error surfaces as that study's load error.
 
+    Args:
+        source: what to read.
+        unreadable: takes a load error for each JSON file or zip member that cannot be read
+            (larger than ``MAX_MEMBER_BYTES``, a bad CRC, encrypted, an unsupported
+            compression method) and is skipped; when None, the first such file raises.
+
     Raises:
-        SnapshotError: ``source`` does not exist or is not a kind of file we read.
+        SnapshotError: ``source`` does not exist or is not a kind of file we read, or (without
+            ``unreadable``) a file or member in it cannot be read.
     """
+    def skip(error: SnapshotError) -> None:
+        if unreadable is None:
+            raise error
+        unreadable.append(LoadError(error.path, "ctgov", None, error.problem))
+
     if source.is_dir():
-        yield from _iter_folder(source)
+        yield from _iter_folder(source, skip)
     elif source.is_file():
         if not source.name.endswith(NDJSON_SUFFIXES + JSON_SUFFIXES + ZIP_SUFFIXES):
             raise SnapshotError(source, "not a .json, .ndjson, .jsonl or .zip file")
-        yield from _iter_file(source)
+        yield from _iter_file(source, skip)
+    elif source.exists():
+        raise SnapshotError(source, "not a regular file or a folder")
     else:
         raise SnapshotError(source, "not found")
 
@@ -141,9 +164,12 @@ def ingest_ctgov(
         raise ValueError(f"chunk_size must be at least 1, not {chunk_size}")
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
-    studies = iter_study_bytes(source)
+    unreadable: list[LoadError] = []
+    studies = iter_study_bytes(source, unreadable)
     first = next(studies, None)  # bad input must fail before the output folder is touched
     if first is None:
+        if unreadable:
+            raise SnapshotError(source, f"holds no readable studies ({unreadable[0].snapshot}: {unreadable[0].error})")
         raise SnapshotError(source, "holds no studies")
     started = datetime.now(UTC)
     run_id = new_run_id(started)
@@ -154,6 +180,8 @@ def ingest_ctgov(
         chosen(con, itertools.chain([first], studies), chunk_size, run_id, started, counts, source)
         run = RunInfo(run_id=run_id, started_at=started, finished_at=datetime.now(UTC))
         finished = Batch()
+        finished.add("load_errors", [{**vars(e), "run_id": run_id} for e in unreadable])
+        counts.errors.extend(unreadable)
         row = run_row(run, documents=0, records=counts.records, load_errors=len(counts.errors), rows=None,
                       parsed=counts.studies, reused=0, work_done=True, fingerprint="")
         # The fingerprint stands for a flow run's inputs; an ingest has none to compare.
@@ -217,7 +245,7 @@ def parse_one(label: str, data: bytes) -> tuple[TrialRecord, SnapshotEntry] | Lo
         study = decode_json(data, path=label)
         record = parse_study(study, path=label)
     except (SnapshotError, ValidationError) as exc:
-        problem = exc.problem if isinstance(exc, SnapshotError) else _validation_problem(exc)
+        problem = exc.problem if isinstance(exc, SnapshotError) else validation_problem(exc)
         return LoadError(label, "ctgov", _nct_id(study), problem)
     return record, _entry(label, data, record)
 
@@ -286,10 +314,6 @@ def _nct_id(study: Any) -> str | None:
     return nct_id if isinstance(nct_id, str) else None
 
 
-def _validation_problem(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"])
-    return f"invalid {where}: {first['msg']}" if where else first["msg"]
 
 
 def _entry(label: str, data: bytes, record: TrialRecord) -> SnapshotEntry:
@@ -308,23 +332,31 @@ def _chunks(items: Iterator[tuple[str, bytes]], size: int) -> Iterator[list[tupl
 # -- reading sources ------------------------------------------------------------------------------
 
 
-def _iter_folder(folder: Path) -> Iterator[tuple[str, bytes]]:
+def _iter_folder(folder: Path, skip: Skip) -> Iterator[tuple[str, bytes]]:
     suffixes = NDJSON_SUFFIXES + JSON_SUFFIXES + ZIP_SUFFIXES
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             if name.endswith(suffixes) and not name.startswith("."):
-                yield from _iter_file(Path(dirpath) / name)
+                yield from _iter_file(Path(dirpath) / name, skip)
 
 
-def _iter_file(path: Path) -> Iterator[tuple[str, bytes]]:
+def _iter_file(path: Path, skip: Skip) -> Iterator[tuple[str, bytes]]:
     name = path.name
     if name.endswith(NDJSON_SUFFIXES):
         yield from _iter_lines(path)
     elif name.endswith(ZIP_SUFFIXES):
-        yield from _iter_zip(path)
+        yield from _iter_zip(path, skip)
     else:
-        yield from _split_page(str(path), path.read_bytes())
+        try:
+            data = read_regular_file(path, limit=MAX_MEMBER_BYTES, what="a JSON file", fail=SnapshotError)
+        except FileNotFoundError:  # gone since the folder was listed
+            skip(SnapshotError(path, "not found"))
+            return
+        except SnapshotError as exc:
+            skip(exc)
+            return
+        yield from _split_page(str(path), data)
 
 
 def _iter_lines(path: Path) -> Iterator[tuple[str, bytes]]:
@@ -335,15 +367,54 @@ def _iter_lines(path: Path) -> Iterator[tuple[str, bytes]]:
                 yield f"{path}:{number}", line
 
 
-def _iter_zip(path: Path) -> Iterator[tuple[str, bytes]]:
+def _iter_zip(path: Path, skip: Skip) -> Iterator[tuple[str, bytes]]:
     try:
         archive = zipfile.ZipFile(path)
-    except zipfile.BadZipFile as exc:
+    except (zipfile.BadZipFile, OSError) as exc:
         raise SnapshotError(path, f"not a readable zip file ({exc})") from exc
     with archive:
-        names = sorted(n for n in archive.namelist() if n.endswith(JSON_SUFFIXES) and not n.endswith("/"))
-        for name in names:
-            yield from _split_page(f"{path}!{name}", archive.read(name))
+        members = sorted((m for m in archive.infolist() if m.filename.endswith(JSON_SUFFIXES) and not m.is_dir()),
+                         key=lambda m: m.filename)
+        for member in members:
+            label = f"{path}!{member.filename}"
+            try:
+                data = _read_member(archive, member, label)
+            except SnapshotError as exc:
+                skip(exc)
+                continue
+            yield from _split_page(label, data)
+
+
+# Compression methods zipfile can undo (stored, deflate, bzip2, LZMA).
+_ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+
+
+def _read_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, label: str) -> bytes:
+    """A zip member's bytes, never more than ``MAX_MEMBER_BYTES`` of them whatever its header says.
+
+    Raises:
+        SnapshotError: naming the member: encrypted, compressed by a method we cannot undo,
+            larger than the budget (declared or found while reading), or damaged (bad CRC,
+            truncated or corrupt data).
+    """
+    if member.flag_bits & 0x1:
+        raise SnapshotError(label, "encrypted (a password is needed), not read")
+    if member.compress_type not in _ZIP_METHODS:
+        raise SnapshotError(label, f"compressed by method {member.compress_type}, which cannot be read")
+    if member.file_size > MAX_MEMBER_BYTES:
+        raise SnapshotError(label, size_problem(member.file_size, MAX_MEMBER_BYTES, "a zip member"))
+    try:
+        with archive.open(member) as fh:
+            # The header's size may lie: read one byte past the budget to find out.
+            data = fh.read(MAX_MEMBER_BYTES + 1)
+    except (zipfile.BadZipFile, EOFError, zlib.error, lzma.LZMAError, OSError, NotImplementedError,
+            RuntimeError) as exc:
+        # BadZipFile: a bad CRC or header; EOFError, zlib/LZMA/bz2 (OSError) errors: damaged data;
+        # RuntimeError, NotImplementedError: what zipfile raises for encryption and methods it lacks.
+        raise SnapshotError(label, f"cannot be read from the zip ({exc})") from exc
+    if len(data) > MAX_MEMBER_BYTES:
+        raise SnapshotError(label, f"holds more than its header says: {size_problem(len(data), MAX_MEMBER_BYTES, 'a zip member')}")
+    return data
 
 
 def _split_page(label: str, data: bytes) -> Iterator[tuple[str, bytes]]:

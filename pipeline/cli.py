@@ -196,7 +196,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     for doc in docs:
         doc_id = doc.document.document_id
         baseline_path = args.baseline or Path("baseline") / f"{doc_id}.json"
-        result = check([r for r in rows if r.document_id == doc_id], load_baseline(baseline_path), unusable)
+        accepted = load_baseline(baseline_path, required=args.baseline is not None)
+        result = check([r for r in rows if r.document_id == doc_id], accepted, unusable)
         print(f"# {doc_id} (baseline: {baseline_path})")
         print(format_check(result))
         exit_code = max(exit_code, result.exit_code)
@@ -228,12 +229,13 @@ def cmd_refresh(args: argparse.Namespace) -> int:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     from pipeline.errors import SnapshotError
+    from pipeline.files import MAX_SNAPSHOT_BYTES, read_regular_file
     from pipeline.registries import parse_snapshot
 
     try:
-        data = args.path.read_bytes()
-    except OSError as exc:
-        raise SnapshotError(args.path, exc.strerror or "cannot be read") from exc
+        data = read_regular_file(args.path, limit=MAX_SNAPSHOT_BYTES, what="a snapshot", fail=SnapshotError)
+    except FileNotFoundError as exc:
+        raise SnapshotError(args.path, "file not found") from exc
     if not data.strip():
         raise SnapshotError(args.path, "file is empty")
     records = parse_snapshot(data, path=str(args.path))

@@ -18,6 +18,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 class TrialreconError(Exception):
@@ -110,3 +114,10 @@ class OutputLockedError(TrialreconError):
     def __init__(self, output_dir: Path | str) -> None:
         self.output_dir = str(output_dir)
         super().__init__(f"{self.output_dir}: another trialrecon run is writing here")
+
+
+def validation_problem(exc: ValidationError) -> str:
+    """One line for a pydantic validation error: where its first problem is, and what it is."""
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    return f"invalid {where}: {first['msg']}" if where else first["msg"]

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Literal, NamedTuple, TypeVar, get_args
 
 from pipeline.errors import DocumentError
+from pipeline.files import MAX_DOCUMENT_BYTES, read_regular_file
 from pipeline.models import (
     Claim,
     ClaimField,
@@ -117,17 +118,14 @@ def read_document(path: Path) -> tuple[str, str]:
         (text, sha256 hex digest of the file's bytes).
 
     Raises:
-        DocumentError: the file is missing, a directory, unreadable, empty or whitespace
-            only, or binary (NUL bytes, or not UTF-8).
+        DocumentError: the file is missing, not a regular file (a directory, a device, a
+            FIFO), larger than ``MAX_DOCUMENT_BYTES``, unreadable, empty or whitespace only, or
+            binary (NUL bytes, or not UTF-8).
     """
     try:
-        data = Path(path).read_bytes()
+        data = read_regular_file(Path(path), limit=MAX_DOCUMENT_BYTES, what="a document", fail=DocumentError)
     except FileNotFoundError as exc:
         raise DocumentError(path, "file not found") from exc
-    except IsADirectoryError as exc:
-        raise DocumentError(path, "is a directory, not a file") from exc
-    except OSError as exc:
-        raise DocumentError(path, f"cannot be read ({exc.strerror or exc})") from exc
     if not data:
         raise DocumentError(path, "file is empty")
     if b"\x00" in data:

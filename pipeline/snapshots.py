@@ -26,7 +26,8 @@ from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
 
-from pipeline.errors import IntegrityError, SnapshotError, UnsafePathError
+from pipeline.errors import IntegrityError, SnapshotError, UnsafePathError, validation_problem
+from pipeline.files import MAX_SNAPSHOT_BYTES, MAX_STORE_FILE_BYTES, read_regular_file
 from pipeline.models import Provenance, SnapshotEntry
 
 DEFAULT_SNAPSHOTS_DIR = Path(__file__).resolve().parent.parent / "snapshots"
@@ -94,16 +95,15 @@ class SnapshotStore:
 
     def entries(self) -> list[SnapshotEntry]:
         """Every manifest entry, sorted by path (empty when there is no manifest yet)."""
-        if not self.manifest_path.exists():
-            return []
         try:
-            raw = self.manifest_path.read_bytes()
-        except OSError as exc:  # a folder where the manifest should be, no permission, ...
-            raise SnapshotError(self.manifest_path, f"cannot be read ({exc.strerror or type(exc).__name__})") from exc
+            raw = read_regular_file(self.manifest_path, limit=MAX_STORE_FILE_BYTES, what="a manifest",
+                                    fail=SnapshotError)
+        except FileNotFoundError:
+            return []
         try:
             entries = _manifest_adapter.validate_json(raw)
         except ValidationError as exc:
-            raise SnapshotError(self.manifest_path, f"manifest is not valid: {exc.errors()[0]['msg']}") from exc
+            raise SnapshotError(self.manifest_path, f"manifest is not valid: {validation_problem(exc)}") from exc
         # A path listed twice would load its records twice; which entry was meant cannot be told.
         first: dict[str, int] = {}
         for number, entry in enumerate(entries, 1):
@@ -158,16 +158,15 @@ class SnapshotStore:
         """The bytes of a snapshot, checked against the manifest's sha256.
 
         Raises:
-            SnapshotError: the file is missing or cannot be read.
+            SnapshotError: the file is missing, not a regular file, larger than
+                ``MAX_SNAPSHOT_BYTES``, or cannot be read.
             IntegrityError: the file's sha256 differs from the manifest's.
         """
         path = self.path_of(entry)
         try:
-            data = path.read_bytes()
+            data = read_regular_file(path, limit=MAX_SNAPSHOT_BYTES, what="a snapshot", fail=SnapshotError)
         except FileNotFoundError as exc:
             raise SnapshotError(path, "listed in the manifest but missing") from exc
-        except OSError as exc:  # a folder where the file should be, no permission, an IO error
-            raise SnapshotError(path, f"cannot be read ({exc.strerror or type(exc).__name__})") from exc
         actual = sha256_bytes(data)
         if actual != entry.sha256:
             raise IntegrityError(path, entry.sha256, actual)

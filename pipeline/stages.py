@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import gc
-import json
 import re
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -25,8 +24,9 @@ from pydantic import TypeAdapter, ValidationError
 
 from pipeline.dataset import LoadError, RunInfo, RunSummaryCounts, build_batch, run_row
 from pipeline.load import Batch
-from pipeline.errors import DocumentError, SnapshotError, UnsafePathError
+from pipeline.errors import DocumentError, SnapshotError, UnsafePathError, validation_problem
 from pipeline.extract import extract_document, read_document
+from pipeline.files import MAX_STORE_FILE_BYTES, read_regular_file
 from pipeline.incremental import (
     PageBasis,
     PreviousState,
@@ -192,12 +192,14 @@ def load_links(store: SnapshotStore) -> list[TrialLink]:
         SnapshotError: the links file is not a valid list of links.
     """
     path = store.root / LINKS_NAME
-    if not path.exists():
+    try:
+        data = read_regular_file(path, limit=MAX_STORE_FILE_BYTES, what="a links file", fail=SnapshotError)
+    except FileNotFoundError:
         return []
     try:
-        return _links_adapter.validate_json(path.read_bytes())
-    except (ValidationError, json.JSONDecodeError) as exc:
-        raise SnapshotError(path, f"not a valid list of trial links: {exc}") from exc
+        return _links_adapter.validate_json(data)
+    except ValidationError as exc:
+        raise SnapshotError(path, f"not a valid list of trial links: {validation_problem(exc)}") from exc
 
 
 def parse_entry(store: SnapshotStore, entry: SnapshotEntry) -> list[TrialRecord]:

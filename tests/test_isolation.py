@@ -41,7 +41,7 @@ BAD = {
     "ctgov/NCT00973089.json": ("ctgov", "NCT00973089", "malformed JSON at line"),
     "ctgov/NCT03418623.json": ("ctgov", "NCT03418623", "sha256 is "),
     "ctgov/NCT03475563.json": ("ctgov", "NCT03475563", "listed in the manifest but missing"),
-    "ctgov/NCT06171568.json": ("ctgov", "NCT06171568", "cannot be read (Is a directory)"),
+    "ctgov/NCT06171568.json": ("ctgov", "NCT06171568", "is a directory, not a file"),
     "ctis/2023-505613-24-00.json": ("ctis", "2023-505613-24-00", "expected JSON, got HTML"),
     "ctis/2023-508143-51-01.json": ("ctis", "2023-508143-51-01", "CTIS returned an empty record (trial not found)"),
 }
