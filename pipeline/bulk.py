@@ -38,7 +38,16 @@ from pydantic import ValidationError
 from pipeline.dataset import IngestCounts, LoadError, RunInfo, history_rows, record_rows, run_row
 from pipeline.errors import SnapshotError, validation_problem
 from pipeline.files import MiB, read_regular_file, size_problem
-from pipeline.load import DB_NAME, PARQUET_LINK, Batch, apply_batch, output_lock, row_counts, staged_output
+from pipeline.load import (
+    DB_NAME,
+    PARQUET_LINK,
+    Batch,
+    apply_batch,
+    output_errors,
+    output_lock,
+    row_counts,
+    staged_output,
+)
 from pipeline.models import SnapshotEntry, TrialRecord
 from pipeline.registries import decode_json
 from pipeline.registries.ctgov import parse_study
@@ -135,7 +144,8 @@ def iter_study_bytes(source: Path, unreadable: list[LoadError] | None = None) ->
 
 
 def ingest_ctgov(
-    source: Path, output_dir: Path, *, chunk_size: int = 4000, lock_timeout: float = 600, engine: str = "duckdb"
+    source: Path, output_dir: Path, *, chunk_size: int = 4000, lock_timeout: float | None = None,
+    engine: str = "duckdb",
 ) -> IngestReport:
     """Load every ClinicalTrials.gov study in ``source`` into ``output_dir``'s tables.
 
@@ -147,7 +157,8 @@ def ingest_ctgov(
         source: see :func:`iter_study_bytes`.
         output_dir: the output folder (``trialrecon.duckdb`` and ``parquet/``).
         chunk_size: records per batch: memory grows with it, per-batch overhead shrinks.
-        lock_timeout: seconds to wait for another run writing ``output_dir``.
+        lock_timeout: seconds to wait for another run writing ``output_dir`` (default:
+            ``pipeline.load.LOCK_WAIT_SECONDS``).
         engine: ``"duckdb"`` (DuckDB decodes and reads the records on all cores, see
             :mod:`pipeline.bulk_sql`) or ``"python"`` (orjson and ``parse_study``). Both read
             every kind of source and write the same rows; the DuckDB one is the faster.
@@ -159,6 +170,7 @@ def ingest_ctgov(
         SnapshotError: ``source`` is missing, of an unknown kind, or holds no study files
             (nothing is written then).
         OutputLockedError: another run held the output folder for ``lock_timeout`` seconds.
+        OutputError: the output folder or database cannot be written (read-only, full, not DuckDB).
     """
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1, not {chunk_size}")
@@ -174,7 +186,8 @@ def ingest_ctgov(
     started = datetime.now(UTC)
     run_id = new_run_id(started)
     counts = IngestCounts()
-    with output_lock(output_dir, timeout=lock_timeout), staged_output(output_dir, run_id) as con:
+    with output_errors(output_dir), output_lock(output_dir, timeout=lock_timeout), \
+            staged_output(output_dir, run_id) as con:
         con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
         chosen = _load_with_duckdb if engine == "duckdb" else _load_with_python
         chosen(con, itertools.chain([first], studies), chunk_size, run_id, started, counts, source)

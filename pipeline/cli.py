@@ -1,26 +1,62 @@
 """Command line: ``python -m pipeline <command>`` (also installed as ``trialrecon``).
 
-Exit status: 0 complete, 1 ``check`` found unaccepted discrepancies, 2 bad input (nothing was
-written), 3 partial (some snapshots could not be used; everything else loaded).
+Exit status: see :class:`pipeline.errors.ExitStatus` (``--help`` lists them). Our errors print one
+line on stderr (``--verbose`` adds the traceback); a bad argument does too, with status 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
+import math
 import signal
 import sys
 import textwrap
+import traceback
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NoReturn
 
 from pipeline.bench import add_arguments as add_bench_arguments
-from pipeline.errors import InputError, OutputLockedError, TrialreconError
+from pipeline.errors import ExitStatus, InputError, TrialreconError
 from pipeline.server import describe_serving
 from pipeline.snapshots import DEFAULT_SNAPSHOTS_DIR, SnapshotStore
 
-EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_PARTIAL = 0, 1, 2, 3
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_PARTIAL = (
+    ExitStatus.OK, ExitStatus.CHECK_FAILED, ExitStatus.BAD_INPUT, ExitStatus.PARTIAL)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line naming the argument, with exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(ExitStatus.BAD_INPUT, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _exit_status_help() -> str:
+    return "exit status:\n" + "\n".join(f"  {s.value}  {s.meaning.replace('`', '')}" for s in ExitStatus)
+
+
+def _positive_rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a rate (a finite number of requests per second above 0)")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
 
 
 def _snapshots_arg(p: argparse.ArgumentParser) -> None:
@@ -35,9 +71,11 @@ def _documents_arg(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="trialrecon",
         description="Reconcile what a page says about a drug's clinical trials with the registries.",
+        epilog=_exit_status_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -69,8 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     refresh.add_argument("--only", nargs="+", default=[], metavar="ID", help="refresh only these trial ids")
     _documents_arg(refresh)
     _snapshots_arg(refresh)
-    refresh.add_argument("--rate", type=float, default=1.0, help="requests per second per host (default 1)")
-    refresh.add_argument("--concurrency", type=int, default=4, help="requests in flight at once (default 4)")
+    refresh.add_argument("--rate", type=_positive_rate, default=1.0, help="requests per second per host (default 1)")
+    refresh.add_argument("--concurrency", type=_positive_int, default=4, help="requests in flight at once (default 4)")
 
     ingest = sub.add_parser("ingest", help="bulk-load ClinicalTrials.gov v2 records into DuckDB + Parquet",
                             description="Example: python -m pipeline ingest ctg-studies/ --output out/ "
@@ -115,6 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="output folder of every run (default: output/)")
     serve.add_argument("--online", action="store_true", help="refresh from the registries before each run")
     _snapshots_arg(serve)
+    for command in sub.choices.values():
+        command.add_argument("--verbose", action="store_true", help="show the traceback of an error")
+        command.epilog = _exit_status_help()
+        command.formatter_class = argparse.RawDescriptionHelpFormatter
     return parser
 
 
@@ -136,18 +178,23 @@ def _print_outputs(row_counts: dict[str, int], database: Path, parquet_dir: Path
 
 
 def _check_documents(args: argparse.Namespace) -> None:
-    """Extract the documents a run would (milliseconds; reads the manifest too), for their errors."""
+    """Extract the documents a run would (milliseconds; reads the manifest too) and read the links, for their errors."""
     from pipeline import stages
 
     store = SnapshotStore(args.snapshots)
     stages.extract_documents(stages.document_sources(args.documents, store) if args.documents
                              else stages.default_documents(store))
+    stages.load_links(store)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    # Bad input must cost nothing: extract every document (milliseconds) before a flow starts or
-    # the output folder is touched.
+    from pipeline.load import check_output_folder
+
+    # Bad input must cost nothing: extract every document (milliseconds) and read the manifest and
+    # links before a flow starts or the output folder is touched; then make sure the output folder
+    # takes files.
     _check_documents(args)
+    check_output_folder(args.output)
     from pipeline.flows import flow_on
     from pipeline.server import LocalServer, choose_for_run, configured_api_url, using_api
 
@@ -265,9 +312,10 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
 def cmd_changes(args: argparse.Namespace) -> int:
     from pipeline.changes import changes_since, format_changes
-    from pipeline.load import DB_NAME
+    from pipeline.load import DB_NAME, output_errors
 
-    print(format_changes(changes_since(args.output / DB_NAME, args.since)))
+    with output_errors(args.output):
+        print(format_changes(changes_since(args.output / DB_NAME, args.since)))
     return EXIT_OK
 
 
@@ -344,19 +392,36 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse arguments, run the command, and turn our errors into one line and an exit status."""
+    """Parse arguments, run the command, and turn our errors into one line and their exit status."""
     args = build_parser().parse_args(argv)
+    if not args.verbose:
+        _one_line_errors_in_logs()
     try:
         return COMMANDS[args.command](args)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except OutputLockedError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
     except TrialreconError as exc:
+        if args.verbose:
+            traceback.print_exc()
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_PARTIAL
+        return exc.exit_status
+
+
+class _NoTracebackForOurErrors(logging.Filter):
+    """Our errors say all in one line: a log record of one (a failed Prefect task or flow) loses its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], TrialreconError):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def _one_line_errors_in_logs() -> None:
+    quiet = _NoTracebackForOurErrors()
+    for name in ("", "prefect", "prefect.flow_runs", "prefect.task_runs"):
+        logger = logging.getLogger(name)
+        logger.addFilter(quiet)
+        for handler in logger.handlers:
+            handler.addFilter(quiet)
 
 
 if __name__ == "__main__":

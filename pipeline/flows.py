@@ -31,6 +31,7 @@ from pipeline.load import (
     LoadResult,
     interrupted_publish,
     open_output_database,
+    output_errors,
     output_lock,
     publishing,
     record_run_only,
@@ -141,7 +142,8 @@ def refresh_task(store: SnapshotStore, sources: list[stages.DocumentSource]) -> 
 @_task(name="write outputs")
 def write_task(batch: Parcel[Batch], output_dir: Path, run_id: str) -> LoadResult:
     """Write DuckDB and Parquet atomically."""
-    return write_outputs(batch.value, output_dir, version=run_id)
+    with output_errors(output_dir):
+        return write_outputs(batch.value, output_dir, version=run_id)
 
 
 @_task(name="write report")
@@ -150,7 +152,8 @@ def report_task(
     output_dir: Path,
 ) -> list[Path]:
     """Write output/report.html and output/report.md (each replaced atomically)."""
-    return stages.write_reports(docs.value, rows.value, records.value, output_dir)
+    with output_errors(output_dir):
+        return stages.write_reports(docs.value, rows.value, records.value, output_dir)
 
 
 @flow(name="trialrecon", description="Extract, reconcile and load the stated facts of trial pages.")
@@ -173,7 +176,8 @@ def trialrecon_flow(
     run_id = stages.new_run_id(started)
     store = SnapshotStore(snapshots_dir)
     sources = stages.document_sources(documents, store) if documents else stages.default_documents(store)
-    with output_lock(output_dir, timeout=600):
+    # A system or DuckDB error about the output folder is one OutputError naming the file.
+    with output_errors(output_dir), output_lock(output_dir):
         refresh_failures = refresh_task(store, sources) if online else []
         for line in refresh_failures:
             logger.warning("refresh failed, previous snapshot kept (stale): %s", line)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -29,7 +30,7 @@ import duckdb
 import pyarrow as pa
 from filelock import FileLock, Timeout
 
-from pipeline.errors import OutputLockedError
+from pipeline.errors import OutputError, OutputLockedError
 from pipeline.tables import ALL_TABLES, HISTORY_KEYS, TABLES_BY_NAME, VIEWS, Table
 
 DB_NAME = "trialrecon.duckdb"
@@ -38,6 +39,8 @@ PARQUET_LINK = "parquet"
 VERSIONS_DIR = ".versions"
 LOCK_NAME = ".trialrecon.lock"
 KEEP_VERSIONS = 2
+LOCK_WAIT_SECONDS = 600.0
+"""How long a run waits for another run that holds the output folder, before it gives up."""
 EXPORT_THREADS = 2
 
 
@@ -74,8 +77,45 @@ class LoadResult:
 
 
 @contextmanager
-def output_lock(output_dir: Path, timeout: float = 0) -> Iterator[None]:
+def output_errors(output_dir: Path) -> Iterator[None]:
+    """Turn what the system or DuckDB says about writing ``output_dir`` into one :class:`OutputError`.
+
+    A read-only folder, a full disk, a path that cannot be a folder (``/proc/nope``) and an output
+    database that is not DuckDB (or is truncated) each become one line naming the file, not a
+    traceback. Our own errors pass through unchanged.
+
+    Raises:
+        OutputError: an ``OSError`` or a DuckDB I/O or corruption error was raised in the block.
+    """
+    try:
+        yield
+    except OSError as exc:
+        raise OutputError(exc.filename or output_dir, f"cannot be written ({exc.strerror or exc})") from exc
+    except (duckdb.IOException, duckdb.SerializationException, duckdb.InternalException) as exc:
+        # Not DuckDB, truncated, or a write the disk refused: DuckDB's first line names the file.
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise OutputError(output_dir / DB_NAME, f"DuckDB cannot use it ({message})") from exc
+
+
+def check_output_folder(output_dir: Path) -> None:
+    """Make sure ``output_dir`` exists and takes files, before a run spends any work.
+
+    Raises:
+        OutputError: the folder cannot be created (``/proc/nope``) or written (read-only).
+    """
+    with output_errors(output_dir):
+        output_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=output_dir, prefix=".trialrecon-probe-"):
+            pass
+
+
+@contextmanager
+def output_lock(output_dir: Path, timeout: float | None = None) -> Iterator[None]:
     """Hold the output folder's lock; a second run waits ``timeout`` seconds, then gives up.
+
+    Args:
+        output_dir: the output folder (created if missing).
+        timeout: seconds to wait; :data:`LOCK_WAIT_SECONDS` when None.
 
     Raises:
         OutputLockedError: another run holds the lock.
@@ -83,7 +123,7 @@ def output_lock(output_dir: Path, timeout: float = 0) -> Iterator[None]:
     output_dir.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(output_dir / LOCK_NAME))
     try:
-        lock.acquire(timeout=timeout)
+        lock.acquire(timeout=LOCK_WAIT_SECONDS if timeout is None else timeout)
     except Timeout as exc:
         raise OutputLockedError(output_dir) from exc
     try:

@@ -37,7 +37,7 @@ from typing import Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, computed_field, field_validator
 
-from pipeline.errors import FetchError, ParseError, SnapshotError
+from pipeline.errors import FetchError, ParseError, SnapshotError, UnsafePathError
 from pipeline.models import SnapshotEntry
 from pipeline.progress import NoProgress, Progress
 from pipeline.registries import parse_snapshot, require_trial
@@ -158,7 +158,14 @@ async def refresh(
     progress.start("refresh", len(unique))
 
     async def one(target: FetchTarget) -> TargetOutcome:
-        outcome = await _refresh_one(target, store, client, now, manifest)
+        try:
+            outcome = await _refresh_one(target, store, client, now, manifest)
+        except (UnsafePathError, OSError) as exc:
+            # A snapshot path that a symlink leads outside the store, or a write the disk refused:
+            # this target fails, named; the other targets go on.
+            problem = str(exc) if isinstance(exc, UnsafePathError) else f"cannot be written ({exc.strerror or exc})"
+            outcome = TargetOutcome(registry=target.registry, trial_id=target.trial_id,
+                                    path=snapshot_path_of(target), outcome="failed", error=problem)
         manifest.flush_if_due()
         progress.advance(f"{outcome.path} {outcome.outcome}")
         return outcome
@@ -320,6 +327,6 @@ def _intact_sha(store: SnapshotStore, entry: SnapshotEntry | None) -> str | None
         return None
     try:
         store.read(entry)
-    except SnapshotError:
+    except (SnapshotError, UnsafePathError):
         return None
     return entry.sha256

@@ -151,7 +151,7 @@ class SnapshotStore:
         """``root/rel``, refusing it when a symlink in the store leads it outside the store."""
         path = self.root / rel
         if not path.resolve().is_relative_to(self.root.resolve()):
-            raise UnsafePathError(rel)
+            raise UnsafePathError(rel, "leads outside the snapshot store (through a symlink)")
         return path
 
     def read(self, entry: SnapshotEntry) -> bytes:
