@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from html import escape
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from pipeline.models import ExtractedDocument, ReconciliationRow, TrialRecord
 
@@ -61,6 +61,17 @@ th{background:#f6f8fa}
 """
 
 
+def _link(url: str, text: str) -> str:
+    """``<a href=url>text</a>`` for an http(s) URL; any other URL (``javascript:``, ``data:``) as text only.
+
+    Browsers drop control characters and surrounding spaces before they read a scheme
+    ("java\tscript:"), so a URL holding any is not a link either.
+    """
+    if url == url.strip() and url.isprintable() and urlsplit(url).scheme.lower() in ("http", "https"):
+        return f'<a href="{escape(url)}">{escape(text)}</a>'
+    return escape(text)
+
+
 def _badge(verdict: str) -> str:
     return f'<span class="verdict verdict-{verdict}" style="background:{VERDICT_COLORS[verdict]}">{verdict}</span>'
 
@@ -79,7 +90,7 @@ def render_html(
     ]
     for d in docs:
         out.append(
-            f'<p class="muted">Source: <a href="{escape(d.document.source_url)}">{escape(d.document.source_url)}</a>'
+            f'<p class="muted">Source: {_link(d.document.source_url, d.document.source_url)}'
             f" (sha256 {escape(d.document.sha256[:12])}…)</p>"
         )
     out.append('<table class="summary" id="summary"><tr><th>verdict</th><th>comparisons</th></tr>')
@@ -102,7 +113,7 @@ def render_html(
             link = registry_page_url(row.registry, ev.registry_trial_id)
             where = escape(row.registry or "")
             if link:
-                where = f'<a href="{escape(link)}">{where} {escape(ev.registry_trial_id or "")}</a>'
+                where = _link(link, f"{row.registry or ''} {ev.registry_trial_id or ''}")
             evidence = " · ".join(
                 escape(x) for x in (ev.snapshot_path, ev.field_path, ev.provenance, (ev.snapshot_sha256 or "")[:12]) if x
             )
@@ -125,7 +136,11 @@ def _stated(row: ReconciliationRow) -> str | None:
 
 
 def _md(text: str | None) -> str:
-    return (text or "").replace("|", "\\|").replace("\n", " ")
+    """Text as Markdown shows it, never as markup: most viewers render Markdown as HTML, so a
+    page's or a registry's ``<script>`` or ``<img onerror>`` is escaped, and so are ``[`` and ``]``
+    (a link) and ``|`` (a table cell)."""
+    escaped = escape(text or "", quote=False)
+    return escaped.replace("[", "\\[").replace("]", "\\]").replace("|", "\\|").replace("\n", " ")
 
 
 def render_markdown(
@@ -134,14 +149,14 @@ def render_markdown(
     """The same report in Markdown: summary, then each trial's discrepancies and checks."""
     titles = _titles(records)
     counts = Counter(r.verdict for r in rows)
-    lines = [f"# Reconciliation report: {', '.join(d.document.title for d in docs)}", ""]
+    lines = [f"# Reconciliation report: {_md(', '.join(d.document.title for d in docs))}", ""]
     lines += ["| verdict | comparisons |", "|---|---|"]
     lines += [f"| {v} | {counts.get(v, 0)} |" for v in VERDICT_ORDER]
     lines += [f"| total | {len(rows)} |", ""]
     for trial_id, trial_rows in _by_trial(rows).items():
-        lines += [f"## {trial_id}", ""]
+        lines += [f"## {_md(trial_id)}", ""]
         if titles.get(trial_id):
-            lines += [titles[trial_id], ""]
+            lines += [_md(titles[trial_id]), ""]
         lines += ["| claim | field | stated | registry | verdict | why | evidence |", "|---|---|---|---|---|---|---|"]
         for row in sorted(trial_rows, key=lambda r: (VERDICT_ORDER.index(r.verdict), r.claim_id, r.field)):
             ev = row.evidence

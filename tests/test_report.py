@@ -46,6 +46,35 @@ def test_html_report_escapes_every_value():
     assert "&lt;script&gt;" in html
 
 
+@pytest.mark.parametrize("url", ["javascript:alert(9)//", "JavaScript:alert(9)//", " javascript:alert(9)",
+                                 "java\tscript:alert(9)", "data:text/html,<script>alert(9)</script>",
+                                 "vbscript:msgbox(9)", "//evil.example/x"])
+def test_html_report_renders_a_source_url_that_is_not_http_as_text_never_a_link(url):
+    doc = _doc()
+    doc = doc.model_copy(update={"document": doc.document.model_copy(update={"source_url": url})})
+    html = render_html([doc], ROWS, RECORDS)
+    tree = LexborHTMLParser(html)
+    assert [a.attributes["href"] for a in tree.css("a") if not a.attributes["href"].startswith("https://")] == []
+    assert "javascript:" not in {a.attributes["href"].lower() for a in tree.css("a")}
+    assert "<script>alert(9)" not in html
+
+
+def test_html_report_links_an_https_source_url():
+    tree = LexborHTMLParser(render_html([_doc()], ROWS, RECORDS))
+    assert "https://example.org/drug/" in {a.attributes["href"] for a in tree.css("p.muted a")}
+
+
+def test_markdown_report_escapes_html_and_links_from_page_text_and_registry_titles():
+    doc = _doc()
+    rows = [_row("NCT00000001", "mismatch", stated='<img src=x onerror="alert(9)"> [x](javascript:alert(9))')]
+    records = [TrialRecord(trial_id="NCT00000001", registry="ctgov", title="A <script>alert(1)</script> trial")]
+    md = render_markdown([doc], rows, records)
+    assert "<script" not in md and "<img" not in md and "<b>" not in md and "<X>" not in md
+    assert "A &lt;script&gt;alert(1)&lt;/script&gt; trial" in md
+    assert '&lt;img src=x onerror="alert(9)"&gt; \\[x\\](javascript:alert(9))' in md
+    assert "# Reconciliation report: Drug &lt;X&gt;" in md
+
+
 def test_html_report_links_to_the_registry_record():
     tree = LexborHTMLParser(render_html([_doc()], ROWS, RECORDS))
     links = {a.attributes["href"] for a in tree.css("section.trial a")}
