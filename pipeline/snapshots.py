@@ -23,6 +23,7 @@ import tempfile
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -44,6 +45,14 @@ _manifest_adapter = TypeAdapter(list[SnapshotEntry])
 def sha256_bytes(data: bytes) -> str:
     """Hex sha256 of ``data``."""
     return hashlib.sha256(data).hexdigest()
+
+
+def without_userinfo(url: str) -> str:
+    """``url`` without a ``user:password@`` part: credentials are never sent on nor stored."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def snapshot_relpath(folder: str, name: str, ext: str) -> str:
@@ -197,7 +206,7 @@ class SnapshotStore:
             path=rel,
             registry=registry,  # type: ignore[arg-type]
             trial_id=trial_id,
-            url=url,
+            url=without_userinfo(url),
             fetched_at=fetched_at or datetime.now(UTC),
             sha256=sha256_bytes(content),
             http_status=http_status,

@@ -274,6 +274,51 @@ def test_redirect_from_https_to_http_is_refused(respx_mock):
         run_with_client(lambda c: c.fetch(STUDY_URL))
 
 
+@pytest.mark.respx(assert_all_called=False)
+def test_redirect_to_another_port_on_an_allowed_host_is_refused_without_following(respx_mock):
+    respx_mock.get(STUDY_URL).mock(return_value=httpx.Response(
+        302, headers={"Location": "https://clinicaltrials.gov:8443/api/v2/studies/NCT00000001"}))
+    elsewhere = respx_mock.get("https://clinicaltrials.gov:8443/api/v2/studies/NCT00000001").mock(
+        return_value=httpx.Response(200))
+    with pytest.raises(FetchError) as exc:
+        run_with_client(lambda c: c.fetch(STUDY_URL))
+    assert str(exc.value) == (f"{STUDY_URL}: redirect to https://clinicaltrials.gov:8443 is not an allowed "
+                              "registry origin (scheme, host and port)")
+    assert not elsewhere.called
+
+
+@pytest.mark.respx(assert_all_called=False)
+def test_url_on_another_port_of_an_allowed_host_is_refused_before_sending(respx_mock):
+    elsewhere = respx_mock.get("https://clinicaltrials.gov:8443/x").mock(return_value=httpx.Response(200))
+    with pytest.raises(FetchError, match="URL https://clinicaltrials.gov:8443 is not an allowed registry origin"):
+        run_with_client(lambda c: c.fetch("https://clinicaltrials.gov:8443/x"))
+    assert not elsewhere.called
+
+
+def test_redirect_naming_the_default_port_is_the_same_origin_and_followed(respx_mock):
+    respx_mock.get(STUDY_URL).mock(return_value=httpx.Response(
+        301, headers={"Location": "https://clinicaltrials.gov:443/api/v2/studies/moved"}))
+    respx_mock.get(f"{CTGOV}/studies/moved").mock(return_value=json_response({"here": True}))
+    assert run_with_client(lambda c: c.fetch(STUDY_URL)).content == b'{"here":true}'
+
+
+def test_credentials_in_a_redirect_are_neither_sent_nor_kept_in_the_url(respx_mock):
+    respx_mock.get(STUDY_URL).mock(return_value=httpx.Response(
+        302, headers={"Location": "https://scott:tiger@clinicaltrials.gov/api/v2/studies/moved"}))
+    moved = respx_mock.get(f"{CTGOV}/studies/moved").mock(return_value=json_response({"here": True}))
+    result = run_with_client(lambda c: c.fetch(STUDY_URL))
+    assert "authorization" not in moved.calls.last.request.headers
+    assert "tiger" not in str(moved.calls.last.request.url)
+    assert (result.url, result.redirects) == (f"{CTGOV}/studies/moved", [STUDY_URL])
+
+
+def test_credentials_in_the_url_asked_for_are_not_sent(respx_mock):
+    route = respx_mock.get(STUDY_URL).mock(return_value=json_response({"ok": 1}))
+    result = run_with_client(lambda c: c.fetch("https://scott:tiger@clinicaltrials.gov/api/v2/studies/NCT00000001"))
+    assert "authorization" not in route.calls.last.request.headers
+    assert result.url == STUDY_URL
+
+
 def test_more_than_five_redirects_is_refused(respx_mock):
     route = respx_mock.get(url__regex=rf"{CTGOV}/studies/hop\d+|{STUDY_URL}").mock(side_effect=[
         httpx.Response(302, headers={"Location": f"{CTGOV}/studies/hop{n}"}) for n in range(7)])
@@ -497,6 +542,13 @@ def test_loopback_chunked_oversize_body_is_cut_off(loopback):
     with pytest.raises(FetchError) as exc:
         loopback_fetch(loopback, "/big", max_response_bytes=100_000)
     assert str(exc.value) == f"{loopback.url}/big: response larger than 100000 bytes"
+
+
+def test_loopback_redirect_to_another_port_of_the_same_host_is_refused_unsent(loopback):
+    loopback.script("/here", Redirect(f"http://127.0.0.1:{loopback.port + 1}/there"))
+    with pytest.raises(FetchError, match=rf"redirect to http://127.0.0.1:{loopback.port + 1} is not an allowed"):
+        loopback_fetch(loopback, "/here")
+    assert [h.path for h in loopback.hits] == ["/here"]
 
 
 def test_loopback_redirect_to_localhost_is_refused_as_another_host(loopback):

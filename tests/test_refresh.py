@@ -346,3 +346,22 @@ def test_loopback_failure_marks_stale_and_a_later_304_clears_it(loopback, tmp_pa
     assert [o.outcome for o in healed.outcomes] == ["unchanged", "unchanged"]
     assert [e.stale for e in store.entries()] == [False, False]
     assert store.verify() == []
+
+
+def test_credentials_in_a_redirect_never_reach_the_manifest(store):
+    real = "NCT03645928"
+    body = (Path(__file__).resolve().parents[1] / "snapshots" / "ctgov" / f"{real}.json").read_bytes()
+    moved = f"https://clinicaltrials.gov/api/v2/studies/{real}?moved=1"
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        handle.requests.append(request)  # type: ignore[attr-defined]
+        if "moved" not in str(request.url):
+            return httpx.Response(302, headers={"Location": moved.replace("https://", "https://scott:tiger@")})
+        return httpx.Response(200, content=body, headers={"Content-Type": "application/json"})
+
+    handle.requests = []  # type: ignore[attr-defined]
+    report = refresh_with(handle, store, [FetchTarget(registry="ctgov", trial_id=real)])
+    assert [o.outcome for o in report.outcomes] == ["new"]
+    assert [e.url for e in store.entries()] == [moved]
+    assert b"tiger" not in store.manifest_path.read_bytes()
+    assert all("authorization" not in r.headers for r in handle.requests)  # type: ignore[attr-defined]

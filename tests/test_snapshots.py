@@ -113,3 +113,11 @@ def test_embedded_page_is_the_shared_source_document():
     assert doc.url == "https://clinicaltrials.eu/drug/aldesleukin/"
     assert doc.provenance == "captured text"
     assert store.read(doc) == (REPO.parent / "shared" / "source" / "aldesleukin.txt").read_bytes()
+
+
+def test_a_url_is_stored_in_the_manifest_without_its_credentials(tmp_path):
+    store = SnapshotStore(tmp_path / "snapshots")
+    entry = store.write("ctgov", "NCT00000001", "json", b"{}", registry="ctgov", trial_id="NCT00000001",
+                        url="https://scott:tiger@clinicaltrials.gov/api/v2/studies/NCT00000001", provenance="captured")
+    assert entry.url == "https://clinicaltrials.gov/api/v2/studies/NCT00000001"
+    assert b"tiger" not in store.manifest_path.read_bytes()

@@ -45,6 +45,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 
 from pipeline import __version__
 from pipeline.errors import FetchError, TransientFetchError, UnsafePathError
+from pipeline.snapshots import without_userinfo
 
 __all__ = [
     "FetchResult",
@@ -112,6 +113,11 @@ class FetchSettings(BaseModel):
     def allowed_hosts(self) -> frozenset[str]:
         """The hosts of the base URLs: the only ones we may contact."""
         return frozenset(_host_of(url) for url in self.base_urls.values())
+
+    @property
+    def allowed_origins(self) -> frozenset[tuple[str, str, int]]:
+        """(scheme, host, port) of the base URLs: a request or redirect must match one of them."""
+        return frozenset(_origin(url) for url in self.base_urls.values())
 
     @property
     def user_agent(self) -> str:
@@ -209,6 +215,20 @@ def _host_of(url: str) -> str:
     return (urlsplit(url).hostname or "").lower()
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of a URL, the port filled in from the scheme when the URL gives none.
+
+    Raises:
+        ValueError: the port is not a number from 0 to 65535.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme, 0)
+
+
 def _looks_like_html(result: FetchResult) -> bool:
     content_type = (result.content_type or "").lower()
     head = result.content[:512].lstrip().lower()
@@ -247,6 +267,7 @@ class RegistryClient:
         self._clock = clock
         self._rng = rng or random.Random()
         self._allowed = self.settings.allowed_hosts
+        self._allowed_origins = self.settings.allowed_origins
         self._semaphore = asyncio.Semaphore(self.settings.max_concurrency)
         self._limiters: dict[str, AsyncLimiter] = {}
 
@@ -267,7 +288,7 @@ class RegistryClient:
                 registry answered a 4xx other than 429, or the body is larger than the cap.
             TransientFetchError: timeouts, connection errors, 429 or 5xx on every attempt.
         """
-        request_url = str(httpx.URL(url, params=params)) if params else url
+        request_url = without_userinfo(str(httpx.URL(url, params=params)) if params else url)
         self._check_allowed(request_url, request_url)
         headers: dict[str, str] = {}
         if etag:
@@ -404,7 +425,9 @@ class RegistryClient:
                 location = response_headers.get("location")
                 if not location:
                     raise FetchError(current, f"redirect {status} without a Location", status=status)
-                target = str(httpx.URL(current).join(location))
+                # Credentials in a Location are neither sent on (httpx would turn them into an
+                # Authorization header) nor kept in the URL that ends up in the manifest.
+                target = without_userinfo(str(httpx.URL(current).join(location)))
                 if len(hops) >= self.settings.max_redirects:
                     raise FetchError(url, f"more than {self.settings.max_redirects} redirects", status=status)
                 self._check_allowed(target, url, redirected_from=current)
@@ -476,6 +499,14 @@ class RegistryClient:
             raise FetchError(original, f"{where} is not an allowed registry host")
         if redirected_from and urlsplit(redirected_from).scheme == "https" and parts.scheme != "https":
             raise FetchError(original, f"redirect from https to {url} is not allowed")
+        try:
+            scheme, _, port = _origin(url)
+        except ValueError as exc:
+            raise FetchError(original, f"port of {url} is not valid") from exc
+        if (scheme, host, port) not in self._allowed_origins:
+            where = "redirect to" if redirected_from else "URL"
+            raise FetchError(original, f"{where} {scheme}://{host}:{port} is not an allowed registry origin "
+                                       "(scheme, host and port)")
 
     def _limiter(self, host: str) -> AsyncLimiter:
         limiter = self._limiters.get(host)
