@@ -22,7 +22,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -199,8 +199,12 @@ def registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> It
     con.register(name, table)
     try:
         yield
-    finally:
-        con.unregister(name)
+    except BaseException:
+        # After an I/O error DuckDB refuses the unregister too: keep the error that brought us here.
+        with suppress(duckdb.Error):
+            con.unregister(name)
+        raise
+    con.unregister(name)
 
 
 def _apply_history(con: duckdb.DuckDBPyConnection, name: str, current: list[dict[str, object]]) -> None:
@@ -404,9 +408,16 @@ def apply_batch(con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
     try:
         _apply(con, batch)
     except BaseException:
-        con.execute("ROLLBACK")
+        _rollback(con)
         raise
     con.execute("COMMIT")
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back, keeping the error that made us: after an I/O error (a truncated database, a full
+    disk) DuckDB refuses the ROLLBACK too, and its complaint would hide the cause."""
+    with suppress(duckdb.Error):
+        con.execute("ROLLBACK")
 
 
 def row_counts(database: Path) -> dict[str, int]:
@@ -486,7 +497,7 @@ def record_run_only(
             batch.add(table, table_rows)
         _apply(con, batch)
     except BaseException:
-        con.execute("ROLLBACK")
+        _rollback(con)
         raise
     con.execute("COMMIT")
     for name in rows:
