@@ -415,13 +415,16 @@ class _NoTracebackForOurErrors(logging.Filter):
         return True
 
 
+_QUIET = _NoTracebackForOurErrors()
+
+
 def _one_line_errors_in_logs() -> None:
-    quiet = _NoTracebackForOurErrors()
+    # One filter object: adding it again (another main() in the same process) is a no-op.
     for name in ("", "prefect", "prefect.flow_runs", "prefect.task_runs"):
         logger = logging.getLogger(name)
-        logger.addFilter(quiet)
+        logger.addFilter(_QUIET)
         for handler in logger.handlers:
-            handler.addFilter(quiet)
+            handler.addFilter(_QUIET)
 
 
 if __name__ == "__main__":
