@@ -50,7 +50,10 @@ from pipeline.dataset import HISTORY_FIELDS, IngestCounts, LoadError, record_row
 from pipeline.load import apply_history_from, arrow_table, registered
 from pipeline.models import SnapshotEntry, TrialRecord
 from pipeline.tables import TABLES_BY_NAME, TRIAL_TABLES
-from pipeline.vocab import normalize_country, normalize_status, parse_partial_date, parse_phases, trial_id_type
+from pipeline.registries.ctgov import ENROLLMENT_PATH as CTGOV_ENROLLMENT_PATH
+from pipeline.vocab import (
+    country_name, normalize_country, normalize_status, parse_partial_date, parse_phases, trial_id_type,
+)
 
 # Chunks decoded at once, each by one DuckDB query on a worker thread, ahead of the one applied.
 DECODE_THREADS = 2
@@ -295,10 +298,16 @@ _CHUNK_SQL = {
         SELECT seq, trial_id, 'ctgov' AS registry, o.kind, o.measure, o.time_frame
         FROM (SELECT seq, trial_id, unnest(outcomes) AS o FROM _read WHERE ok)""",
     "trial_countries": """
-        SELECT DISTINCT r.seq, r.trial_id, 'ctgov' AS registry, m.code AS country
+        SELECT DISTINCT r.seq, r.trial_id, 'ctgov' AS registry, m.code AS country, m.name AS country_name
         FROM (SELECT seq, trial_id, unnest(country_names) AS name FROM _read WHERE ok) r
         JOIN _map_countries m ON m.raw = r.name
         WHERE m.code IS NOT NULL""",
+    # A CT.gov record gives one figure, for the whole trial (_chunk_trials is made before this).
+    "trial_enrollments": f"""
+        SELECT seq, trial_id, registry, enrollment_scope AS scope, NULL::VARCHAR AS country,
+               NULL::VARCHAR AS country_name, enrollment, enrollment_type, true AS headline,
+               '{CTGOV_ENROLLMENT_PATH}' AS field_path
+        FROM _chunk_trials WHERE enrollment IS NOT NULL""",
     "trial_identifiers": """
         SELECT DISTINCT seq, trial_id, 'ctgov' AS registry, other_id, id_type FROM (
             SELECT seq, trial_id, org_id AS other_id, 'SPONSOR_PROTOCOL' AS id_type
@@ -552,7 +561,8 @@ def _register_mappings(con: duckdb.DuckDBPyConnection) -> None:
     })
     names = distinct("SELECT DISTINCT unnest(country_names) FROM _read WHERE ok")
     _register(con, "_map_countries", {"raw": pa.array(names, pa.string()),
-                                      "code": pa.array([_country(n) for n in names], pa.string())})
+                                      "code": pa.array([_country(n) for n in names], pa.string()),
+                                      "name": pa.array([country_name(_country(n)) for n in names], pa.string())})
     ids = distinct("SELECT DISTINCT i.other_id FROM (SELECT unnest(secondary_ids) AS i FROM _read WHERE ok) "
                    "WHERE i.native_type IS NULL OR i.native_type NOT IN ('EUDRACT_NUMBER', 'CTIS')")
     _register(con, "_map_id_forms", {"raw": pa.array(ids, pa.string()),

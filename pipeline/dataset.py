@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from pipeline.incremental import OUTCOMES
+from pipeline.incremental import OUTCOMES, parser_version
 from pipeline.load import Batch
 from pipeline.models import (
     ExtractedDocument,
@@ -18,7 +18,9 @@ from pipeline.models import (
     TrialLink,
     TrialRecord,
 )
-from pipeline.tables import DOCUMENT_TABLES, TRIAL_TABLES
+from pipeline.reconcile.entities import PageTrials, ongoing_country_codes, statement
+from pipeline.tables import DOCUMENT_TABLES, PAGE_TRIAL_TABLES, TRIAL_TABLES
+from pipeline.vocab import country_name
 
 Row = dict[str, object]
 
@@ -57,14 +59,30 @@ class RunInfo:
     finished_at: datetime
 
 
-def document_rows(doc: ExtractedDocument) -> dict[str, list[Row]]:
-    """The rows of every document_* table for one extracted document."""
+def ongoing_rows(doc: ExtractedDocument, trials: PageTrials | None = None) -> list[Row]:
+    """The ``document_ongoing`` rows: each entry as stated, with the trial it resolved to."""
+    resolved = {o.position: o for o in trials.ongoing} if trials else {}
+    rows = []
+    for entry in doc.ongoing:
+        row: Row = {**entry.model_dump(), "country_codes": ongoing_country_codes(entry)}
+        if (r := resolved.get(entry.position)) is not None:
+            row.update(trial_id=r.trial_id, trial_id_source=r.trial_id_source, resolve_score=r.score,
+                       unresolved_reason=r.unresolved_reason)
+        elif entry.trial_id:
+            row["trial_id_source"] = "page"
+        rows.append(row)
+    return rows
+
+
+def document_rows(doc: ExtractedDocument, trials: PageTrials | None = None) -> dict[str, list[Row]]:
+    """The rows of every document_* table for one extracted document (the ongoing entries with the
+    trials they resolved to, when ``trials`` is given)."""
     d = doc.document
     return {
         "documents": [d.model_dump()],
         "document_trials": [t.model_dump() for t in doc.trials],
         "document_claims": [c.model_dump() for c in doc.claims],
-        "document_ongoing": [o.model_dump() for o in doc.ongoing],
+        "document_ongoing": ongoing_rows(doc, trials),
         "document_references": [r.model_dump() for r in doc.references],
         "document_glossary": [g.model_dump() for g in doc.glossary],
     }
@@ -107,6 +125,23 @@ def trial_row(record: TrialRecord, entry: SnapshotEntry) -> Row:
     }
 
 
+def enrollment_rows(record: TrialRecord) -> list[Row]:
+    """The record's headline enrollment and every figure it gives at another scope."""
+    key: Row = {"trial_id": record.trial_id, "registry": record.registry}
+    rows: list[Row] = []
+    if record.enrollment is not None:
+        rows.append({**key, "scope": record.enrollment_scope, "country": None, "country_name": None,
+                     "enrollment": record.enrollment, "enrollment_type": record.enrollment_type, "headline": True,
+                     "field_path": record.field_paths.get("enrollment")})
+    for figure in record.enrollment_figures:
+        if figure.country is None and figure.scope == record.enrollment_scope and figure.figure == record.enrollment:
+            continue  # the headline figure, given again at its own scope
+        rows.append({**key, "scope": figure.scope, "country": figure.country,
+                     "country_name": country_name(figure.country), "enrollment": figure.figure,
+                     "enrollment_type": figure.enrollment_type, "headline": False, "field_path": figure.field_path})
+    return rows
+
+
 def record_rows(record: TrialRecord, entry: SnapshotEntry) -> dict[str, list[Row]]:
     """The rows of every trial_* table for one registry record."""
     key: Row = {"trial_id": record.trial_id, "registry": record.registry}
@@ -120,18 +155,21 @@ def record_rows(record: TrialRecord, entry: SnapshotEntry) -> dict[str, list[Row
         "trial_outcomes": [
             {**key, "kind": o.kind, "measure": o.measure, "time_frame": o.time_frame} for o in record.outcomes
         ],
-        "trial_countries": [{**key, "country": c} for c in record.countries],
+        "trial_countries": [{**key, "country": c, "country_name": country_name(c)} for c in record.countries],
+        "trial_enrollments": enrollment_rows(record),
         "trial_identifiers": [
             {**key, "other_id": i.other_id, "id_type": i.id_type} for i in record.identifiers
         ],
     }
 
 
-def reconciliation_row(row: ReconciliationRow) -> Row:
+def reconciliation_row(row: ReconciliationRow, statement: str | None = None) -> Row:
     ev = row.evidence
     return {
         "document_id": row.document_id,
         "claim_id": row.claim_id,
+        "comparison": row.comparison,
+        "statement": statement,
         "trial_id": row.trial_id,
         "field": row.field,
         "stated_value": row.stated_value,
@@ -250,6 +288,7 @@ def build_batch(
     count_rows: Sequence[Row] = (),
     file_stats: Mapping[str, tuple[int, int]] | None = None,
     page_basis: Sequence[Row] = (),
+    trials: Sequence[PageTrials] = (),
 ) -> Batch:
     """Everything one run writes, with the units it replaces.
 
@@ -260,6 +299,8 @@ def build_batch(
         record_cache: (entry, records JSON) for every snapshot parsed in this run.
         file_stats: path -> (size, mtime_ns) of each snapshot file this run verified.
         page_basis: the ``document_basis`` rows of the documents reconciled in this run.
+        trials: each document's trials as entities (page_trials, page_trial_ids, and the trial each
+            ongoing entry resolved to), in the order of ``documents``.
 
     Documents and registry records replace their own earlier rows; the manifest and the links
     are full state and replace their tables whole; history tables keep every value; load
@@ -272,9 +313,16 @@ def build_batch(
     batch.replace_keys("reconciliation", doc_keys)
     batch.replace_keys("document_basis", doc_keys)
     batch.add("document_basis", _stamp(page_basis, run.run_id))
+    for table in PAGE_TRIAL_TABLES:
+        batch.replace_keys(table.name, doc_keys)
+    entities = {t.document_id: t for t in trials}
     for doc in documents:
-        for table, rows in document_rows(doc).items():
+        described = entities.get(doc.document.document_id)
+        for table, rows in document_rows(doc, described).items():
             batch.add(table, _stamp(rows, run.run_id))
+        if described is not None:
+            batch.add("page_trials", _stamp((vars(t) for t in described.trials), run.run_id))
+            batch.add("page_trial_ids", _stamp((vars(i) for i in described.identities), run.run_id))
 
     rec_keys = [(r.registry, r.trial_id) for r, _ in records] + list(removed_records)
     for table in TRIAL_TABLES:
@@ -289,7 +337,8 @@ def build_batch(
 
     batch.replace_keys("record_cache", [(p,) for p in removed_snapshots] + [(e.path,) for e, _ in record_cache])
     batch.add("record_cache", [
-        {"snapshot_path": e.path, "sha256": e.sha256, "records_json": j, "run_id": run.run_id}
+        {"snapshot_path": e.path, "sha256": e.sha256, "records_json": j, "parser_version": parser_version(),
+         "run_id": run.run_id}
         for e, j in record_cache])
 
     batch.truncate |= {"snapshots", "trial_links"}
@@ -299,7 +348,13 @@ def build_batch(
          **dict(zip(("file_size", "file_mtime_ns"), stats.get(e.path, (None, None)), strict=True))}
         for e in manifest), run.run_id))
     batch.add("trial_links", _stamp((link.model_dump() for link in links), run.run_id))
-    batch.add("reconciliation", _stamp((reconciliation_row(r) for r in reconciliation), run.run_id))
+    by_doc = {d.document.document_id: d for d in documents}
+
+    def said(row: ReconciliationRow) -> str | None:
+        doc = by_doc.get(row.document_id)
+        return statement(doc, row.claim_id) if doc is not None else None
+
+    batch.add("reconciliation", _stamp((reconciliation_row(r, said(r)) for r in reconciliation), run.run_id))
     batch.history["reconciliation_history"] = _stamp(
         (reconciliation_history_row(r, run.started_at) for r in reconciliation), run.run_id)
     batch.add("load_errors", _stamp((vars(e) for e in load_errors), run.run_id))

@@ -20,6 +20,7 @@ SCHEMA_MODELS: tuple[type[BaseModel], ...] = (
     models.SnapshotEntry,
     models.TrialRecord,
     models.TrialLink,
+    models.MissingRecord,
     models.ReconciliationRow,
 )
 

@@ -128,8 +128,11 @@ def _read_state(con: duckdb.DuckDBPyConnection, database: Path) -> PreviousState
 def _read_record_cache(database: Path) -> dict[tuple[str, str], str]:
     try:
         with duckdb.connect(str(database), read_only=True) as con:
+            # Records parsed by another version of the parsers are parsed again: a parser that
+            # learnt to read a field must not be shadowed by what the old one made of the bytes.
             return {(p, s): j for p, s, j in con.execute(
-                "SELECT snapshot_path, sha256, records_json FROM record_cache").fetchall()}
+                "SELECT snapshot_path, sha256, records_json FROM record_cache WHERE parser_version = ?",
+                [parser_version()]).fetchall()}
     except duckdb.Error:
         return {}  # as when the whole state could not be read: nothing is reused
 
@@ -190,6 +193,23 @@ def code_version() -> str:
     for path in sorted(root.rglob("*.py")):
         digest.update(path.relative_to(root).as_posix().encode())
         digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+PARSER_SOURCES = ("registries", "models.py", "vocab.py")
+
+
+@lru_cache(maxsize=1)
+def parser_version() -> str:
+    """sha256 of the code that turns snapshot bytes into records (the parsers, the models and the
+    vocabularies): cached records are reused only from the same version."""
+    digest = hashlib.sha256()
+    root = Path(__file__).resolve().parent
+    for name in PARSER_SOURCES:
+        paths = sorted((root / name).rglob("*.py")) if (root / name).is_dir() else [root / name]
+        for path in paths:
+            digest.update(path.relative_to(root).as_posix().encode())
+            digest.update(path.read_bytes())
     return digest.hexdigest()
 
 

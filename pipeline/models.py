@@ -75,7 +75,7 @@ class TrialStatus(StrEnum):
 
 
 EnrollmentType = Literal["actual", "estimated"]
-EnrollmentScope = Literal["whole_trial", "eea", "member_state"]
+EnrollmentScope = Literal["whole_trial", "eea", "member_state", "rest_of_world"]
 DatePrecision = Literal["year", "month", "day"]
 
 
@@ -230,6 +230,17 @@ class Outcome(Record):
     description: str | None = None
 
 
+class EnrollmentFigure(Record):
+    """One enrollment figure a record gives, at the scope it counts (the trial, the EEA, one
+    member state, the rest of the world)."""
+
+    scope: EnrollmentScope
+    country: str | None = Field(default=None, description="ISO 3166-1 alpha-2 code, for a member state's figure.")
+    figure: int
+    enrollment_type: EnrollmentType | None = None
+    field_path: str | None = Field(default=None, description="Path of the figure in the native record.")
+
+
 class Identifier(Record):
     other_id: str
     id_type: str = Field(
@@ -262,6 +273,11 @@ class TrialRecord(Record):
     enrollment: int | None = None
     enrollment_type: EnrollmentType | None = None
     enrollment_scope: EnrollmentScope | None = None
+    enrollment_figures: list[EnrollmentFigure] = Field(
+        default_factory=list,
+        description="Every figure the record gives at a scope other than the headline enrollment's "
+        "(per member state, EEA, rest of world, whole trial).",
+    )
     start_date: PartialDate | None = None
     completion_date: PartialDate | None = None
     last_updated: PartialDate | None = None
@@ -296,11 +312,36 @@ class TrialLink(Record):
     note: str | None = None
 
 
+MissingReason = Literal[
+    "no_registry_entry_known", "press_only", "unconfirmed_mirror_only", "not_fetched", "fetch_failed",
+]
+"""Why a trial of the page has no registry record. The first three are kept with the
+snapshots (``snapshots/missing_records.json``), from what the searches for the record found:
+no registry entry or mirror showing the number; only press or patient sites; only a
+registry-derived page that does not show the number. ``not_fetched`` (no snapshot in the store
+and no known reason) and ``fetch_failed`` (a snapshot exists but could not be used) are told by
+the run itself."""
+
+
+class MissingRecord(Record):
+    """Why a trial has no record in a registry, from what the searches for it found."""
+
+    trial_id: str = Field(description="The number the page uses.")
+    registry: Registry = Field(description="The registry whose record for the number is missing.")
+    reason: MissingReason
+    detail: str = Field(min_length=1, description="What was searched and found, in words.")
+    facts_file: str | None = Field(default=None, description="The facts file (relative to ../shared) it rests on.")
+
+
 # ---------------------------------------------------------------------------------------------
 # Reconciliation
 # ---------------------------------------------------------------------------------------------
 
 Verdict = Literal["match", "partial", "mismatch", "unverifiable"]
+
+Comparison = Literal["page_vs_registry", "page_vs_page", "registry_vs_registry"]
+"""What a reconciliation row compares: a stated fact with a registry record, the page with
+itself (e.g. its table with its narrative), or one registry's record with another's."""
 
 
 class Evidence(Record):
@@ -336,3 +377,19 @@ class ReconciliationRow(Record):
     detail: str | None = Field(default=None, description="Why, in words (e.g. 'registry figure is 95 lower').")
     score: float | None = Field(default=None, description="Similarity score where a fuzzy rule was used.")
     evidence: Evidence = Field(default_factory=Evidence)
+
+    @property
+    def comparison(self) -> Comparison:
+        """What the row compares: the page with a registry, the page with itself, or two registries."""
+        if self.rule.startswith("cross."):
+            return "registry_vs_registry"
+        if self.registry == "document":
+            return "page_vs_page"
+        return "page_vs_registry"
+
+    @property
+    def is_finding(self) -> bool:
+        """A fact of the page that a registry record contradicts (mismatch or partial, with the
+        registry's value to show for it)."""
+        return (self.comparison == "page_vs_registry" and self.verdict in ("mismatch", "partial")
+                and self.registry_value is not None)

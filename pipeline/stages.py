@@ -16,9 +16,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import uuid4
 
-from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -37,19 +37,24 @@ from pipeline.incremental import (
     records_json,
     registry_counts,
 )
-from pipeline.models import ExtractedDocument, ReconciliationRow, SnapshotEntry, TrialLink, TrialRecord
+from pipeline.models import (
+    ExtractedDocument, MissingRecord, ReconciliationRow, SnapshotEntry, TrialLink, TrialRecord,
+)
 from pipeline.progress import NoProgress, Progress
 from pipeline.snapshots import SnapshotStore, atomic_write_bytes, sha256_bytes
 
 if TYPE_CHECKING:
     from pipeline.reconcile import PageRecords
+    from pipeline.reconcile.entities import PageTrials
 
 T = TypeVar("T")
 
 REGISTRIES = ("ctgov", "ctis", "euctr", "cteu")
 LINKS_NAME = "links.json"
+MISSING_NAME = "missing_records.json"
 
 _links_adapter = TypeAdapter(list[TrialLink])
+_missing_adapter = TypeAdapter(list[MissingRecord])
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,7 @@ class RecordSet:
     records: list[tuple[TrialRecord, SnapshotEntry]] = field(default_factory=list)
     errors: list[LoadError] = field(default_factory=list)
     links: list[TrialLink] = field(default_factory=list)
+    missing: list[MissingRecord] = field(default_factory=list)
     outcomes: dict[str, str] = field(default_factory=dict)  # snapshot path -> new/changed/unchanged/failed
     parsed: set[str] = field(default_factory=set)
     # snapshot path -> every record it gave, a duplicate left out of ``records`` included (the cache)
@@ -185,21 +191,36 @@ def settle_ids(
     return out
 
 
+def _side_list(store: SnapshotStore, name: str, adapter: TypeAdapter[list[Any]], what: str) -> list[Any]:
+    """A JSON list kept beside the snapshots, read within the store's size limit and validated
+    (none when the file is absent)."""
+    path = store.root / name
+    try:
+        data = read_regular_file(path, limit=MAX_STORE_FILE_BYTES, what=f"a {what} file", fail=SnapshotError)
+    except FileNotFoundError:
+        return []
+    try:
+        return adapter.validate_json(data)
+    except ValidationError as exc:
+        raise SnapshotError(path, f"not a valid list of {what}: {validation_problem(exc)}") from exc
+
+
 def load_links(store: SnapshotStore) -> list[TrialLink]:
     """Cross-registry links kept beside the snapshots (none when the file is absent).
 
     Raises:
         SnapshotError: the links file is not a valid list of links.
     """
-    path = store.root / LINKS_NAME
-    try:
-        data = read_regular_file(path, limit=MAX_STORE_FILE_BYTES, what="a links file", fail=SnapshotError)
-    except FileNotFoundError:
-        return []
-    try:
-        return _links_adapter.validate_json(data)
-    except ValidationError as exc:
-        raise SnapshotError(path, f"not a valid list of trial links: {validation_problem(exc)}") from exc
+    return _side_list(store, LINKS_NAME, _links_adapter, "trial links")
+
+
+def load_missing(store: SnapshotStore) -> list[MissingRecord]:
+    """Why trials have no registry record, as the searches for them found (none when the file is absent).
+
+    Raises:
+        SnapshotError: the file is not a valid list of missing records.
+    """
+    return _side_list(store, MISSING_NAME, _missing_adapter, "missing records")
 
 
 def parse_entry(store: SnapshotStore, entry: SnapshotEntry) -> list[TrialRecord]:
@@ -233,6 +254,7 @@ class SnapshotJobs:
     cached: list[str | None]
     outcomes: dict[str, str]
     links: list[TrialLink]
+    missing: list[MissingRecord] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -258,7 +280,7 @@ def plan_snapshots(store: SnapshotStore, previous: PreviousState) -> SnapshotJob
         previous.cached_records.get((e.path, e.sha256)) if outcomes[e.path] == "unchanged" else None
         for e in entries
     ]
-    return SnapshotJobs(entries=entries, cached=cached, outcomes=outcomes, links=links)
+    return SnapshotJobs(entries=entries, cached=cached, outcomes=outcomes, links=links, missing=load_missing(store))
 
 
 def load_snapshot(store: SnapshotStore, entry: SnapshotEntry, cached: str | None) -> SnapshotRecords:
@@ -287,7 +309,7 @@ def collect_records(jobs: SnapshotJobs, loaded: Sequence[SnapshotRecords]) -> Re
     disagree, the later one is not used and becomes a load error naming both snapshots and the
     fields that differ: reconciliation never picks one of two versions of a trial silently.
     """
-    result = RecordSet(links=jobs.links, outcomes=dict(jobs.outcomes))
+    result = RecordSet(links=jobs.links, missing=jobs.missing, outcomes=dict(jobs.outcomes))
     first: dict[tuple[str, str], tuple[TrialRecord, SnapshotEntry]] = {}
     for item in loaded:
         path = item.entry.path
@@ -390,6 +412,16 @@ def batches(items: Sequence[T], parts: int = MAX_TASKS) -> list[list[T]]:
     return [list(items[i:i + size]) for i in range(0, len(items), size)]
 
 
+def describe_trials(docs: Sequence[ExtractedDocument], records: RecordSet) -> list[PageTrials]:
+    """Every trial of every document as one entity: its numbers, records and missing reasons."""
+    from pipeline.reconcile import LoadedRecord
+    from pipeline.reconcile.entities import Unusable, page_trials
+
+    loaded = [LoadedRecord(record=r, entry=e) for r, e in records.records]
+    unusable = [Unusable(e.trial_id, e.snapshot, e.error) for e in records.errors]
+    return [page_trials(doc, loaded, records.links, records.missing, unusable) for doc in docs]
+
+
 def trials_without_records(docs: Sequence[ExtractedDocument], records: RecordSet) -> list[str]:
     """Trial ids stated by the documents that no snapshot gives a record for, by their own
     number or through a confirmed link."""
@@ -434,6 +466,14 @@ class RunPlan:
         return len(self.entries)
 
 
+def _side_files_sha(store: SnapshotStore) -> str | None:
+    """sha256 of the links and the missing-record reasons: inputs too, a change to either is work to do."""
+    found = [(name, store.root / name) for name in (LINKS_NAME, MISSING_NAME) if (store.root / name).exists()]
+    if not found:
+        return None
+    return sha256_bytes(b"".join(f"{name} {sha256_bytes(path.read_bytes())}\n".encode() for name, path in found))
+
+
 def plan_run(sources: Sequence[DocumentSource], store: SnapshotStore, previous: PreviousState) -> RunPlan:
     """Fingerprint every input; when it equals the last complete run's, there is nothing to do.
 
@@ -446,15 +486,13 @@ def plan_run(sources: Sequence[DocumentSource], store: SnapshotStore, previous: 
     # A page is its bytes and where it comes from: the same text from another URL is another page.
     doc_shas = [f"{read_document(s.path)[1]} {s.source_url}" for s in sources]
     entries = [e for e in store.entries() if e.registry in REGISTRIES]
-    links_path = store.root / LINKS_NAME
-    links_sha = sha256_bytes(links_path.read_bytes()) if links_path.exists() else None
     on_disk: dict[str, str] = {}
     stats: dict[str, tuple[int, int]] = {}
     for entry in entries:
         on_disk[entry.path], stat = _on_disk(store, entry, previous)
         if stat is not None:
             stats[entry.path] = stat
-    fp = fingerprint(doc_shas, entries, links_sha, on_disk)
+    fp = fingerprint(doc_shas, entries, _side_files_sha(store), on_disk)
     # A file hashed again because its size or mtime moved (touched, copied, checked out) is
     # recorded by a run that does the work (reusing its cached records), so that later runs
     # trust it without hashing it every time.
@@ -616,6 +654,7 @@ def run_batch(
     counts = registry_counts(registry_entries, records.outcomes, previous)
     return build_batch(
         run, docs, records.to_load(), manifest, records.links, rows, records.errors,
+        trials=describe_trials(docs, records),
         removed_records=removed_records,
         removed_snapshots=removed,
         record_cache=cache,

@@ -100,8 +100,17 @@ DOCUMENT_TABLES = (
         Column("title", "VARCHAR", "Title as shown."),
         Column("status", "VARCHAR", "Status as shown."),
         Column("countries", "VARCHAR[]", "Countries shown, as written."),
+        Column("country_codes", "VARCHAR[]", "The countries shown, as ISO 3166-1 alpha-2 codes."),
         Column("more_countries", "INTEGER", "The '+N' count of countries not shown."),
-        Column("trial_id", "VARCHAR", "The trial, where the page itself names it."),
+        Column("trial_id", "VARCHAR", "The trial the entry is about: named by the page, or resolved by its "
+               "title (see trial_id_source); NULL when it did not resolve (see unresolved_reason). "
+               "Joins page_trials and v_trial_records."),
+        Column("trial_id_source", "VARCHAR", "page (the page names the trial), title (the entry's title "
+               "matched a record's title or a reference's) or product (a product only that trial's titles name, "
+               "where the titles were not enough)."),
+        Column("resolve_score", "DOUBLE", "Title similarity (0-100) of the best candidate trial; a trial is "
+               "resolved at 85 or more and 5 ahead of the runner-up."),
+        Column("unresolved_reason", "VARCHAR", "Why the entry did not resolve, with the best candidates and scores."),
     ], ("document_id",), ("document_id", "position")),
     _t("document_references", "The page's numbered references.", [
         DOC_ID,
@@ -115,6 +124,48 @@ DOCUMENT_TABLES = (
         Column("term", "VARCHAR", "Term."),
         Column("definition", "VARCHAR", "Definition as stated."),
     ], ("document_id",), ("document_id", "term")),
+)
+
+PAGE_TRIAL_TABLES = (
+    _t("page_trials", "One row per trial the page speaks of (by any of its numbers, or an ongoing entry "
+       "resolved to it): its number in each registry and whether a registry record backs it, or why not.", [
+        DOC_ID,
+        Column("trial_id", "VARCHAR", "The number the page uses (the key of reconciliation.trial_id).", False),
+        Column("registry", "VARCHAR", "The registry that number belongs to: ctgov (NCT), ctis (EU CT), euctr (EudraCT)."),
+        Column("title", "VARCHAR", "The trial's title: from its first record (ctgov, ctis, euctr), else the "
+               "page's ongoing-list title."),
+        Column("title_source", "VARCHAR", "Where title comes from."),
+        Column("mentioned_in", "VARCHAR[]", "Where the page speaks of it: table, narrative, ongoing, reference."),
+        Column("ctgov_id", "VARCHAR", "Its NCT number (its own, a confirmed link, or a candidate one: see page_trial_ids)."),
+        Column("ctis_id", "VARCHAR", "Its EU CT number."),
+        Column("euctr_id", "VARCHAR", "Its EudraCT number."),
+        Column("record_registries", "VARCHAR[]", "Registries whose record reconciliation compared with."),
+        Column("record_status", "VARCHAR", "record (by its own number or a confirmed link), candidate_only "
+               "(only an unconfirmed link reaches a record: its verdicts stay unverifiable) or no_record."),
+        Column("missing_reason", "VARCHAR", "Why its own number has no record, when record_status is not record: "
+               "no_registry_entry_known, press_only, unconfirmed_mirror_only, not_fetched or fetch_failed."),
+        Column("missing_detail", "VARCHAR", "What the searches found, in words (snapshots/missing_records.json), "
+               "or the snapshot error."),
+    ], ("document_id",), ("document_id", "trial_id")),
+    _t("page_trial_ids", "Every number a page trial has in a registry, how the link is known, and its "
+       "record there (or why there is none).", [
+        DOC_ID,
+        Column("trial_id", "VARCHAR", "The page trial (page_trials.trial_id).", False),
+        Column("registry", "VARCHAR", "ctgov, ctis or euctr."),
+        Column("registry_id", "VARCHAR", "The trial's number in that registry."),
+        Column("link", "VARCHAR", "same id (the page's own number), confirmed (a source states both numbers) "
+               "or candidate (plausible, stated nowhere)."),
+        Column("link_source", "VARCHAR", "page, links (snapshots/links.json) or registry record (a record lists "
+               "the other number)."),
+        Column("link_evidence", "VARCHAR", "The link's evidence: source URL and note, or the record's field."),
+        Column("has_record", "BOOLEAN", "The store holds a record for registry_id."),
+        Column("used", "BOOLEAN", "Reconciliation compares the page with this record (one per registry; a "
+               "candidate only when nothing else reaches the trial)."),
+        Column("snapshot_path", "VARCHAR", "The record's snapshot."),
+        Column("provenance", "VARCHAR", "captured or reconstructed."),
+        Column("missing_reason", "VARCHAR", "Why there is no record (as page_trials.missing_reason)."),
+        Column("missing_detail", "VARCHAR", "In words."),
+    ], ("document_id",)),
 )
 
 _REC_KEY = ("registry", "trial_id")
@@ -160,8 +211,20 @@ TRIAL_TABLES = (
         Column("measure", "VARCHAR", "Outcome measure."),
         Column("time_frame", "VARCHAR", "Time frame, where given."),
     ], _REC_KEY),
-    _t("trial_countries", "Countries of each registry record (ISO 3166-1 alpha-2).", [
+    _t("trial_countries", "Countries of each registry record, by ISO 3166-1 alpha-2 code and name.", [
         TRIAL_ID, REGISTRY, Column("country", "VARCHAR", "ISO 3166-1 alpha-2 code."),
+        Column("country_name", "VARCHAR", "The country's common English name ('Germany', 'South Korea')."),
+    ], _REC_KEY),
+    _t("trial_enrollments", "Every enrollment figure of each registry record, one row per scope it counts "
+       "(the headline figure in trials.enrollment is one of them).", [
+        TRIAL_ID, REGISTRY,
+        Column("scope", "VARCHAR", "whole_trial, eea, member_state or rest_of_world (outside the EEA)."),
+        Column("country", "VARCHAR", "ISO 3166-1 alpha-2 code of the member state, for scope member_state."),
+        Column("country_name", "VARCHAR", "That country's name."),
+        Column("enrollment", "INTEGER", "The figure."),
+        Column("enrollment_type", "VARCHAR", "actual or estimated (planned)."),
+        Column("headline", "BOOLEAN", "This is the figure in trials.enrollment."),
+        Column("field_path", "VARCHAR", "Where the figure is in the native record."),
     ], _REC_KEY),
     _t("trial_identifiers", "Every other identifier a registry record gives.", [
         TRIAL_ID, REGISTRY,
@@ -200,7 +263,12 @@ LINKS_TABLE = _t("trial_links", "Registry numbers of one trial in several regist
 
 RECONCILIATION_TABLE = _t("reconciliation", "Each stated fact compared with a registry value.", [
     DOC_ID,
-    Column("claim_id", "VARCHAR", "Claim id, or table:<row>:<field>, ongoing:<n>, ref:<n>."),
+    Column("claim_id", "VARCHAR", "Claim id, or table:<row>:<field>, ongoing:<n>, ref:<n>, cross:<trial>."),
+    Column("comparison", "VARCHAR", "page_vs_registry (a stated fact against a registry record), page_vs_page "
+           "(the page against itself: registry 'document') or registry_vs_registry (cross:<trial> rows: one "
+           "registry's record against another's; stated_value is then the first registry's value)."),
+    Column("statement", "VARCHAR", "The page's words the fact comes from: the sentence, the summary-table row, "
+           "the ongoing entry or the reference; NULL for registry_vs_registry rows."),
     Column("trial_id", "VARCHAR", "Trial the fact is about."),
     Column("field", "VARCHAR", "Field compared."),
     Column("stated_value", "VARCHAR", "What the document states; null in registry-vs-registry rows "
@@ -249,6 +317,7 @@ RECORD_CACHE_TABLE = _t("record_cache", "Parsed records by snapshot sha256, so u
     Column("snapshot_path", "VARCHAR", "Snapshot path.", False),
     Column("sha256", "VARCHAR", "sha256 of the snapshot the records were parsed from.", False),
     Column("records_json", "VARCHAR", "The parsed TrialRecords, as JSON (see TrialRecord.schema.json)."),
+    Column("parser_version", "VARCHAR", "sha256 of the parsers' code that made them: another version parses again."),
 ], ("snapshot_path",), ("snapshot_path",))
 
 PAGE_BASIS_TABLE = _t("document_basis", "What each document's reconciliation rested on, so a run re-reconciles a page only when it changes.", [
@@ -308,7 +377,7 @@ HISTORY_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 
 ALL_TABLES: tuple[Table, ...] = (
-    *DOCUMENT_TABLES, *TRIAL_TABLES, SNAPSHOTS_TABLE, LINKS_TABLE, RECONCILIATION_TABLE,
+    *DOCUMENT_TABLES, *PAGE_TRIAL_TABLES, *TRIAL_TABLES, SNAPSHOTS_TABLE, LINKS_TABLE, RECONCILIATION_TABLE,
     LOAD_ERRORS_TABLE, RUNS_TABLE, RUN_COUNTS_TABLE, TRIAL_HISTORY_TABLE, RECONCILIATION_HISTORY_TABLE,
     RECORD_CACHE_TABLE, PAGE_BASIS_TABLE,
 )
@@ -327,5 +396,41 @@ SELECT document_id, trial_id,
 FROM reconciliation
 GROUP BY document_id, trial_id
 ORDER BY document_id, trial_id""",
+    ),
+    "v_trial_records": (
+        "Per page trial and registry, the record reconciliation compares with: how it was reached and its "
+        "main values. Join it to document_trials or document_ongoing on (document_id, trial_id).",
+        """CREATE OR REPLACE VIEW v_trial_records AS
+SELECT i.document_id, i.trial_id, p.title AS trial_title, i.registry, i.registry_id, i.link, i.link_evidence,
+       t.title AS record_title, t.status, t.status_normalized, t.phases, t.enrollment, t.enrollment_type,
+       t.enrollment_scope, t.start_date, t.completion_date, t.provenance, t.snapshot_path
+FROM page_trial_ids i
+JOIN page_trials p USING (document_id, trial_id)
+JOIN trials t ON t.registry = i.registry AND t.trial_id = i.registry_id
+WHERE i.used
+ORDER BY i.document_id, i.trial_id, i.registry""",
+    ),
+    "v_trial_enrollments": (
+        "Per page trial, every enrollment figure of the records reconciliation compares with, one row per "
+        "scope (whole trial, EEA, member state, rest of world), so the page's figure can be set beside each; "
+        "a record that gives no figure has one row with NULL scope and enrollment.",
+        """CREATE OR REPLACE VIEW v_trial_enrollments AS
+SELECT i.document_id, i.trial_id, i.registry, i.registry_id, i.link, e.scope, e.country, e.country_name,
+       e.enrollment, e.enrollment_type, e.headline, e.field_path
+FROM page_trial_ids i
+LEFT JOIN trial_enrollments e ON e.registry = i.registry AND e.trial_id = i.registry_id
+WHERE i.used
+ORDER BY i.document_id, i.trial_id, i.registry, e.headline DESC NULLS LAST, e.scope, e.country""",
+    ),
+    "v_findings": (
+        "The page's facts that a registry record contradicts: page_vs_registry rows with verdict mismatch "
+        "or partial and a registry value, with the page's words, both values and the evidence.",
+        """CREATE OR REPLACE VIEW v_findings AS
+SELECT document_id, trial_id, field, verdict, statement, stated_value, registry, registry_value, detail,
+       evidence_record, evidence_snapshot, evidence_provenance, evidence_field_path, evidence_link,
+       claim_id, rule
+FROM reconciliation
+WHERE comparison = 'page_vs_registry' AND verdict IN ('mismatch', 'partial') AND registry_value IS NOT NULL
+ORDER BY document_id, verdict, trial_id, claim_id, registry""",
     ),
 }

@@ -430,6 +430,20 @@ def normalize_country(raw: str) -> str | None:
     return _COUNTRY_INDEX.get(key)
 
 
+@lru_cache(maxsize=512)
+def country_name(code: str | None) -> str | None:
+    """The common English name of an ISO 3166-1 alpha-2 code ("DE" -> "Germany",
+    "KR" -> "South Korea"); None for a code that names no country."""
+    if not code:
+        return None
+    if code.upper() == "XK":
+        return "Kosovo"
+    country = pycountry.countries.get(alpha_2=code.upper())
+    if country is None:
+        return None
+    return getattr(country, "common_name", None) or country.name
+
+
 # ---------------------------------------------------------------------------------------------
 # Dates
 # ---------------------------------------------------------------------------------------------

@@ -36,8 +36,12 @@ CREATE TABLE IF NOT EXISTS "document_ongoing" (
   "title" VARCHAR,
   "status" VARCHAR,
   "countries" VARCHAR[],
+  "country_codes" VARCHAR[],
   "more_countries" INTEGER,
   "trial_id" VARCHAR,
+  "trial_id_source" VARCHAR,
+  "resolve_score" DOUBLE,
+  "unresolved_reason" VARCHAR,
   "run_id" VARCHAR NOT NULL
 );
 
@@ -54,6 +58,40 @@ CREATE TABLE IF NOT EXISTS "document_glossary" (
   "document_id" VARCHAR NOT NULL,
   "term" VARCHAR,
   "definition" VARCHAR,
+  "run_id" VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS "page_trials" (
+  "document_id" VARCHAR NOT NULL,
+  "trial_id" VARCHAR NOT NULL,
+  "registry" VARCHAR,
+  "title" VARCHAR,
+  "title_source" VARCHAR,
+  "mentioned_in" VARCHAR[],
+  "ctgov_id" VARCHAR,
+  "ctis_id" VARCHAR,
+  "euctr_id" VARCHAR,
+  "record_registries" VARCHAR[],
+  "record_status" VARCHAR,
+  "missing_reason" VARCHAR,
+  "missing_detail" VARCHAR,
+  "run_id" VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS "page_trial_ids" (
+  "document_id" VARCHAR NOT NULL,
+  "trial_id" VARCHAR NOT NULL,
+  "registry" VARCHAR,
+  "registry_id" VARCHAR,
+  "link" VARCHAR,
+  "link_source" VARCHAR,
+  "link_evidence" VARCHAR,
+  "has_record" BOOLEAN,
+  "used" BOOLEAN,
+  "snapshot_path" VARCHAR,
+  "provenance" VARCHAR,
+  "missing_reason" VARCHAR,
+  "missing_detail" VARCHAR,
   "run_id" VARCHAR NOT NULL
 );
 
@@ -114,6 +152,20 @@ CREATE TABLE IF NOT EXISTS "trial_countries" (
   "trial_id" VARCHAR NOT NULL,
   "registry" VARCHAR NOT NULL,
   "country" VARCHAR,
+  "country_name" VARCHAR,
+  "run_id" VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS "trial_enrollments" (
+  "trial_id" VARCHAR NOT NULL,
+  "registry" VARCHAR NOT NULL,
+  "scope" VARCHAR,
+  "country" VARCHAR,
+  "country_name" VARCHAR,
+  "enrollment" INTEGER,
+  "enrollment_type" VARCHAR,
+  "headline" BOOLEAN,
+  "field_path" VARCHAR,
   "run_id" VARCHAR NOT NULL
 );
 
@@ -156,6 +208,8 @@ CREATE TABLE IF NOT EXISTS "trial_links" (
 CREATE TABLE IF NOT EXISTS "reconciliation" (
   "document_id" VARCHAR NOT NULL,
   "claim_id" VARCHAR,
+  "comparison" VARCHAR,
+  "statement" VARCHAR,
   "trial_id" VARCHAR,
   "field" VARCHAR,
   "stated_value" VARCHAR,
@@ -241,6 +295,7 @@ CREATE TABLE IF NOT EXISTS "record_cache" (
   "snapshot_path" VARCHAR NOT NULL,
   "sha256" VARCHAR NOT NULL,
   "records_json" VARCHAR,
+  "parser_version" VARCHAR,
   "run_id" VARCHAR NOT NULL
 );
 
@@ -264,3 +319,29 @@ SELECT document_id, trial_id,
 FROM reconciliation
 GROUP BY document_id, trial_id
 ORDER BY document_id, trial_id;
+
+CREATE OR REPLACE VIEW v_trial_records AS
+SELECT i.document_id, i.trial_id, p.title AS trial_title, i.registry, i.registry_id, i.link, i.link_evidence,
+       t.title AS record_title, t.status, t.status_normalized, t.phases, t.enrollment, t.enrollment_type,
+       t.enrollment_scope, t.start_date, t.completion_date, t.provenance, t.snapshot_path
+FROM page_trial_ids i
+JOIN page_trials p USING (document_id, trial_id)
+JOIN trials t ON t.registry = i.registry AND t.trial_id = i.registry_id
+WHERE i.used
+ORDER BY i.document_id, i.trial_id, i.registry;
+
+CREATE OR REPLACE VIEW v_trial_enrollments AS
+SELECT i.document_id, i.trial_id, i.registry, i.registry_id, i.link, e.scope, e.country, e.country_name,
+       e.enrollment, e.enrollment_type, e.headline, e.field_path
+FROM page_trial_ids i
+LEFT JOIN trial_enrollments e ON e.registry = i.registry AND e.trial_id = i.registry_id
+WHERE i.used
+ORDER BY i.document_id, i.trial_id, i.registry, e.headline DESC NULLS LAST, e.scope, e.country;
+
+CREATE OR REPLACE VIEW v_findings AS
+SELECT document_id, trial_id, field, verdict, statement, stated_value, registry, registry_value, detail,
+       evidence_record, evidence_snapshot, evidence_provenance, evidence_field_path, evidence_link,
+       claim_id, rule
+FROM reconciliation
+WHERE comparison = 'page_vs_registry' AND verdict IN ('mismatch', 'partial') AND registry_value IS NOT NULL
+ORDER BY document_id, verdict, trial_id, claim_id, registry;

@@ -5,19 +5,19 @@ from datetime import UTC, datetime
 import duckdb
 
 from pipeline.dataset import RunInfo, run_row
-from pipeline.incremental import read_previous_state
+from pipeline.incremental import parser_version, read_previous_state
 from pipeline.load import DB_NAME, Batch, open_output_database, record_run_only, row_counts, write_outputs
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def _first_run(output_dir) -> None:
+def _first_run(output_dir, parsed_by: str | None = None) -> None:
     run = RunInfo(run_id="r1", started_at=T0, finished_at=T0)
     batch = Batch()
     batch.add("snapshots", [{"path": "ctgov/NCT00000001.json", "registry": "ctgov", "url": "u", "sha256": "s1",
                              "provenance": "captured", "run_id": "r1"}])
     batch.add("record_cache", [{"snapshot_path": "ctgov/NCT00000001.json", "sha256": "s1", "records_json": "[]",
-                                "run_id": "r1"}])
+                                "parser_version": parsed_by or parser_version(), "run_id": "r1"}])
     batch.add("pipeline_runs", [run_row(run, documents=1, records=1, load_errors=0, rows=[], parsed=1, reused=0,
                                         work_done=True, fingerprint="fp1")])
     write_outputs(batch, output_dir, "r1")
@@ -44,6 +44,11 @@ def test_record_cache_is_read_when_first_asked_for(tmp_path):
     previous = read_previous_state(tmp_path / DB_NAME)
     assert "not read yet" in repr(previous)
     assert previous.cached_records == {("ctgov/NCT00000001.json", "s1"): "[]"}
+
+
+def test_records_parsed_by_another_version_of_the_parsers_are_not_reused(tmp_path):
+    _first_run(tmp_path, parsed_by="an older parser")
+    assert read_previous_state(tmp_path / DB_NAME).cached_records == {}
 
 
 def test_no_database_yet_gives_no_connection_and_an_empty_state(tmp_path):

@@ -226,7 +226,8 @@ def decide(best: Scored | None, runner: Scored | None) -> Resolution:
     return Resolution(best.candidate.trial_id, best, runner)
 
 
-def _describe(resolution: Resolution) -> str:
+def describe(resolution: Resolution) -> str:
+    """The best and runner-up candidates of a resolution, with their scores and sources."""
     parts = []
     if resolution.best:
         b = resolution.best
@@ -336,7 +337,8 @@ def compare_country_count(
     return "mismatch", words
 
 
-def _stated_codes(entry: OngoingTrial) -> tuple[list[str], list[str]]:
+def stated_codes(entry: OngoingTrial) -> tuple[list[str], list[str]]:
+    """The ISO codes of the countries an entry shows, and the names not understood as countries."""
     codes, unknown = [], []
     for name in entry.countries:
         code = normalize_country(name)
@@ -351,7 +353,7 @@ def _countries_outcome(entry: OngoingTrial, reached: ReachedRecord) -> Outcome:
     rec = reached.record
     if not rec.countries:
         return Outcome("unverifiable", None, f"the {rec.registry} record gives no countries", None, ("countries",))
-    codes, unknown = _stated_codes(entry)
+    codes, unknown = stated_codes(entry)
     verdict, detail = compare_countries(codes, rec.countries, entry.more_countries, unknown,
                                         per_member_state=rec.registry in PER_MEMBER_STATE_REGISTRIES)
     return Outcome(verdict, ", ".join(sorted(set(rec.countries))), detail, None, ("countries",))
@@ -419,15 +421,15 @@ def _resolve_row(entry: OngoingTrial, resolution: Resolution) -> ReconciliationR
     elif best is not None:
         evidence = Evidence(link=best.candidate.source)
     if resolution.trial_id is None:
-        detail = "; ".join(x for x in (resolution.reason, _describe(resolution)) if x)
+        detail = "; ".join(x for x in (resolution.reason, describe(resolution)) if x)
         return ReconciliationRow(**base, trial_id=None, registry_value=best.candidate.text if best else None,
                                  registry=registry, verdict="unverifiable", detail=detail,
                                  score=best.score if best else None, evidence=evidence)
     assert best is not None  # a resolved entry always has its best candidate
-    detail = f"resolved to {resolution.trial_id}; {_describe(resolution)}"
+    detail = f"resolved to {resolution.trial_id}; {describe(resolution)}"
     if resolution.by_product:
         detail = (f"resolved to {resolution.trial_id} by {resolution.by_product}, which only that trial's "
-                  f"candidates name (the titles were not enough: {_describe(resolution)})")
+                  f"candidates name (the titles were not enough: {describe(resolution)})")
     verdict: Verdict = "match"
     if resolution.candidate_link and best.candidate.reached is not None:
         # The title is the record's; the record is the page trial's only through an unconfirmed link.

@@ -94,6 +94,22 @@ class ReachedRecord:
         )
 
 
+@dataclass(frozen=True)
+class Identity:
+    """One number a trial has in a registry, how it is known, and its record when the store has one.
+
+    ``source``: ``page`` (the page's own number), ``links`` (snapshots/links.json) or
+    ``registry record`` (a record lists the other number among its identifiers).
+    """
+
+    registry: str
+    registry_id: str
+    reach: Reach
+    source: str
+    evidence: str | None
+    loaded: LoadedRecord | None
+
+
 def registry_of_id(trial_id: str) -> str | None:
     """The registry whose number ``trial_id`` looks like: ctgov, ctis or euctr (None if none)."""
     tid = trial_id.strip().upper()
@@ -221,6 +237,44 @@ class RecordIndex:
                 words = f"{loaded.record.registry} record {loaded.record.trial_id} lists {trial_id} ({ident.id_type})"
                 out.append(ReachedRecord(loaded, "confirmed", words))
         return out
+
+    def identities(self, trial_id: str) -> list[Identity]:
+        """Every number ``trial_id`` has in a registry, with or without a record in the store:
+        its own, those of the records reached from it, those the links give and those its own
+        records list. One per (registry, number), the best-known first."""
+        tid = _norm(trial_id)
+        found: list[Identity] = []
+        own_registry = registry_of_id(tid)
+        if own_registry:
+            found.append(Identity(own_registry, tid, "same id", "page", None, None))
+        for reached in self._all_reached(trial_id):
+            if reached.registry in NOT_REGISTRIES:
+                continue
+            source = "page" if reached.reach == "same id" else (
+                "registry record" if " lists " in (reached.link or "") else "links")
+            found.append(Identity(reached.registry, _norm(reached.record.trial_id), reached.reach, source,
+                                  reached.link, reached.loaded))
+        for other, link in self._links.get(tid, []):
+            registry = registry_of_id(other) or link.other_registry
+            words = f"{link.strength} link {trial_id} -> {other} ({link.evidence})"
+            if link.note:
+                words += f": {link.note}"
+            found.append(Identity(registry, other, link.strength, "links", words, None))
+        for loaded in self._by_id.get(tid, []):
+            for ident in loaded.record.identifiers:
+                other = _norm(ident.other_id)
+                registry = registry_of_id(other)
+                if registry and other != tid:
+                    words = f"{loaded.record.registry} record {loaded.record.trial_id} lists {other} ({ident.id_type})"
+                    found.append(Identity(registry, other, "confirmed", "registry record", words, None))
+        best: dict[tuple[str, str], Identity] = {}
+        for ident in sorted(found, key=lambda i: (_REACH_ORDER[i.reach], i.loaded is None)):
+            held = best.get((ident.registry, ident.registry_id))
+            if held is None:
+                best[(ident.registry, ident.registry_id)] = ident
+            elif held.loaded is None and ident.loaded is not None and held.reach == ident.reach:
+                best[(ident.registry, ident.registry_id)] = ident
+        return sorted(best.values(), key=lambda i: (_REACH_ORDER[i.reach], i.registry, i.registry_id))
 
     def document_trial_id(self, record: TrialRecord, page_ids: Iterable[str]) -> str:
         """The number the page uses for the trial of ``record`` (the record's own id if none).

@@ -23,6 +23,7 @@ PS = "protocolSection"
 ID = f"{PS}.identificationModule"
 STATUS = f"{PS}.statusModule"
 DESIGN = f"{PS}.designModule"
+ENROLLMENT_PATH = f"{DESIGN}.enrollmentInfo.count"
 ARMS = f"{PS}.armsInterventionsModule"
 OUTCOMES = f"{PS}.outcomesModule"
 LOCATIONS = f"{PS}.contactsLocationsModule.locations"
@@ -139,9 +140,9 @@ def _parse_study(study: Any, *, path: str, where: str) -> TrialRecord:
         put("status", normalize_status(status_raw, "ctgov"), f"{STATUS}.overallStatus")
         fields["status_raw"] = status_raw
 
-    count = s.integer(f"{DESIGN}.enrollmentInfo.count")
+    count = s.integer(ENROLLMENT_PATH)
     if count is not None:
-        put("enrollment", count, f"{DESIGN}.enrollmentInfo.count")
+        put("enrollment", count, ENROLLMENT_PATH)
         fields["enrollment_scope"] = "whole_trial"
         enrollment_type = _ENROLLMENT_TYPES.get(s.text(f"{DESIGN}.enrollmentInfo.type") or "")
         put("enrollment_type", enrollment_type, f"{DESIGN}.enrollmentInfo.type")

@@ -27,7 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.errors import MissingFieldError, ParseError
-from pipeline.models import Design, Identifier, Intervention, Outcome, PartialDate, TrialRecord
+from pipeline.models import Design, EnrollmentFigure, Identifier, Intervention, Outcome, PartialDate, TrialRecord
 from pipeline.registries import decode_json
 from pipeline.registries._json import JsonReader
 from pipeline.vocab import (
@@ -152,6 +152,7 @@ def _parse_trial(record: Any, *, path: str, where: str) -> TrialRecord:
         put("enrollment", enrollment, enrollment_path)
         fields["enrollment_type"] = "estimated"
         fields["enrollment_scope"] = "eea"
+    fields["enrollment_figures"] = _enrollment_figures(t)
 
     put(*_start_date(t))
     put(*_completion_date(t))
@@ -202,6 +203,25 @@ def _enrollment(t: _Trial) -> tuple[int | None, str]:
     if known:
         return sum(known), f"sum of {parts}[].recruitmentSubjectCount"
     return None, ""
+
+
+def _enrollment_figures(t: _Trial) -> list[EnrollmentFigure]:
+    """Each member state's planned figure and the rest of the world's, beside the EEA headline."""
+    figures = []
+    parts = f"{t.app_prefix}authorizedPartsII"
+    for i, part in enumerate(t.objects(parts)):
+        count = t.count("recruitmentSubjectCount", part, f"{parts}[{i}].")
+        name = (t.text("mscInfo.mscName", part, f"{parts}[{i}].")
+                or t.text("mscInfo.countryName", part, f"{parts}[{i}]."))
+        if count is not None:
+            figures.append(EnrollmentFigure(
+                scope="member_state", country=normalize_country(name) if name else None, figure=count,
+                enrollment_type="estimated", field_path=f"{parts}[{i}].recruitmentSubjectCount"))
+    rest = t.count(f"{t.part1}.rowSubjectCount")
+    if rest is not None:
+        figures.append(EnrollmentFigure(scope="rest_of_world", figure=rest, enrollment_type="estimated",
+                                        field_path=f"{t.part1}.rowSubjectCount"))
+    return figures
 
 
 def _start_date(t: _Trial) -> tuple[str, PartialDate | None, str | None]:

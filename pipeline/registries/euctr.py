@@ -34,7 +34,7 @@ from typing import Any
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from pipeline.errors import MissingFieldError, ParseError
-from pipeline.models import Design, Identifier, Intervention, Outcome, Phase, TrialRecord
+from pipeline.models import Design, EnrollmentFigure, Identifier, Intervention, Outcome, Phase, TrialRecord
 from pipeline.vocab import (
     normalize_country,
     normalize_status,
@@ -390,6 +390,7 @@ def _merge_trial(trial_id: str, group: list[_MemberStateRecord]) -> TrialRecord:
         put("enrollment", enrollment, native)
         fields["enrollment_type"] = "estimated"
         fields["enrollment_scope"] = scope
+    fields["enrollment_figures"] = _enrollment_figures(group)
 
     put("completion_date", parse_partial_date(_first(group, "P.", "Date of the global end of the trial")),
         "P. Date of the global end of the trial")
@@ -430,6 +431,28 @@ def _enrollment(group: list[_MemberStateRecord]) -> tuple[int | None, str, str]:
         if figures:
             return Counter(figures).most_common(1)[0][0], scope, label
     return None, "", ""
+
+
+def _enrollment_figures(group: list[_MemberStateRecord]) -> list[EnrollmentFigure]:
+    """Each member state's F.4.1 figure (from its own record), and the EEA and whole-trial
+    figures (F.4.2.1, F.4.2.2) as the records give them (the most common where they differ)."""
+    figures: list[EnrollmentFigure] = []
+    for record in group:
+        value = (record.value("F.4.1") or "").strip()
+        if value.isascii() and value.isdigit():
+            authority = record.value("A.1") or record.summary("National Competent Authority") or ""
+            name = authority.split(" - ")[0].strip() or _state_in_link(record.summary("Link"))
+            figure = EnrollmentFigure(scope="member_state", country=normalize_country(name), figure=int(value),
+                                      enrollment_type="estimated", field_path="F.4.1 In the member state")
+            if figure not in figures:  # a member state's record given twice
+                figures.append(figure)
+    for code, scope, label in (("F.4.2.1", "eea", "F.4.2.1 In the EEA"),
+                               ("F.4.2.2", "whole_trial", "F.4.2.2 In the whole clinical trial")):
+        values = [int(v) for r in group if (v := (r.value(code) or "").strip()).isascii() and v.isdigit()]
+        if values:
+            figures.append(EnrollmentFigure(scope=scope, figure=Counter(values).most_common(1)[0][0],
+                                            enrollment_type="estimated", field_path=label))
+    return figures
 
 
 def _interventions(record: _MemberStateRecord) -> list[Intervention]:

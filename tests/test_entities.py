@@ -1,0 +1,94 @@
+"""The page's trials as entities: why a number has no record, the page's words of a claim id,
+and a record's enrollment figures at each scope."""
+
+import pytest
+
+from conftest import REPO, SHARED
+from pipeline import stages
+from pipeline.dataset import enrollment_rows
+from pipeline.reconcile import LoadedRecord
+from pipeline.reconcile.entities import Unusable, page_trials, statement
+from pipeline.registries import parse_snapshot
+from pipeline.snapshots import SnapshotStore
+
+
+@pytest.fixture(scope="module")
+def page():
+    store = SnapshotStore(REPO / "snapshots")
+    [doc] = stages.extract_documents(stages.default_documents(store))
+    records = stages.load_records(store)
+    return doc, records
+
+
+def _trials(page, missing=None, unusable=()):
+    doc, records = page
+    loaded = [LoadedRecord(r, e) for r, e in records.records]
+    found = page_trials(doc, loaded, records.links, records.missing if missing is None else missing, unusable)
+    return {t.trial_id: t for t in found.trials}
+
+
+def test_reasons_for_missing_records_come_from_the_store(page):
+    trials = _trials(page)
+    assert trials["2025-521227-70-00"].missing_reason == "press_only"
+    assert "atmpsweden.se" in trials["2025-521227-70-00"].missing_detail
+
+
+def test_a_number_with_no_snapshot_and_no_known_reason_is_not_fetched(page):
+    trials = _trials(page, missing=[])
+    assert trials["NCT05607420"].missing_reason == "not_fetched"
+    assert trials["NCT05607420"].missing_detail == "no ctgov snapshot of NCT05607420 in the store"
+
+
+def test_a_snapshot_that_could_not_be_used_makes_its_trial_fetch_failed(page):
+    unusable = [Unusable("NCT05607420", "ctgov/NCT05607420.json", "truncated JSON at byte 12")]
+    trial = _trials(page, unusable=unusable)["NCT05607420"]
+    assert (trial.record_status, trial.missing_reason) == ("no_record", "fetch_failed")
+    assert trial.missing_detail == "ctgov/NCT05607420.json: truncated JSON at byte 12"
+
+
+def test_a_trial_with_a_record_has_no_missing_reason(page):
+    trial = _trials(page)["NCT05727904"]
+    assert (trial.record_status, trial.missing_reason, trial.ctis_id) == ("record", None, "2022-503140-41-00")
+    assert trial.record_registries == ["ctgov", "ctis"]
+
+
+@pytest.mark.parametrize(("claim_id", "words"), [
+    ("table:5:enrollment", "Summary table, row 5: NCT05727904 | Phase 3 | "),
+    ("ongoing:9", "Ongoing trials, entry 9: Study on the Effects of Histamine D"),
+    ("ref:6", "Reference [6]: https://clinicaltrials.gov/study/2025-521227-70-00"),
+    ("c008", "NCT03645928 studied tumor-infiltrating lymphocytes"),
+])
+def test_statement_gives_the_page_words_of_a_claim_id(page, claim_id, words):
+    assert statement(page[0], claim_id).startswith(words)
+
+
+@pytest.mark.parametrize("claim_id", ["cross:NCT03108495", "table:99:phase", "c999"])
+def test_statement_of_no_page_words_is_none(page, claim_id):
+    assert statement(page[0], claim_id) is None
+
+
+def test_ctis_record_gives_a_row_per_member_state_and_the_rest_of_the_world_beside_the_eea_headline():
+    path = SHARED / "samples" / "ctis" / "2024-510663-34-00.json"
+    [record] = parse_snapshot(path.read_bytes(), path=str(path))
+    rows = [(r["scope"], r["country"], r["country_name"], r["enrollment"], r["headline"]) for r in enrollment_rows(record)]
+    assert rows == [("eea", None, None, 11, True), ("member_state", "ES", "Spain", 7, False),
+                    ("member_state", "IT", "Italy", 4, False), ("rest_of_world", None, None, 0, False)]
+
+
+def test_eu_ctr_records_give_each_member_state_figure_once_and_one_headline():
+    path = SHARED / "samples" / "euctr" / "euctr_fulltext_download_2022-002568-62_2021-002179-21.txt"
+    records = parse_snapshot(path.read_bytes(), path=str(path))
+    for record in records:
+        rows = enrollment_rows(record)
+        states = [r["country"] for r in rows if r["scope"] == "member_state"]
+        assert states and len(states) == len(set(states))
+        assert sum(r["headline"] for r in rows) == 1
+    assert {r["scope"] for rec in records for r in enrollment_rows(rec)} >= {"member_state", "eea"}
+
+
+def test_a_missing_records_file_that_is_not_a_list_of_reasons_is_refused_naming_it(tmp_path):
+    from pipeline.errors import SnapshotError
+
+    (tmp_path / "missing_records.json").write_text('[{"trial_id": "NCT1", "registry": "ctgov", "reason": "lost"}]')
+    with pytest.raises(SnapshotError, match="missing_records.json.*not a valid list of missing records"):
+        stages.load_missing(SnapshotStore(tmp_path))
