@@ -26,6 +26,7 @@ from pipeline.errors import InputError
 from pipeline.files import MAX_STORE_FILE_BYTES, read_regular_file
 from pipeline.models import ReconciliationRow
 
+DEFAULT_BASELINE_DIR = Path(__file__).resolve().parent.parent / "baseline"
 GATING_VERDICTS = ("mismatch", "partial")
 VERDICT_ORDER = ("match", "partial", "mismatch", "unverifiable")
 
@@ -149,6 +150,11 @@ class CheckResult:
     stale_entries: list[AcceptedDiscrepancy] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     unusable: list[str] = field(default_factory=list)
+    reasons: dict[tuple[str | None, ...], str] = field(default_factory=dict)
+
+    def reason_for(self, row: ReconciliationRow) -> str | None:
+        """Why the baseline accepts ``row`` (None when it does not)."""
+        return self.reasons.get(row_key(row))
 
     @property
     def exit_code(self) -> int:
@@ -194,6 +200,7 @@ def check(
         stale_entries=[entry for entry in baseline if entry.key() not in used],
         counts={verdict: counts.get(verdict, 0) for verdict in VERDICT_ORDER},
         unusable=list(unusable),
+        reasons={key: by_key[key].reason for key in used},
     )
 
 
@@ -259,3 +266,35 @@ def format_check(result: CheckResult) -> str:
     else:
         lines.append("result: " + ("FAIL" if result.exit_code else "OK"))
     return "\n".join(lines)
+
+
+def discrepancy_line(row: ReconciliationRow) -> str:
+    """One line for a discrepancy: verdict, trial, field, claim id, and the two values (the page's,
+    or in a registry-vs-registry row the compared registry's, then the registry's)."""
+    if row.compared_registry is not None:
+        first = f"{row.compared_registry} {_show(row.compared_value)}"
+    else:
+        first = f"page {_show(row.stated_value)}"
+    return (f"{row.verdict.upper()} {row.trial_id or '-'} {row.field} [{row.claim_id}]: "
+            f"{first}, {row.registry or 'registry'} {_show(row.registry_value)}")
+
+
+def format_findings(results: Sequence[CheckResult], report: Path | None = None, limit: int = 10) -> list[str]:
+    """The lines a run's summary leads with: verdict counts, the unaccepted discrepancies (at most
+    ``limit``, then how many more), and where the report is."""
+    counts: Counter[str] = Counter()
+    for result in results:
+        counts.update(result.counts)
+    total = sum(counts.values())
+    unaccepted = [row for result in results for row in result.unaccepted]
+    accepted = sum(len(result.accepted) for result in results)
+    findings = sum(1 for result in results for row in (*result.accepted, *result.unaccepted) if row.is_finding)
+    lines = ["verdicts: " + ", ".join(f"{v} {counts.get(v, 0)}" for v in VERDICT_ORDER) + f" ({total} comparisons)"]
+    lines.append(f"findings: {findings} facts of the page contradicted by a registry (SELECT * FROM v_findings)")
+    lines.append(f"unaccepted discrepancies: {len(unaccepted)} ({accepted} accepted by the baseline)")
+    lines += [f"  {discrepancy_line(row)}" for row in unaccepted[:limit]]
+    if len(unaccepted) > limit:
+        lines.append(f"  and {len(unaccepted) - limit} more: see {report or 'the report'}")
+    if report is not None:
+        lines.append(f"report: {report}")
+    return lines

@@ -211,16 +211,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         print(f"run {summary.run_id}: nothing changed since the last run ({summary.reused} snapshots unchanged); "
               "no parsing, no loading, the run is recorded")
+    # Findings first: what an analyst or operator opens the summary for.
+    for line in summary.findings:
+        print(line)
+    if summary.record_provenance:
+        print(f"records: {summary.record_provenance.get('captured', 0)} captured, "
+              f"{summary.record_provenance.get('reconstructed', 0)} reconstructed")
+    no_record = [t for t in summary.trials_without_records if t not in summary.candidate_only]
+    if no_record:
+        print(f"no registry record for {len(no_record)} trials: " + ", ".join(no_record)
+              + " (why: SELECT * FROM page_trials WHERE record_status <> 'record')")
+    if summary.candidate_only:
+        print(f"only a candidate (unconfirmed) record for {len(summary.candidate_only)} trials: "
+              + ", ".join(f"{t} -> {o}" for t, o in summary.candidate_only.items()))
     _print_outputs(summary.row_counts, summary.database, summary.parquet_dir, count_width=6)
     for registry_counts in summary.registry_counts:
         print(f"  {registry_counts['registry']:<8} " + ", ".join(
             f"{k} {registry_counts[k]}" for k in ("new", "changed", "unchanged", "failed", "removed")))
-    no_record = [t for t in summary.trials_without_records if t not in summary.candidate_only]
-    if no_record:
-        print(f"no registry record for {len(no_record)} trials: " + ", ".join(no_record))
-    if summary.candidate_only:
-        print(f"only a candidate (unconfirmed) record for {len(summary.candidate_only)} trials: "
-              + ", ".join(f"{t} -> {o}" for t, o in summary.candidate_only.items()))
     for err in summary.load_errors:
         print(f"could not use {err.snapshot}: {err.error}", file=sys.stderr)
     for line in summary.refresh_failures:

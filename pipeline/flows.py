@@ -22,6 +22,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 
 from pipeline import stages
+from pipeline.baseline import DEFAULT_BASELINE_DIR, format_findings
+from pipeline.report import ReportContext
 from pipeline.dataset import LoadError, RunInfo
 from pipeline.errors import InputError
 from pipeline.incremental import read_previous_state
@@ -72,6 +74,9 @@ class RunSummary:
     candidate_only: dict[str, str] = field(default_factory=dict)
     load_errors: list[LoadError] = field(default_factory=list)
     refresh_failures: list[str] = field(default_factory=list)  # "path: why" of each target a refresh failed
+    findings: list[str] = field(default_factory=list)  # the lines the summary leads with
+    record_provenance: dict[str, int] = field(default_factory=dict)
+    report: Path | None = None
 
     @property
     def exit_code(self) -> int:
@@ -149,11 +154,11 @@ def write_task(batch: Parcel[Batch], output_dir: Path, run_id: str) -> LoadResul
 @_task(name="write report")
 def report_task(
     docs: Parcel[list[ExtractedDocument]], rows: Parcel[list[ReconciliationRow]], records: Parcel[stages.RecordSet],
-    output_dir: Path,
+    output_dir: Path, context: Parcel[ReportContext],
 ) -> list[Path]:
     """Write output/report.html and output/report.md (each replaced atomically)."""
     with output_errors(output_dir):
-        return stages.write_reports(docs.value, rows.value, records.value, output_dir)
+        return stages.write_reports(docs.value, rows.value, records.value, output_dir, context.value)
 
 
 @flow(name="trialrecon", description="Extract, reconcile and load the stated facts of trial pages.")
@@ -162,6 +167,7 @@ def trialrecon_flow(
     output_dir: Path = DEFAULT_OUTPUT_DIR,
     snapshots_dir: Path = DEFAULT_SNAPSHOTS_DIR,
     online: bool = False,
+    baseline_dir: Path = DEFAULT_BASELINE_DIR,
 ) -> RunSummary:
     """Run the pipeline from the snapshot store (offline unless ``online``).
 
@@ -170,6 +176,8 @@ def trialrecon_flow(
         output_dir: where trialrecon.duckdb and parquet/ are written.
         snapshots_dir: the snapshot store to read registry records from.
         online: refresh the store from the live registries first (registry hosts only).
+        baseline_dir: accepted discrepancies, ``<document_id>.json`` per document: the summary
+            and the report say which discrepancies no baseline accepts.
     """
     logger = get_run_logger()
     started = datetime.now(UTC)
@@ -209,18 +217,23 @@ def trialrecon_flow(
         affected = stages.pages_affected(sources, plan, previous, records, changed)
         docs = stages.settle_ids([*docs, *_extract(affected, previous.document_urls)], [*changed, *affected],
                                  previous.document_urls)
+        baselines = stages.load_baselines(docs, baseline_dir)  # a bad baseline: refused before anything is written
         inputs = stages.page_inputs(docs, records)
         with stages.records_spared():
             futures = reconcile_task.map(_parcels(stages.batches(docs)), _parcels(stages.batches(inputs)))
             rows = [row for future in futures for row in future.result()]
         run = RunInfo(run_id=run_id, started_at=started, finished_at=datetime.now(UTC))
+        trials = stages.describe_trials(docs, records)
         batch = stages.run_batch(run, docs, records, store, rows, previous, plan.fingerprint,
-                                 file_stats=plan.file_stats, basis=plan.basis)
+                                 file_stats=plan.file_stats, basis=plan.basis, trials=trials)
+        checks = stages.check_documents(rows, baselines)
+        context = stages.report_context(run, docs, rows, records, checks, trials)
+        report = None
         # Database, Parquet and reports are published as one unit (see pipeline.load.publishing).
         with publishing(output_dir, run_id):
             result = write_task(Parcel(batch), output_dir, run_id)
             if docs:  # with no page reconciled again, the last report still tells every row
-                report_task(Parcel(docs), Parcel(rows), Parcel(records), output_dir)
+                [report, _] = report_task(Parcel(docs), Parcel(rows), Parcel(records), output_dir, Parcel(context))
     for err in records.errors:
         logger.warning("could not use %s: %s", err.snapshot, err.error)
     logger.info("run %s wrote %s", run_id, result.database)
@@ -240,6 +253,9 @@ def trialrecon_flow(
         candidate_only=stages.trials_with_candidate_only(docs, records),
         load_errors=records.errors,
         refresh_failures=refresh_failures,
+        findings=format_findings(list(checks.values()), report) if docs else [],
+        record_provenance=context.record_provenance,
+        report=report,
     )
 
 

@@ -45,7 +45,9 @@ from pipeline.snapshots import SnapshotStore, atomic_write_bytes, sha256_bytes
 
 if TYPE_CHECKING:
     from pipeline.reconcile import PageRecords
+    from pipeline.baseline import AcceptedDiscrepancy, CheckResult
     from pipeline.reconcile.entities import PageTrials
+    from pipeline.report import ReportContext
 
 T = TypeVar("T")
 
@@ -422,6 +424,55 @@ def describe_trials(docs: Sequence[ExtractedDocument], records: RecordSet) -> li
     return [page_trials(doc, loaded, records.links, records.missing, unusable) for doc in docs]
 
 
+def load_baselines(docs: Sequence[ExtractedDocument], baseline_dir: Path) -> dict[str, list[AcceptedDiscrepancy]]:
+    """Each document's accepted discrepancies (``<baseline_dir>/<document_id>.json``; none when absent).
+
+    Raises:
+        BaselineError: a baseline file is not a valid list of accepted discrepancies.
+    """
+    from pipeline.baseline import load_baseline
+
+    return {d.document.document_id: load_baseline(baseline_dir / f"{d.document.document_id}.json") for d in docs}
+
+
+def check_documents(
+    rows: Sequence[ReconciliationRow], baselines: dict[str, list[AcceptedDiscrepancy]]
+) -> dict[str, CheckResult]:
+    """Each document's rows against its baseline: which discrepancies are accepted, and why."""
+    from pipeline.baseline import check
+
+    return {doc_id: check([r for r in rows if r.document_id == doc_id], accepted)
+            for doc_id, accepted in baselines.items()}
+
+
+def record_provenance(records: RecordSet) -> dict[str, int]:
+    """How many registry records were captured and how many reconstructed."""
+    counts = Counter(entry.provenance for _, entry in records.records)
+    return {kind: counts.get(kind, 0) for kind in ("captured", "reconstructed")}
+
+
+def report_context(
+    run: RunInfo, docs: Sequence[ExtractedDocument], rows: Sequence[ReconciliationRow], records: RecordSet,
+    checks: dict[str, CheckResult], trials: Sequence[PageTrials],
+) -> ReportContext:
+    """What the report shows beside the rows: the run, the records' provenance, the checks against
+    the baselines, the page's trials and the page's words of every claim compared."""
+    from pipeline.reconcile.entities import statement
+    from pipeline.report import ReportContext
+
+    by_doc = {d.document.document_id: d for d in docs}
+    statements = {}
+    for row in rows:
+        doc = by_doc.get(row.document_id)
+        words = statement(doc, row.claim_id) if doc is not None else None
+        if words:
+            statements[(row.document_id, row.claim_id)] = words
+    return ReportContext(
+        run_id=run.run_id, generated_at=run.started_at, record_provenance=record_provenance(records),
+        checks=checks, trials=[t for described in trials for t in described.trials], statements=statements,
+    )
+
+
 def trials_without_records(docs: Sequence[ExtractedDocument], records: RecordSet) -> list[str]:
     """Trial ids stated by the documents that no snapshot gives a record for, by their own
     number or through a confirmed link."""
@@ -633,6 +684,7 @@ def run_batch(
     fingerprint_: str,
     file_stats: Mapping[str, tuple[int, int]] | None = None,
     basis: str = "",
+    trials: Sequence[PageTrials] | None = None,
 ) -> Batch:
     """Everything a run that did work writes (see :func:`pipeline.dataset.build_batch`).
 
@@ -640,6 +692,7 @@ def run_batch(
     snapshots this run could use: a file it refused is hashed again by the next run. ``docs``
     are the pages reconciled in this run (``rows`` are theirs); every other page keeps its rows
     and history as they are.
+    ``trials`` are the documents' trials as entities, when the caller has described them already.
     """
     manifest = store.entries()
     current = {e.path for e in manifest}
@@ -654,7 +707,7 @@ def run_batch(
     counts = registry_counts(registry_entries, records.outcomes, previous)
     return build_batch(
         run, docs, records.to_load(), manifest, records.links, rows, records.errors,
-        trials=describe_trials(docs, records),
+        trials=describe_trials(docs, records) if trials is None else trials,
         removed_records=removed_records,
         removed_snapshots=removed,
         record_cache=cache,
@@ -709,14 +762,16 @@ def refresh_targets(
 
 
 def write_reports(
-    docs: Sequence[ExtractedDocument], rows: Sequence[ReconciliationRow], records: RecordSet, output_dir: Path
+    docs: Sequence[ExtractedDocument], rows: Sequence[ReconciliationRow], records: RecordSet, output_dir: Path,
+    context: ReportContext | None = None,
 ) -> list[Path]:
     """Render the HTML and Markdown reports into the output folder, each file replaced atomically."""
     from pipeline.report import render_html, render_markdown
 
     plain = [r for r, _ in records.records]
     written = []
-    for name, text in (("report.html", render_html(docs, rows, plain)), ("report.md", render_markdown(docs, rows, plain))):
+    for name, text in (("report.html", render_html(docs, rows, plain, context)),
+                       ("report.md", render_markdown(docs, rows, plain, context))):
         path = output_dir / name
         atomic_write_bytes(path, text.encode("utf-8"))
         written.append(path)

@@ -191,3 +191,24 @@ def test_dumped_baseline_names_the_compared_value_only_for_registry_vs_registry_
 def test_check_shows_the_compared_registrys_value_of_a_registry_vs_registry_discrepancy():
     text = format_check(check([_cross_row()], []))
     assert "    compared: TERMINATED (ctgov)" in text and "stated:" not in text
+
+
+def _discrepancy(n: int) -> ReconciliationRow:
+    return ReconciliationRow(document_id="d", claim_id=f"table:{n}:enrollment", trial_id=f"NCT{n:08d}",
+                             field="enrollment", stated_value=str(100 + n), registry_value="90", registry="ctgov",
+                             verdict="mismatch", rule="enrollment.equal")
+
+
+def test_run_findings_show_at_most_ten_unaccepted_then_how_many_more_and_the_report():
+    from pathlib import Path
+
+    from pipeline.baseline import check, format_findings
+
+    result = check([_discrepancy(n) for n in range(1, 14)], [])
+    lines = format_findings([result], Path("out/report.html"))
+    assert lines[:3] == ["verdicts: match 0, partial 0, mismatch 13, unverifiable 0 (13 comparisons)",
+                         "findings: 13 facts of the page contradicted by a registry (SELECT * FROM v_findings)",
+                         "unaccepted discrepancies: 13 (0 accepted by the baseline)"]
+    assert lines[3] == "  MISMATCH NCT00000001 enrollment [table:1:enrollment]: page 101, ctgov 90"
+    assert len([line for line in lines if line.startswith("  MISMATCH")]) == 10
+    assert lines[-2:] == ["  and 3 more: see out/report.html", "report: out/report.html"]

@@ -93,3 +93,24 @@ def test_run_publishes_the_verdict_counts_as_a_prefect_artifact(first_run):
     expected = [{"verdict": v, "comparisons": counts.get(v, 0)} for v in ("match", "partial", "mismatch", "unverifiable")]
     published = [a.data if isinstance(a.data, list) else json.loads(a.data) for a in artifacts]
     assert expected in published
+
+
+def test_run_summary_leads_with_verdicts_findings_and_the_report(first_run):
+    out, summary = first_run
+    assert summary.findings[0].startswith("verdicts: match ")
+    assert summary.findings[1].startswith("findings: 9 facts of the page contradicted by a registry")
+    assert summary.findings[2] == "unaccepted discrepancies: 0 (18 accepted by the baseline)"
+    assert summary.findings[-1] == f"report: {out / 'report.html'}"
+    assert summary.report == out / "report.html" and summary.report.exists()
+    assert summary.record_provenance == {"captured": 0, "reconstructed": 20}
+
+
+def test_run_with_a_bad_baseline_is_refused_before_writing_anything(prefect_harness, tmp_path):
+    from pipeline.baseline import BaselineError
+
+    bad = tmp_path / "baselines"
+    bad.mkdir()
+    (bad / "aldesleukin.json").write_text("{not json")
+    with pytest.raises(BaselineError, match="aldesleukin.json"):
+        _run(output_dir=tmp_path / "out", baseline_dir=bad)
+    assert not (tmp_path / "out" / "trialrecon.duckdb").exists()

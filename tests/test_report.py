@@ -35,8 +35,8 @@ RECORDS = [TrialRecord(trial_id="NCT00000001", registry="ctgov", title="A <scrip
 
 def test_html_report_counts_verdicts_and_has_a_section_per_trial():
     tree = LexborHTMLParser(render_html([_doc()], ROWS, RECORDS))
-    summary = {tr.attributes["data-verdict"]: tr.css_first("td").text() for tr in tree.css("#summary tr[data-verdict]")}
-    assert summary == {"mismatch": "1", "partial": "0", "unverifiable": "1", "match": "1"}
+    summary = {div.attributes["data-verdict"]: div.css_first("b").text() for div in tree.css("#summary [data-verdict]")}
+    assert summary == {"mismatch": "1", "partial": "0", "unverifiable": "1", "match": "1", "total": "3"}
     assert [s.attributes["id"] for s in tree.css("section.trial")] == ["trial-NCT00000001", "trial-NCT00000002"]
 
 
@@ -121,3 +121,125 @@ def test_html_report_renders_in_headless_chromium(tmp_path):
     subprocess.run([browser, *flags, f"--screenshot={shot}", "--window-size=1200,900", page.as_uri()],
                    capture_output=True, timeout=120, check=True)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 5000
+
+
+# -- the embedded page's report ---------------------------------------------------------------------
+
+from conftest import REPO  # noqa: E402
+
+MEASURE = """<script>
+(function () {
+  const de = document.documentElement;
+  const box = (el) => { if (!el) return null; const b = el.getBoundingClientRect();
+    return {top: b.top + scrollY, bottom: b.bottom + scrollY, left: b.left, right: b.right}; };
+  const widest = Math.max(...[...document.body.querySelectorAll('*')].map((el) => el.getBoundingClientRect().right));
+  const hrefs = (sel) => [...document.querySelectorAll(sel)].map((a) => a.getAttribute('href'));
+  const cells = hrefs('#matrix a.cell');
+  const findingLinks = hrefs('#findings .finding a[href^="#"], #cross .finding a[href^="#"]');
+  const out = {
+    innerWidth: innerWidth, innerHeight: innerHeight, scrollWidth: de.scrollWidth, widest: widest,
+    summary: box(document.getElementById('summary')),
+    firstFinding: box(document.querySelector('#findings .finding')),
+    firstFindingText: (document.querySelector('#findings .finding') || {}).textContent,
+    matrixRows: [...document.querySelectorAll('#matrix g.mrow')].map((g) => g.getAttribute('data-trial')),
+    cells: cells.length,
+    missing: [...cells, ...findingLinks].filter((h) => !document.getElementById(h.slice(1))),
+  };
+  const pre = document.createElement('pre'); pre.id = 'measure'; pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+})();
+</script>"""
+
+
+@pytest.fixture(scope="module")
+def embedded_report():
+    """The report of the embedded page, as a run writes it (the baseline's checks included)."""
+    from pipeline import stages
+    from pipeline.baseline import DEFAULT_BASELINE_DIR
+    from pipeline.dataset import RunInfo
+    from pipeline.snapshots import SnapshotStore
+
+    store = SnapshotStore(REPO / "snapshots")
+    docs = stages.extract_documents(stages.default_documents(store))
+    records = stages.load_records(store)
+    rows = stages.reconcile_documents(docs, records)
+    now = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
+    checks = stages.check_documents(rows, stages.load_baselines(docs, DEFAULT_BASELINE_DIR))
+    trials = stages.describe_trials(docs, records)
+    context = stages.report_context(RunInfo("20261201T060000-abc123", now, now), docs, rows, records, checks, trials)
+    return {"html": render_html(docs, rows, [r for r, _ in records.records], context), "rows": rows,
+            "trials": [t.trial_id for described in trials for t in described.trials]}
+
+
+def _flags(tmp_path):
+    return ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--hide-scrollbars",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}"]
+
+
+def test_embedded_report_leads_with_the_run_and_the_findings(embedded_report):
+    tree = LexborHTMLParser(embedded_report["html"])
+    meta = tree.css_first(".meta").text()
+    assert "20261201T060000-abc123" in meta and "2026-12-01 06:00 UTC" in meta
+    assert "https://clinicaltrials.eu/drug/aldesleukin/" in meta and "sha256 " in meta
+    assert tree.css_first("#provenance").text() == "registry records: 0 captured, 20 reconstructed"
+    sections = [s.attributes["id"] for s in tree.css("body > section")]
+    assert sections == ["findings", "cross", "matrix", "details"]
+    findings = tree.css("#findings .finding")
+    assert len(findings) == sum(1 for r in embedded_report["rows"] if r.is_finding)
+    # the largest gap first: 810 stated, 670 in ClinicalTrials.gov
+    first = findings[0].text()
+    assert "NCT05727904" in first and "810" in first and "670" in first
+    assert "Summary table, row 5: NCT05727904" in findings[0].css_first("blockquote").text()
+    assert all(f.css_first(".accepted, .unaccepted") for f in findings)
+
+
+def test_accepted_discrepancies_show_the_baseline_reason_in_the_detail(embedded_report):
+    tree = LexborHTMLParser(embedded_report["html"])
+    row = tree.css_first('#trial-NCT05727904 tr.claim[data-verdict="mismatch"]')
+    assert row.css_first(".accepted").text().startswith("Accepted by the baseline: ")
+
+
+def test_matrix_links_every_cell_to_its_detail_row(embedded_report):
+    tree = LexborHTMLParser(embedded_report["html"])
+    ids = {n.attributes["id"] for n in tree.css("[id]")}
+    cells = tree.css("#matrix a.cell")
+    assert cells and all(c.attributes["href"][1:] in ids for c in cells)
+    assert [g.attributes["data-trial"] for g in tree.css("#matrix g.mrow")] == embedded_report["trials"]
+
+
+def test_html_report_links_only_http_urls():
+    doc = _doc().model_copy(update={"document": _doc().document.model_copy(
+        update={"source_url": "javascript:alert(1)"})})
+    tree = LexborHTMLParser(render_html([doc], ROWS, RECORDS))
+    hrefs = [a.attributes["href"] for a in tree.css("a")]
+    assert hrefs and all(h.startswith(("https://", "http://", "#")) for h in hrefs)
+    assert "javascript:alert(1)" in tree.css_first(".meta").text()
+
+
+@pytest.mark.browser
+def test_embedded_report_in_chromium_at_1280_px(embedded_report, tmp_path):
+    import json
+
+    browser = _chromium()
+    assert browser, "Debian's chromium is required (.ci/run installs it)"
+    page = tmp_path / "report.html"
+    page.write_text(embedded_report["html"].replace("</body>", MEASURE + "</body>"), encoding="utf-8")
+    dom = subprocess.run([browser, *_flags(tmp_path), "--window-size=1280,800", "--dump-dom", page.as_uri()],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    m = json.loads(LexborHTMLParser(dom).css_first("#measure").text())
+    assert m["innerWidth"] == 1280
+    assert m["scrollWidth"] <= m["innerWidth"] and m["widest"] <= m["innerWidth"]  # no sideways scrolling
+    # the first screen shows the verdict counts and the first finding, whole
+    assert m["summary"]["bottom"] <= m["innerHeight"]
+    assert m["firstFinding"]["bottom"] <= m["innerHeight"] and "810" in m["firstFindingText"]
+    assert m["matrixRows"] == embedded_report["trials"]  # one row per trial
+    assert m["cells"] > len(m["matrixRows"]) and m["missing"] == []  # every cell and finding link lands
+    # a screenshot for people to look at
+    shot = REPO / "output" / "report-1280.png"
+    shot.parent.mkdir(exist_ok=True)
+    clean = tmp_path / "clean.html"
+    clean.write_text(embedded_report["html"], encoding="utf-8")
+    subprocess.run([browser, *_flags(tmp_path), f"--screenshot={shot}", "--window-size=1280,800", clean.as_uri()],
+                   capture_output=True, timeout=120, check=True)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20000
