@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn
 
+from pipeline.baseline import DEFAULT_BASELINE_DIR
 from pipeline.bench import add_arguments as add_bench_arguments
 from pipeline.errors import ExitStatus, InputError, TrialreconError
 from pipeline.server import describe_serving
@@ -86,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="output folder (default: output/)")
     run.add_argument("--online", action="store_true",
                      help="refresh the snapshots from the live registries first (default: offline)")
+    run.add_argument("--baseline-dir", type=Path, default=DEFAULT_BASELINE_DIR, metavar="DIR",
+                     help="accepted discrepancies, <document_id>.json each, that the summary and the report "
+                          "measure the run against (default: the repo's baseline/)")
     run.add_argument("--dask-address", metavar="ADDRESS",
                      help="run the tasks on this dask.distributed scheduler, e.g. tcp://scheduler:8786 "
                           "(default: $TRIALRECON_DASK_ADDRESS, else threads in this process)")
@@ -204,7 +208,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(server.describe(), file=sys.stderr, flush=True)
     with using_api(server.api_url):
         summary = flow_on(args.dask_address)(documents=args.documents, output_dir=args.output,
-                                             snapshots_dir=args.snapshots, online=args.online)
+                                             snapshots_dir=args.snapshots, online=args.online,
+                                             baseline_dir=args.baseline_dir)
     if summary.work_done:
         print(f"run {summary.run_id}: documents {', '.join(summary.documents)}; "
               f"{summary.records} registry records ({summary.parsed} snapshots parsed, {summary.reused} reused)")

@@ -399,7 +399,9 @@ ORDER BY document_id, trial_id""",
     ),
     "v_trial_records": (
         "Per page trial and registry, the record reconciliation compares with: how it was reached and its "
-        "main values. Join it to document_trials or document_ongoing on (document_id, trial_id).",
+        "main values. Join it to document_trials or document_ongoing on (document_id, trial_id). Columns as in "
+        "page_trial_ids and trials; trial_title is page_trials.title (the trial's), record_title is trials.title "
+        "(this record's, NULL where the registry gives none).",
         """CREATE OR REPLACE VIEW v_trial_records AS
 SELECT i.document_id, i.trial_id, p.title AS trial_title, i.registry, i.registry_id, i.link, i.link_evidence,
        t.title AS record_title, t.status, t.status_normalized, t.phases, t.enrollment, t.enrollment_type,
@@ -413,7 +415,8 @@ ORDER BY i.document_id, i.trial_id, i.registry""",
     "v_trial_enrollments": (
         "Per page trial, every enrollment figure of the records reconciliation compares with, one row per "
         "scope (whole trial, EEA, member state, rest of world), so the page's figure can be set beside each; "
-        "a record that gives no figure has one row with NULL scope and enrollment.",
+        "a record that gives no figure has one row with NULL scope and enrollment. Columns as in page_trial_ids "
+        "and trial_enrollments.",
         """CREATE OR REPLACE VIEW v_trial_enrollments AS
 SELECT i.document_id, i.trial_id, i.registry, i.registry_id, i.link, e.scope, e.country, e.country_name,
        e.enrollment, e.enrollment_type, e.headline, e.field_path
@@ -424,7 +427,8 @@ ORDER BY i.document_id, i.trial_id, i.registry, e.headline DESC NULLS LAST, e.sc
     ),
     "v_findings": (
         "The page's facts that a registry record contradicts: page_vs_registry rows with verdict mismatch "
-        "or partial and a registry value, with the page's words, both values and the evidence.",
+        "or partial and a registry value, with the page's words, both values and the evidence. Columns as in "
+        "reconciliation.",
         """CREATE OR REPLACE VIEW v_findings AS
 SELECT document_id, trial_id, field, verdict, statement, stated_value, registry, registry_value, detail,
        evidence_record, evidence_snapshot, evidence_provenance, evidence_field_path, evidence_link,

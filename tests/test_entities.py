@@ -92,3 +92,11 @@ def test_a_missing_records_file_that_is_not_a_list_of_reasons_is_refused_naming_
     (tmp_path / "missing_records.json").write_text('[{"trial_id": "NCT1", "registry": "ctgov", "reason": "lost"}]')
     with pytest.raises(SnapshotError, match="missing_records.json.*not a valid list of missing records"):
         stages.load_missing(SnapshotStore(tmp_path))
+
+
+def test_every_number_of_the_page_without_a_record_has_a_known_reason_resting_on_a_facts_file(page):
+    trials = _trials(page)
+    lacking = [t for t in trials.values() if t.record_status != "record"]
+    assert lacking and all(t.missing_reason not in (None, "not_fetched") for t in lacking)
+    for missing in page[1].missing:
+        assert (SHARED / missing.facts_file).is_file(), missing.facts_file
