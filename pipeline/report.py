@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
 from pipeline.models import ExtractedDocument, ReconciliationRow, TrialRecord
+from pipeline.reconcile import row_order
 
 if TYPE_CHECKING:
     from pipeline.baseline import CheckResult
@@ -263,17 +264,23 @@ def _registry_name(registry: str | None) -> str:
     return REGISTRY_NAMES.get(registry or "", registry or "registry")
 
 
-def _evidence(row: ReconciliationRow) -> str:
+def _evidence(row: ReconciliationRow, *, full: bool = True) -> str:
+    """Where the registry value was read; ``full`` adds the sha256, the provenance and the link's
+    own evidence (the detail tables keep to the record, the snapshot and the field)."""
     ev = row.evidence
     url = registry_page_url(row.registry, ev.registry_trial_id)
     parts = []
     if ev.registry_trial_id:
         parts.append(_link(url, f"{_registry_name(row.registry)} {ev.registry_trial_id}"))
-    parts += [escape(x) for x in (ev.snapshot_path, ev.field_path, ev.provenance) if x]
-    if ev.snapshot_sha256:
-        parts.append(f"sha256 {escape(ev.snapshot_sha256[:12])}")
-    if ev.link:
-        parts.append(f"via {escape(ev.link)}")
+    parts += [escape(x) for x in (ev.snapshot_path, ev.field_path) if x]
+    if full:
+        parts += [escape(x) for x in (ev.provenance,) if x]
+        if ev.snapshot_sha256:
+            parts.append(f"sha256 {escape(ev.snapshot_sha256[:12])}")
+        if ev.link:
+            parts.append(f"via {escape(ev.link)}")
+    elif ev.link:
+        parts.append("via " + escape(ev.link.split(" link ", 1)[0] + " link" if " link " in ev.link else ev.link))
     return " · ".join(parts)
 
 
@@ -373,22 +380,25 @@ def _details(rows: Sequence[ReconciliationRow], ctx: ReportContext, titles: dict
         if not here:
             out.append('<p class="muted small">No comparison.</p></section>')
             continue
-        out.append('<table><colgroup><col style="width:11%"><col style="width:24%"><col style="width:13%">'
-                   '<col style="width:17%"><col style="width:9%"><col style="width:26%"></colgroup>'
+        out.append('<table><colgroup><col style="width:10%"><col style="width:25%"><col style="width:12%">'
+                   '<col style="width:22%"><col style="width:9%"><col style="width:22%"></colgroup>'
                    "<tr><th>field</th><th>the page says</th><th>stated</th><th>registry</th><th>verdict</th>"
                    "<th>why</th></tr>")
         seen: set[str] = set()
-        for row in sorted(here, key=lambda r: (_field_rank(r.field), r.field, VERDICT_ORDER.index(r.verdict),
-                                               r.claim_id, r.registry or "")):
+        previous = None  # a claim's words are not repeated on the rows just below
+        for row in sorted(here, key=lambda r: (_field_rank(r.field), r.field, row_order(r))):
             row_id = anchor("d", trial_id, row.field)
             id_attr = f' id="{row_id}"' if row_id not in seen else ""
             seen.add(row_id)
             words = ctx.statements.get((row.document_id, row.claim_id)) or ""
+            if row.claim_id == previous and words:
+                words = "(same as above)"
+            previous = row.claim_id
             out.append(
                 f'<tr class="claim" data-verdict="{row.verdict}"{id_attr}><td>{escape(row.field)}'
                 f'<div class="small muted">{escape(row.claim_id)}</div></td>'
                 f'<td class="small">{escape(words)}</td><td>{escape(_show(_stated(row)))}</td>'
-                f"<td>{escape(_show(row.registry_value))}<div class=\"small muted\">{_evidence(row)}</div></td>"
+                f"<td>{escape(_show(row.registry_value))}<div class=\"small muted\">{_evidence(row, full=False)}</div></td>"
                 f"<td>{_badge(row.verdict)}</td><td class=\"small\">{escape(row.detail or '')}"
                 f'<div class="muted">{escape(row.rule)}</div>{_acceptance(row, ctx) if row.verdict in ("mismatch", "partial") else ""}</td></tr>'
             )

@@ -212,3 +212,12 @@ def test_run_findings_show_at_most_ten_unaccepted_then_how_many_more_and_the_rep
     assert lines[3] == "  MISMATCH NCT00000001 enrollment [table:1:enrollment]: page 101, ctgov 90"
     assert len([line for line in lines if line.startswith("  MISMATCH")]) == 10
     assert lines[-2:] == ["  and 3 more: see out/report.html", "report: out/report.html"]
+
+
+def test_a_registry_vs_registry_discrepancy_names_both_registries():
+    from pipeline.baseline import discrepancy_line
+
+    row = ReconciliationRow(document_id="d", claim_id="cross:NCT00000001", trial_id="NCT00000001", field="status",
+                            stated_value="TERMINATED", registry_value="ONGOING", registry="euctr",
+                            verdict="mismatch", rule="cross.status")
+    assert discrepancy_line(row) == "MISMATCH NCT00000001 status [cross:NCT00000001]: ctgov TERMINATED, euctr ONGOING"

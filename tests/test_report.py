@@ -243,3 +243,9 @@ def test_embedded_report_in_chromium_at_1280_px(embedded_report, tmp_path):
     subprocess.run([browser, *_flags(tmp_path), f"--screenshot={shot}", "--window-size=1280,800", clean.as_uri()],
                    capture_output=True, timeout=120, check=True)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20000
+
+
+def test_markdown_report_escapes_html_and_lists_findings_first():
+    md = render_markdown([_doc()], ROWS, RECORDS)
+    assert "<b>" not in md and "&lt;b&gt;not bold&lt;/b&gt;" in md
+    assert md.index("## Findings") < md.index("## NCT00000001")
