@@ -198,8 +198,9 @@ def trialrecon_flow(
             plan = stages.plan_run(sources, store, previous)
             if not plan.work_needed and not interrupted:
                 logger.info("nothing changed since the last run: recording the run only")
+                findings = stages.stored_findings(con, baseline_dir, output_dir / "report.html")
                 with publishing(output_dir, run_id):
-                    unchanged = _record_unchanged_run(run_id, started, plan, output_dir, con)
+                    unchanged = _record_unchanged_run(run_id, started, plan, output_dir, con, findings)
                 unchanged.refresh_failures = refresh_failures
                 return unchanged
         # Pages whose text changed are read first: a bad page stops the run before any parsing.
@@ -311,7 +312,8 @@ def flow_on(dask_address: str | None = None) -> Flow:  # type: ignore[type-arg]
 
 
 def _record_unchanged_run(
-    run_id: str, started: datetime, plan: stages.RunPlan, output_dir: Path, con: duckdb.DuckDBPyConnection | None
+    run_id: str, started: datetime, plan: stages.RunPlan, output_dir: Path, con: duckdb.DuckDBPyConnection | None,
+    findings: list[str],
 ) -> RunSummary:
     run = RunInfo(run_id=run_id, started_at=started, finished_at=datetime.now(UTC))
     rows = stages.unchanged_run_rows(run, plan)
@@ -328,6 +330,7 @@ def _record_unchanged_run(
         work_done=False,
         registry_counts=rows["run_registry_counts"],
         trials_without_records=[],
+        findings=findings,
     )
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import uuid4
 
-
+import duckdb
 from pydantic import TypeAdapter, ValidationError
 
 from pipeline.dataset import LoadError, RunInfo, RunSummaryCounts, build_batch, run_row
@@ -443,6 +443,33 @@ def check_documents(
 
     return {doc_id: check([r for r in rows if r.document_id == doc_id], accepted)
             for doc_id, accepted in baselines.items()}
+
+
+_STORED_ROW_COLUMNS = ("document_id", "claim_id", "trial_id", "field", "stated_value", "registry_value", "registry",
+                       "verdict", "rule", "detail")
+
+
+def stored_findings(con: duckdb.DuckDBPyConnection | None, baseline_dir: Path, report: Path) -> list[str]:
+    """The summary's findings lines for a run that found nothing changed: last run's comparisons
+    (still in the output database) against today's baselines. Only the discrepancies are read,
+    and the counts by verdict are counted in DuckDB, so the cost follows the discrepancies."""
+    from dataclasses import replace
+
+    from pipeline.baseline import VERDICT_ORDER, format_findings, load_baseline
+
+    if con is None:
+        return []
+    cols = ", ".join(_STORED_ROW_COLUMNS)
+    rows = [ReconciliationRow(**dict(zip(_STORED_ROW_COLUMNS, values, strict=True))) for values in con.execute(
+        f"SELECT {cols} FROM reconciliation WHERE verdict IN ('mismatch', 'partial')").fetchall()]
+    counts: dict[str, Counter[str]] = {}
+    for doc_id, verdict, n in con.execute(
+            "SELECT document_id, verdict, count(*) FROM reconciliation GROUP BY ALL").fetchall():
+        counts.setdefault(doc_id, Counter())[verdict] = n
+    checks = check_documents(rows, {doc_id: load_baseline(baseline_dir / f"{doc_id}.json") for doc_id in sorted(counts)})
+    results = [replace(result, counts={v: counts[doc_id].get(v, 0) for v in VERDICT_ORDER})
+               for doc_id, result in checks.items()]
+    return format_findings(results, report if report.exists() else None)
 
 
 def record_provenance(records: RecordSet) -> dict[str, int]:

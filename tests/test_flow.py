@@ -114,3 +114,10 @@ def test_run_with_a_bad_baseline_is_refused_before_writing_anything(prefect_harn
     with pytest.raises(BaselineError, match="aldesleukin.json"):
         _run(output_dir=tmp_path / "out", baseline_dir=bad)
     assert not (tmp_path / "out" / "trialrecon.duckdb").exists()
+
+
+def test_a_run_with_nothing_changed_still_leads_with_the_findings(first_run):
+    out, summary = first_run
+    again = _run(output_dir=out)
+    assert again.work_done is False
+    assert again.findings == summary.findings
