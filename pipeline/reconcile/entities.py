@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 from pipeline.models import ExtractedDocument, MissingReason, MissingRecord, OngoingTrial, TrialLink
 from pipeline.reconcile.ongoing import Resolution, describe, resolve_ongoing, stated_codes
-from pipeline.reconcile.records import Identity, LoadedRecord, RecordIndex
+from pipeline.reconcile import page_trial_ids
+from pipeline.reconcile.records import Identity, LoadedRecord, RecordIndex, registry_of_id
 from pipeline.reconcile.terms import drug_pattern
 
 REGISTRY_ORDER = ("ctgov", "ctis", "euctr")
@@ -175,8 +176,6 @@ def page_trials(
     (``used``): by the same number or a confirmed link, or, when nothing else reaches it, a
     candidate link. A number without a record says why (``missing_reason``).
     """
-    from pipeline.reconcile import page_trial_ids
-
     index = RecordIndex(records, links)
     page_ids = page_trial_ids(doc)
     drug = doc.document.title.strip() or doc.document.document_id
@@ -218,8 +217,6 @@ def _trial(
     doc_id: str, trial_id: str, mentioned: list[str], idents: list[TrialIdentity], index: RecordIndex,
     ongoing_title: str | None,
 ) -> PageTrial:
-    from pipeline.reconcile.records import registry_of_id
-
     reached = sorted(index.reach(trial_id), key=lambda r: REGISTRY_ORDER.index(r.registry)
                      if r.registry in REGISTRY_ORDER else len(REGISTRY_ORDER))
     title, title_source = None, None
