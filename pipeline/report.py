@@ -75,14 +75,18 @@ def registry_page_url(registry: str | None, trial_id: str | None) -> str | None:
 
 def safe_url(url: str | None) -> str | None:
     """``url`` when it is an http(s) URL with a host; None for anything else (javascript:, data:,
-    file:, relative), which the report shows as text, never as a link."""
-    if not url:
+    file:, relative), which the report shows as text, never as a link.
+
+    Browsers drop control characters and surrounding spaces before they read a scheme
+    ("java\tscript:"), so a URL holding any is not a link either.
+    """
+    if not url or url != url.strip() or not url.isprintable():
         return None
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(url)
     except ValueError:
         return None
-    return url.strip() if parts.scheme.lower() in ("http", "https") and parts.netloc else None
+    return url if parts.scheme.lower() in ("http", "https") and parts.netloc else None
 
 
 def anchor(*parts: str) -> str:
@@ -426,8 +430,11 @@ def _trial_facts(trial: PageTrial) -> str:
 
 
 def _md(text: str | None) -> str:
-    """A table cell: HTML escaped (a Markdown viewer renders raw HTML), pipes and newlines kept out."""
-    return escape(text or "", quote=False).replace("|", "\\|").replace("\n", " ")
+    """Text as Markdown shows it, never as markup: most viewers render Markdown as HTML, so a
+    page's or a registry's ``<script>`` is escaped, and so are ``[`` and ``]`` (a link) and ``|``
+    (a table cell)."""
+    escaped = escape(text or "", quote=False)
+    return escaped.replace("[", "\\[").replace("]", "\\]").replace("|", "\\|").replace("\n", " ")
 
 
 def render_markdown(
