@@ -445,8 +445,9 @@ def check_documents(
             for doc_id, accepted in baselines.items()}
 
 
+# What a baseline entry matches on (pipeline.baseline.row_key), and the verdict.
 _STORED_ROW_COLUMNS = ("document_id", "claim_id", "trial_id", "field", "stated_value", "registry_value", "registry",
-                       "verdict", "rule", "detail")
+                       "compared_registry", "compared_value", "verdict", "rule", "detail")
 
 
 def stored_findings(con: duckdb.DuckDBPyConnection | None, baseline_dir: Path, report: Path) -> list[str]:

@@ -218,6 +218,6 @@ def test_a_registry_vs_registry_discrepancy_names_both_registries():
     from pipeline.baseline import discrepancy_line
 
     row = ReconciliationRow(document_id="d", claim_id="cross:NCT00000001", trial_id="NCT00000001", field="status",
-                            stated_value="TERMINATED", registry_value="ONGOING", registry="euctr",
-                            verdict="mismatch", rule="cross.status")
+                            stated_value=None, registry_value="ONGOING", registry="euctr", verdict="mismatch",
+                            rule="cross.status", compared_registry="ctgov", compared_value="TERMINATED")
     assert discrepancy_line(row) == "MISMATCH NCT00000001 status [cross:NCT00000001]: ctgov TERMINATED, euctr ONGOING"

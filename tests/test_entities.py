@@ -100,3 +100,12 @@ def test_every_number_of_the_page_without_a_record_has_a_known_reason_resting_on
     assert lacking and all(t.missing_reason not in (None, "not_fetched") for t in lacking)
     for missing in page[1].missing:
         assert (SHARED / missing.facts_file).is_file(), missing.facts_file
+
+
+def test_an_ongoing_entry_no_title_resolves_carries_why(page):
+    doc, records = page
+    entry = doc.ongoing[0].model_copy(update={"title": "Quantum gardening for migratory geese", "trial_id": None})
+    odd = doc.model_copy(update={"ongoing": [entry]})
+    [resolution] = page_trials(odd, [LoadedRecord(r, e) for r, e in records.records], records.links).ongoing
+    assert (resolution.trial_id, resolution.trial_id_source) == (None, None)
+    assert resolution.unresolved_reason.startswith("best score ") and "below 85" in resolution.unresolved_reason
