@@ -124,15 +124,30 @@ def _field_rank(name: str) -> int:
     return FIELD_ORDER.index(name) if name in FIELD_ORDER else len(FIELD_ORDER)
 
 
-def order_findings(rows: Iterable[ReconciliationRow], checks: dict[str, CheckResult]) -> list[ReconciliationRow]:
-    """Unaccepted before accepted, mismatch before partial, the page's main fields first, the
-    largest gap first."""
+def enrollment_scopes(records: Iterable[TrialRecord]) -> dict[tuple[str, str], str]:
+    """(registry, record id) -> the scope of the record's enrollment figure, where it is not the whole trial."""
+    return {(r.registry, r.trial_id): r.enrollment_scope for r in records
+            if r.enrollment_scope not in (None, "whole_trial")}
+
+
+def _part_scope(row: ReconciliationRow, scopes: dict[tuple[str, str], str]) -> str | None:
+    """The part of the trial the registry's enrollment figure counts (eea, member_state), if only a part."""
+    if row.field != "enrollment" or row.registry is None or row.evidence.registry_trial_id is None:
+        return None
+    return scopes.get((row.registry, row.evidence.registry_trial_id))
+
+
+def order_findings(
+    rows: Iterable[ReconciliationRow], checks: dict[str, CheckResult], scopes: dict[tuple[str, str], str] | None = None,
+) -> list[ReconciliationRow]:
+    """Unaccepted before accepted, mismatch before partial, the page's main fields first, a whole
+    trial's figure before a part's (``scopes``: see :func:`enrollment_scopes`), the largest gap first."""
     def key(row: ReconciliationRow) -> tuple:
         check = checks.get(row.document_id)
         accepted = check is not None and check.reason_for(row) is not None
         rank = FINDING_FIELDS.index(row.field) if row.field in FINDING_FIELDS else len(FINDING_FIELDS)
-        return (accepted, row.verdict != "mismatch", rank, -_enrollment_gap(row),
-                row.trial_id or "", row.claim_id, row.registry or "")
+        return (accepted, row.verdict != "mismatch", rank, _part_scope(row, scopes or {}) is not None,
+                -_enrollment_gap(row), row.trial_id or "", row.claim_id, row.registry or "")
     return sorted(rows, key=key)
 
 
@@ -213,17 +228,18 @@ def render_html(
         f"<h1>{escape(names)}: what the page says, against the registries</h1>",
     ]
     out += _header(docs, rows, ctx)
-    findings = order_findings([r for r in rows if r.is_finding], ctx.checks)
+    scopes = enrollment_scopes(records)
+    findings = order_findings([r for r in rows if r.is_finding], ctx.checks, scopes)
     cross = order_findings([r for r in rows if r.comparison == "registry_vs_registry"
-                            and r.verdict in ("mismatch", "partial")], ctx.checks)
+                            and r.verdict in ("mismatch", "partial")], ctx.checks, scopes)
     out.append(f'<section id="findings"><h2>Findings: the page against the registries ({len(findings)})</h2>')
     if not findings:
         out.append("<p>No fact of the page is contradicted by a registry record.</p>")
-    out += [_finding(r, ctx) for r in findings]
+    out += [_finding(r, ctx, _part_scope(r, scopes)) for r in findings]
     out.append(f'</section><section id="cross"><h2>The registries against each other ({len(cross)})</h2>')
     if not cross:
         out.append("<p>Where two registries hold the same trial, they agree.</p>")
-    out += [_finding(r, ctx) for r in cross]
+    out += [_finding(r, ctx, _part_scope(r, scopes)) for r in cross]
     out.append("</section>")
     out += _matrix(rows, ctx)
     out += _details(rows, ctx, titles)
@@ -298,7 +314,10 @@ def _acceptance(row: ReconciliationRow, ctx: ReportContext) -> str:
     return f'<div class="accepted small">Accepted by the baseline: {escape(reason)}</div>'
 
 
-def _finding(row: ReconciliationRow, ctx: ReportContext) -> str:
+_SCOPE_WORDS = {"eea": "EEA only", "member_state": "one member state", "rest_of_world": "outside the EEA"}
+
+
+def _finding(row: ReconciliationRow, ctx: ReportContext, part: str | None = None) -> str:
     words = ctx.statements.get((row.document_id, row.claim_id))
     detail_id = anchor("d", row.trial_id or PAGE_WIDE, row.field)
     if row.comparison == "registry_vs_registry":
@@ -314,7 +333,9 @@ def _finding(row: ReconciliationRow, ctx: ReportContext) -> str:
         f'<span class="muted small">{escape(row.claim_id)} · {escape(row.rule)}</span></div>'
         f"{quote_html}"
         f'<div class="values"><span>{first}: <b>{escape(_show(_stated(row)))}</b></span>'
-        f"<span>{escape(_registry_name(row.registry))}: <b>{escape(_show(row.registry_value))}</b></span></div>"
+        f"<span>{escape(_registry_name(row.registry))}"
+        + (f" ({escape(_SCOPE_WORDS.get(part, part))})" if part else "")
+        + f": <b>{escape(_show(row.registry_value))}</b></span></div>"
         f'<div class="small">{escape(row.detail or "")}</div>'
         f'<div class="small muted">evidence: {_evidence(row)}</div>'
         f"{_acceptance(row, ctx)}</div>"
@@ -457,7 +478,7 @@ def render_markdown(
     lines += ["| verdict | comparisons |", "|---|---|"]
     lines += [f"| {v} | {counts.get(v, 0)} |" for v in VERDICT_ORDER]
     lines += [f"| total | {len(rows)} |", ""]
-    findings = order_findings([r for r in rows if r.is_finding], ctx.checks)
+    findings = order_findings([r for r in rows if r.is_finding], ctx.checks, enrollment_scopes(records))
     lines += [f"## Findings: the page against the registries ({len(findings)})", ""]
     lines += ["| trial | field | the page says | stated | registry | verdict | evidence |", "|---|---|---|---|---|---|---|"]
     for row in findings:
