@@ -571,7 +571,8 @@ def plan_run(sources: Sequence[DocumentSource], store: SnapshotStore, previous: 
         on_disk[entry.path], stat = _on_disk(store, entry, previous)
         if stat is not None:
             stats[entry.path] = stat
-    fp = fingerprint(doc_shas, entries, _side_files_sha(store), on_disk)
+    side = _side_files_sha(store)
+    fp = fingerprint(doc_shas, entries, side, on_disk)
     # A file hashed again because its size or mtime moved (touched, copied, checked out) is
     # recorded by a run that does the work (reusing its cached records), so that later runs
     # trust it without hashing it every time.
@@ -582,9 +583,9 @@ def plan_run(sources: Sequence[DocumentSource], store: SnapshotStore, previous: 
         document_ids=[s.path.name for s in sources],
         entries=entries,
         registry_counts=registry_counts(entries, classify(entries, previous), previous),
-file_stats=stats,
+        file_stats=stats,
         document_shas=doc_shas,
-        basis=page_basis(links_sha),
+        basis=page_basis(side),
     )
 
 
