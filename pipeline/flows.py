@@ -234,7 +234,21 @@ def trialrecon_flow(
         with publishing(output_dir, run_id):
             result = write_task(Parcel(batch), output_dir, run_id)
             if docs:  # with no page reconciled again, the last report still tells every row
-                [report, _] = report_task(Parcel(docs), Parcel(rows), Parcel(records), output_dir, Parcel(context))
+                report_docs, report_rows, report_context = docs, rows, context
+                kept = stages.pages_kept(sources, [*changed, *affected])
+                if kept:  # the report tells every page of the output, not only those redone
+                    kept_docs = stages.settle_ids(_extract(kept, previous.document_urls), kept,
+                                                  previous.document_urls)
+                    by_source = dict(zip([*changed, *affected, *kept], [*docs, *kept_docs], strict=True))
+                    report_docs = [by_source[source] for source in sources]
+                    report_rows = [*rows, *stages.stored_rows(result.database,
+                                                              [d.document.document_id for d in kept_docs])]
+                    report_context = stages.report_context(
+                        run, report_docs, report_rows, records,
+                        stages.check_documents(report_rows, stages.load_baselines(report_docs, baseline_dir)),
+                        stages.describe_trials(report_docs, records))
+                [report, _] = report_task(Parcel(report_docs), Parcel(report_rows), Parcel(records), output_dir,
+                                          Parcel(report_context))
     for err in records.errors:
         logger.warning("could not use %s: %s", err.snapshot, err.error)
     logger.info("run %s wrote %s", run_id, result.database)

@@ -450,6 +450,37 @@ _STORED_ROW_COLUMNS = ("document_id", "claim_id", "trial_id", "field", "stated_v
                        "compared_registry", "compared_value", "verdict", "rule", "detail")
 
 
+_EVIDENCE_COLUMNS = {"evidence_snapshot": "snapshot_path", "evidence_sha256": "snapshot_sha256",
+                     "evidence_provenance": "provenance", "evidence_record": "registry_trial_id",
+                     "evidence_field_path": "field_path", "evidence_link": "link"}
+
+
+def stored_rows(database: Path, document_ids: Sequence[str]) -> list[ReconciliationRow]:
+    """The comparisons of these documents as the output database holds them: for the pages a run
+    did not reconcile again, whose rows stand from an earlier run."""
+    from pipeline.models import Evidence
+
+    if not document_ids:
+        return []
+    columns = [*_STORED_ROW_COLUMNS, "score", *_EVIDENCE_COLUMNS]
+    with duckdb.connect(str(database), read_only=True) as con:
+        found = con.execute(
+            f"SELECT {', '.join(columns)} FROM reconciliation WHERE document_id IN (SELECT unnest(?)) "
+            "ORDER BY document_id, claim_id", [list(document_ids)]).fetchall()
+    rows = []
+    for values in found:
+        row = dict(zip(columns, values, strict=True))
+        evidence = Evidence(**{name: row.pop(column) for column, name in _EVIDENCE_COLUMNS.items()})
+        rows.append(ReconciliationRow(**row, evidence=evidence))
+    return rows
+
+
+def pages_kept(sources: Sequence[DocumentSource], redone: Sequence[DocumentSource]) -> list[DocumentSource]:
+    """The pages a run leaves as they were (neither extracted nor reconciled again)."""
+    again = set(redone)
+    return [source for source in sources if source not in again]
+
+
 def stored_findings(con: duckdb.DuckDBPyConnection | None, baseline_dir: Path, report: Path) -> list[str]:
     """The summary's findings lines for a run that found nothing changed: last run's comparisons
     (still in the output database) against today's baselines. Only the discrepancies are read,
