@@ -198,20 +198,23 @@ class LoopbackServer:
 
     # -- used by the handler ------------------------------------------------------------------
 
-    def _next_step(self, raw_path: str) -> Step | None:
+    def _arrive(self, method: str, raw_path: str, headers: dict[str, str]) -> Hit:
+        """Record a request with the script step it meets. Taking the step and recording the hit
+        under one lock keeps the recorded order the order the steps were met, even when a slow
+        handler thread is overtaken by the client's retry."""
         with self._lock:
+            step = None
             for key in (raw_path, urlsplit(raw_path).path):
                 if self._scripts.get(key):
-                    return self._scripts[key].popleft()
-        return None
+                    step = self._scripts[key].popleft()
+                    break
+            hit = Hit(method, raw_path, headers, step)
+            self._hits.append(hit)
+            return hit
 
     def _resource(self, raw_path: str) -> Resource | None:
         with self._lock:
             return self._resources.get(raw_path) or self._resources.get(urlsplit(raw_path).path)
-
-    def _record(self, hit: Hit) -> None:
-        with self._lock:
-            self._hits.append(hit)
 
 
 class _Server(ThreadingHTTPServer):
@@ -229,6 +232,7 @@ class _Handler(BaseHTTPRequestHandler):
     # the client's delayed ACK of the headers (40 ms on Linux), which would count as latency.
     disable_nagle_algorithm = True
     server: _Server
+    _hit: Hit | None = None  # the request being answered, until its status line goes out
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         pass
@@ -236,9 +240,15 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
         owner = self.server.owner
         headers = {k.lower(): v for k, v in self.headers.items()}
-        hit = Hit("GET", self.path, headers, owner._next_step(self.path))
-        owner._record(hit)
-        hit.status = self._answer(owner, hit.step, headers)
+        self._hit = owner._arrive("GET", self.path, headers)
+        self._answer(owner, self._hit.step, headers)
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        # Known as the status line goes out: a client may read the whole answer, and a test then
+        # look at the status, before this thread gets to run again.
+        if self._hit is not None:  # None for an error answered before do_GET (send_error)
+            self._hit.status, self._hit = code, None
+        super().send_response(code, message)
 
     def _answer(self, owner: LoopbackServer, step: Step | None, headers: dict[str, str]) -> int | None:
         if isinstance(step, Reset):
