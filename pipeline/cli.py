@@ -360,9 +360,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     local = LocalServer.from_environ(port=args.port)
     # Until Prefect's runner installs its own handler, SIGTERM unwinds like Ctrl-C, so a server
     # started here is stopped. Ctrl-C stops serve even when started where SIGINT is ignored (a
-    # background job of a script inherits SIG_IGN).
+    # background job of a script inherits SIG_IGN). Python's own handler, not ours: asyncio.run
+    # then cancels the runner's task on Ctrl-C (which pauses the schedule and unwinds cleanly)
+    # instead of a KeyboardInterrupt raised wherever the event loop happens to be.
     signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     origin = None
     try:
         with serving_server(configured_api_url(), local) as choice, using_api(choice.api_url):
