@@ -19,11 +19,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn
 
-from pipeline.baseline import DEFAULT_BASELINE_DIR
-from pipeline.bench import add_arguments as add_bench_arguments
+from pipeline.outputs.baseline import DEFAULT_BASELINE_DIR
 from pipeline.errors import ExitStatus, InputError, TrialreconError
-from pipeline.server import describe_serving
-from pipeline.snapshots import DEFAULT_SNAPSHOTS_DIR, SnapshotStore
+from pipeline.orchestrate.server import describe_serving
+from pipeline.store.snapshots import DEFAULT_SNAPSHOTS_DIR, SnapshotStore
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_PARTIAL = (
     ExitStatus.OK, ExitStatus.CHECK_FAILED, ExitStatus.BAD_INPUT, ExitStatus.PARTIAL)
@@ -126,7 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="measure parse+load, fetch, re-run and start-up against their targets",
                            description="Example: python -m pipeline bench --sizes 20000,100000")
-    add_bench_arguments(bench)
+    try:
+        from devtools.bench import add_arguments as add_bench_arguments
+    except ImportError:
+        # The bench lives beside the package in a source checkout (devtools/), not in an installed wheel.
+        bench.set_defaults(bench_missing=True)
+    else:
+        add_bench_arguments(bench)
 
     schemas = sub.add_parser("schemas", help="regenerate schemas/ (JSON Schemas and the data dictionary)")
     schemas.add_argument("--check", action="store_true", help="exit 1 if schemas/ is stale instead of writing")
@@ -192,15 +197,15 @@ def _check_documents(args: argparse.Namespace) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from pipeline.load import check_output_folder
+    from pipeline.load.writer import check_output_folder
 
     # Bad input must cost nothing: extract every document (milliseconds) and read the manifest and
     # links before a flow starts or the output folder is touched; then make sure the output folder
     # takes files.
     _check_documents(args)
     check_output_folder(args.output)
-    from pipeline.flows import flow_on
-    from pipeline.server import LocalServer, choose_for_run, configured_api_url, using_api
+    from pipeline.orchestrate.flows import flow_on
+    from pipeline.orchestrate.server import LocalServer, choose_for_run, configured_api_url, using_api
 
     # The run goes where the operator looks: the configured server, else the local one if it is up.
     server = choose_for_run(configured_api_url(), LocalServer.from_environ())
@@ -242,7 +247,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from pipeline import stages
-    from pipeline.baseline import check, format_check, load_baseline
+    from pipeline.outputs.baseline import check, format_check, load_baseline
 
     store = SnapshotStore(args.snapshots)
     sources = stages.document_sources(args.documents, store) if args.documents else stages.default_documents(store)
@@ -267,9 +272,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_refresh(args: argparse.Namespace) -> int:
     from pipeline import stages
-    from pipeline.progress import make_progress
-    from pipeline.refresh import FetchTarget, run_refresh
-    from pipeline.registries.client import FetchSettings
+    from pipeline.orchestrate.progress import make_progress
+    from pipeline.fetch.refresh import FetchTarget, run_refresh
+    from pipeline.fetch.client import FetchSettings
 
     store = SnapshotStore(args.snapshots)
     sources = stages.document_sources(args.documents, store) if args.documents else stages.default_documents(store)
@@ -304,7 +309,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_schemas(args: argparse.Namespace) -> int:
-    from pipeline.dictionary import SCHEMAS_DIR, stale_files, write_schemas
+    from pipeline.outputs.dictionary import SCHEMAS_DIR, stale_files, write_schemas
 
     if args.check:
         stale = stale_files(SCHEMAS_DIR)
@@ -317,14 +322,14 @@ def cmd_schemas(args: argparse.Namespace) -> int:
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
-    from pipeline.reconstruct import main as reconstruct_main
+    from pipeline.store.reconstruct import main as reconstruct_main
 
     return reconstruct_main()
 
 
 def cmd_changes(args: argparse.Namespace) -> int:
-    from pipeline.changes import changes_since, format_changes
-    from pipeline.load import DB_NAME, output_errors
+    from pipeline.outputs.changes import changes_since, format_changes
+    from pipeline.load.writer import DB_NAME, output_errors
 
     with output_errors(args.output):
         print(format_changes(changes_since(args.output / DB_NAME, args.since)))
@@ -332,7 +337,7 @@ def cmd_changes(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from pipeline.bulk import ingest_ctgov
+    from pipeline.store.ingest import ingest_ctgov
 
     report = ingest_ctgov(args.path, args.output, engine=args.engine)
     print(f"ingest {report.run_id}: {report.studies} studies read from {report.source}, "
@@ -344,15 +349,19 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from pipeline.bench import main as bench_main
+    if getattr(args, "bench_missing", False):
+        print("bench: needs a source checkout (devtools/ beside pipeline/); run it from the repository's root",
+              file=sys.stderr)
+        return ExitStatus.BAD_INPUT
+    from devtools.bench import main as bench_main
 
     bench_main(args)
     return EXIT_OK
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from pipeline.flows import make_deployment, make_schedule
-    from pipeline.server import LocalServer, configured_api_url, serving_server, using_api
+    from pipeline.orchestrate.flows import make_deployment, make_schedule
+    from pipeline.orchestrate.server import LocalServer, configured_api_url, serving_server, using_api
 
     # Bad input costs nothing: the schedule and the documents are checked before a server starts.
     schedule = make_schedule(args.cron, args.interval, args.timezone)

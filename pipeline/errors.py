@@ -8,7 +8,7 @@
     │   │   └── ParseError         its content is not the record we expect
     │   │       └── MissingFieldError   a required field is absent (carries the field path)
     │   ├── UnsafePathError        an id, URL or path that would leave the snapshots folder
-    │   ├── BaselineError          a baseline file that cannot be used (pipeline.baseline)
+    │   ├── BaselineError          a baseline file that cannot be used (pipeline.outputs.baseline)
     │   └── ServerError            a Prefect server that does not answer or cannot be started
     ├── FetchError                 a registry request failed: exit status 4
     │   └── TransientFetchError    ... in a way that retrying may mend (timeouts, 429, 5xx)
@@ -113,7 +113,7 @@ class MissingFieldError(ParseError):
 
 
 class ServerError(InputError):
-    """A Prefect server that does not answer, or a local one that cannot be started (pipeline.server)."""
+    """A Prefect server that does not answer, or a local one that cannot be started (pipeline.orchestrate.server)."""
 
     def __init__(self, url: str, problem: str) -> None:
         self.url = url

@@ -45,7 +45,7 @@ from pipeline.models import (
     SourceDocument,
     StatedTrial,
 )
-from pipeline.vocab import STATUS_MAP, normalize_country, status_key
+from pipeline.registries.vocab import STATUS_MAP, normalize_country, status_key
 
 __all__ = ["document_id_for", "extract_document", "read_document"]
 
@@ -338,7 +338,7 @@ def _status_alternative(key: str) -> str:
     return f"{re.escape(key[0].upper())}(?i:{tail})"
 
 
-# Every status label of pipeline.vocab, longest first (so "Active, not recruiting" beats "Active").
+# Every status label of pipeline.registries.vocab, longest first (so "Active, not recruiting" beats "Active").
 _STATUS_CELL = "(?:" + "|".join(_status_alternative(k) for k in sorted(STATUS_MAP, key=len, reverse=True)) + ")"
 # Enrollment: digits, possibly grouped by thousands ("1,200", "1.200", "1 200").
 _ENROLLMENT = r"[0-9]{1,3}(?:[,. \u202f][0-9]{3})+(?![0-9])|[0-9]+"
@@ -605,7 +605,7 @@ def _claim_fields(sentence: str, drug: re.Pattern[str] | None) -> list[ClaimFiel
 # Countries
 # ---------------------------------------------------------------------------------------------
 
-# The longest country name pipeline.vocab knows, in words ("Saint Helena, Ascension and Tristan
+# The longest country name pipeline.registries.vocab knows, in words ("Saint Helena, Ascension and Tristan
 # da Cunha" is 7).
 _MAX_COUNTRY_WORDS = 8
 # The "+6" after the countries shown: how many more the card does not show.
@@ -613,7 +613,7 @@ _MORE_COUNTRIES = re.compile(r"\+\s*([0-9]+)\s*$")
 
 
 def _is_country_name(text: str) -> bool:
-    # pipeline.vocab also reads ISO codes; on a page only capitals are a code ("UK"), not "and".
+    # pipeline.registries.vocab also reads ISO codes; on a page only capitals are a code ("UK"), not "and".
     bare = text.strip(",;")
     return (len(bare) > 3 or bare.isupper()) and normalize_country(bare) is not None
 

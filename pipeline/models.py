@@ -58,7 +58,7 @@ class Phase(StrEnum):
 class TrialStatus(StrEnum):
     """Overall recruitment status on one vocabulary across registries.
 
-    The mapping from each registry's labels and codes lives in :mod:`pipeline.vocab`
+    The mapping from each registry's labels and codes lives in :mod:`pipeline.registries.vocab`
     (``STATUS_MAP``) and is printed in the data dictionary.
     """
 

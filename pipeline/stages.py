@@ -22,12 +22,12 @@ from uuid import uuid4
 import duckdb
 from pydantic import TypeAdapter, ValidationError
 
-from pipeline.dataset import LoadError, RunInfo, RunSummaryCounts, build_batch, run_row
-from pipeline.load import Batch
+from pipeline.load.rows import LoadError, RunInfo, RunSummaryCounts, build_batch, run_row
+from pipeline.load.writer import Batch
 from pipeline.errors import DocumentError, SnapshotError, UnsafePathError, validation_problem
 from pipeline.extract import extract_document, read_document
 from pipeline.files import MAX_STORE_FILE_BYTES, read_regular_file
-from pipeline.incremental import (
+from pipeline.load.incremental import (
     PageBasis,
     PreviousState,
     classify,
@@ -40,14 +40,14 @@ from pipeline.incremental import (
 from pipeline.models import (
     ExtractedDocument, MissingRecord, ReconciliationRow, SnapshotEntry, TrialLink, TrialRecord,
 )
-from pipeline.progress import NoProgress, Progress
-from pipeline.snapshots import SnapshotStore, atomic_write_bytes, sha256_bytes
+from pipeline.orchestrate.progress import NoProgress, Progress
+from pipeline.store.snapshots import SnapshotStore, atomic_write_bytes, sha256_bytes
 
 if TYPE_CHECKING:
     from pipeline.reconcile import PageRecords
-    from pipeline.baseline import AcceptedDiscrepancy, CheckResult
+    from pipeline.outputs.baseline import AcceptedDiscrepancy, CheckResult
     from pipeline.reconcile.entities import PageTrials
-    from pipeline.report import ReportContext
+    from pipeline.outputs.report import ReportContext
 
 T = TypeVar("T")
 
@@ -430,7 +430,7 @@ def load_baselines(docs: Sequence[ExtractedDocument], baseline_dir: Path) -> dic
     Raises:
         BaselineError: a baseline file is not a valid list of accepted discrepancies.
     """
-    from pipeline.baseline import load_baseline
+    from pipeline.outputs.baseline import load_baseline
 
     return {d.document.document_id: load_baseline(baseline_dir / f"{d.document.document_id}.json") for d in docs}
 
@@ -439,13 +439,13 @@ def check_documents(
     rows: Sequence[ReconciliationRow], baselines: dict[str, list[AcceptedDiscrepancy]]
 ) -> dict[str, CheckResult]:
     """Each document's rows against its baseline: which discrepancies are accepted, and why."""
-    from pipeline.baseline import check
+    from pipeline.outputs.baseline import check
 
     return {doc_id: check([r for r in rows if r.document_id == doc_id], accepted)
             for doc_id, accepted in baselines.items()}
 
 
-# What a baseline entry matches on (pipeline.baseline.row_key), and the verdict.
+# What a baseline entry matches on (pipeline.outputs.baseline.row_key), and the verdict.
 _STORED_ROW_COLUMNS = ("document_id", "claim_id", "trial_id", "field", "stated_value", "registry_value", "registry",
                        "compared_registry", "compared_value", "verdict", "rule", "detail")
 
@@ -487,7 +487,7 @@ def stored_findings(con: duckdb.DuckDBPyConnection | None, baseline_dir: Path, r
     and the counts by verdict are counted in DuckDB, so the cost follows the discrepancies."""
     from dataclasses import replace
 
-    from pipeline.baseline import VERDICT_ORDER, format_findings, load_baseline
+    from pipeline.outputs.baseline import VERDICT_ORDER, format_findings, load_baseline
 
     if con is None:
         return []
@@ -517,7 +517,7 @@ def report_context(
     """What the report shows beside the rows: the run, the records' provenance, the checks against
     the baselines, the page's trials and the page's words of every claim compared."""
     from pipeline.reconcile.entities import statement
-    from pipeline.report import ReportContext
+    from pipeline.outputs.report import ReportContext
 
     by_doc = {d.document.document_id: d for d in docs}
     statements = {}
@@ -746,7 +746,7 @@ def run_batch(
     basis: str = "",
     trials: Sequence[PageTrials] | None = None,
 ) -> Batch:
-    """Everything a run that did work writes (see :func:`pipeline.dataset.build_batch`).
+    """Everything a run that did work writes (see :func:`pipeline.load.rows.build_batch`).
 
     ``file_stats`` (path -> size and mtime, from :func:`plan_run`) are kept only for the
     snapshots this run could use: a file it refused is hashed again by the next run. ``docs``
@@ -826,7 +826,7 @@ def write_reports(
     context: ReportContext | None = None,
 ) -> list[Path]:
     """Render the HTML and Markdown reports into the output folder, each file replaced atomically."""
-    from pipeline.report import render_html, render_markdown
+    from pipeline.outputs.report import render_html, render_markdown
 
     plain = [r for r, _ in records.records]
     written = []

@@ -18,7 +18,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from pipeline import stages  # noqa: E402
-from pipeline.snapshots import SnapshotStore  # noqa: E402
+from pipeline.store.snapshots import SnapshotStore  # noqa: E402
 
 FIXTURE = HERE / "fixtures" / "reconcile" / "rows-before.json"
 PAGES = (

@@ -18,7 +18,7 @@ def pytest_configure(config: pytest.Config) -> None:
     """Point `run` and `serve` at a local-server port where nothing listens, so that no test
     reports to a Prefect server a developer has running on the default port (tests that want a
     local server start one and say so)."""
-    from pipeline.server import PORT_ENV, free_port
+    from pipeline.orchestrate.server import PORT_ENV, free_port
 
     os.environ[PORT_ENV] = str(free_port())
 

@@ -1,4 +1,4 @@
-"""The loopback HTTP server for tests (:mod:`pipeline.testing.loopback`) and its pytest fixture.
+"""The loopback HTTP server for tests (:mod:`devtools.loopback`) and its pytest fixture.
 
 The server lives in the package because the bench serves its fetch corpus with it; the tests
 keep importing it from here.
@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pipeline.testing.loopback import (  # noqa: F401 - re-exported for the tests
+from devtools.loopback import (  # noqa: F401 - re-exported for the tests
     DEFAULT_LAST_MODIFIED,
     Delay,
     Drip,

@@ -11,7 +11,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.load import Batch, interrupted_publish, write_outputs
+from pipeline.load.writer import Batch, interrupted_publish, write_outputs
 
 from conftest import REPO
 
@@ -20,7 +20,7 @@ from conftest import REPO
 CHILD = r"""
 import sys, time
 from pathlib import Path
-import pipeline.load as load
+import pipeline.load.writer as load
 
 out, point, marker = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
 

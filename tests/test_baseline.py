@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pipeline.baseline import (
+from pipeline.outputs.baseline import (
     AcceptedDiscrepancy,
     BaselineError,
     CheckResult,
@@ -202,7 +202,7 @@ def _discrepancy(n: int) -> ReconciliationRow:
 def test_run_findings_show_at_most_ten_unaccepted_then_how_many_more_and_the_report():
     from pathlib import Path
 
-    from pipeline.baseline import check, format_findings
+    from pipeline.outputs.baseline import check, format_findings
 
     result = check([_discrepancy(n) for n in range(1, 14)], [])
     lines = format_findings([result], Path("out/report.html"))
@@ -215,7 +215,7 @@ def test_run_findings_show_at_most_ten_unaccepted_then_how_many_more_and_the_rep
 
 
 def test_a_registry_vs_registry_discrepancy_names_both_registries():
-    from pipeline.baseline import discrepancy_line
+    from pipeline.outputs.baseline import discrepancy_line
 
     row = ReconciliationRow(document_id="d", claim_id="cross:NCT00000001", trial_id="NCT00000001", field="status",
                             stated_value=None, registry_value="ONGOING", registry="euctr", verdict="mismatch",

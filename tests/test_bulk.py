@@ -15,14 +15,16 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import EMBEDDED_PAGE, FIXTURES, SHARED
-from pipeline import bench, bulk, stages
-from pipeline.bulk import ingest_ctgov, iter_study_bytes
+from devtools import bench
+from pipeline import stages
+from pipeline.store import ingest as bulk
+from pipeline.store.ingest import ingest_ctgov, iter_study_bytes
 from pipeline.cli import main
-from pipeline.dataset import RunInfo
+from pipeline.load.rows import RunInfo
 from pipeline.errors import DocumentError, SnapshotError
-from pipeline.incremental import PreviousState
-from pipeline.load import write_outputs
-from pipeline.snapshots import SnapshotStore
+from pipeline.load.incremental import PreviousState
+from pipeline.load.writer import write_outputs
+from pipeline.store.snapshots import SnapshotStore
 
 BULK = FIXTURES / "bulk"
 NDJSON = BULK / "studies.ndjson"

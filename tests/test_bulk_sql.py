@@ -1,4 +1,4 @@
-"""The DuckDB-native bulk ingest writes exactly the rows of the Python path (pipeline.bulk_sql)."""
+"""The DuckDB-native bulk ingest writes exactly the rows of the Python path (pipeline.store.ingest_sql)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import FIXTURES, SHARED
-from pipeline import bulk_sql
-from pipeline.bulk import ingest_ctgov
-from pipeline.load import DB_NAME
-from pipeline.tables import TRIAL_TABLES
+from pipeline.store import ingest_sql as bulk_sql
+from pipeline.store.ingest import ingest_ctgov
+from pipeline.load.writer import DB_NAME
+from pipeline.load.tables import TRIAL_TABLES
 
 BULK = FIXTURES / "bulk"
 SHAPES = FIXTURES / "bulk_sql" / "shapes.ndjson"

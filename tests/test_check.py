@@ -65,7 +65,7 @@ def test_a_snapshot_that_cannot_be_used_fails_check_with_exit_3_and_names_it(tmp
 
 
 def test_check_result_with_an_unusable_snapshot_never_passes_even_without_discrepancies():
-    from pipeline.baseline import check
+    from pipeline.outputs.baseline import check
 
     assert check([], [], unusable=["ctgov/NCT00000001.json: listed in the manifest but missing"]).exit_code == 3
     assert check([], []).exit_code == 0

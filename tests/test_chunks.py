@@ -1,4 +1,4 @@
-"""Chunks of study records as Arrow (pipeline.chunks): the memory-mapped NDJSON reader gives the records,
+"""Chunks of study records as Arrow (pipeline.store.chunks): the memory-mapped NDJSON reader gives the records,
 labels and chunks that reading the file line by line gives."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from pipeline.bulk import iter_study_bytes
-from pipeline.chunks import StudyChunk, chunks_of, mapped_ndjson_chunks, read_ahead
+from pipeline.store.ingest import iter_study_bytes
+from pipeline.store.chunks import StudyChunk, chunks_of, mapped_ndjson_chunks, read_ahead
 
 STUDY = b'{"protocolSection":{"identificationModule":{"nctId":"NCT0300000%d"}}}'
 

@@ -17,7 +17,7 @@ import pytest
 
 from pipeline import __version__
 from pipeline.errors import FetchError, TransientFetchError, UnsafePathError
-from pipeline.registries.client import (
+from pipeline.fetch.client import (
     FetchSettings,
     RegistryClient,
     make_http_client,

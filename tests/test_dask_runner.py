@@ -11,9 +11,9 @@ import duckdb
 import pytest
 
 from conftest import EMBEDDED_PAGE
-from pipeline.snapshots import SnapshotStore
+from pipeline.store.snapshots import SnapshotStore
 from pipeline.stages import REGISTRIES
-from pipeline.tables import ALL_TABLES
+from pipeline.load.tables import ALL_TABLES
 
 pytestmark = pytest.mark.flow
 
@@ -52,7 +52,7 @@ def runs(prefect_harness, cluster, pages, tmp_path_factory):
     """(default runner summary, Dask runner summary, the Dask tasks' (name, worker) pairs)."""
     from distributed import Client, get_task_stream
 
-    from pipeline.flows import flow_on, trialrecon_flow
+    from pipeline.orchestrate.flows import flow_on, trialrecon_flow
 
     default = trialrecon_flow(documents=[pages], output_dir=tmp_path_factory.mktemp("default"))
     with Client(cluster.scheduler_address) as observer, get_task_stream(client=observer) as stream:
@@ -97,9 +97,9 @@ def site_runs(prefect_harness, cluster, tmp_path_factory):
     from distributed import Client, get_task_stream
 
     from conftest import SHARED
-    from pipeline.bench import build_corpus
-    from pipeline.flows import flow_on, trialrecon_flow
-    from pipeline.site import build_site
+    from devtools.bench import build_corpus
+    from pipeline.orchestrate.flows import flow_on, trialrecon_flow
+    from devtools.site import build_site
 
     work = tmp_path_factory.mktemp("site")
     corpus = build_corpus(SHARED / "samples" / "ctgov_v2", 300, work / "corpus.ndjson")

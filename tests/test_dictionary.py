@@ -1,5 +1,5 @@
-from pipeline.dictionary import SCHEMAS_DIR, data_dictionary, render_schemas, stale_files
-from pipeline.tables import ALL_TABLES
+from pipeline.outputs.dictionary import SCHEMAS_DIR, data_dictionary, render_schemas, stale_files
+from pipeline.load.tables import ALL_TABLES
 
 
 def test_committed_schemas_are_up_to_date():

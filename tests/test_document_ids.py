@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from pipeline import stages
-from pipeline.snapshots import SnapshotStore, sha256_bytes
+from pipeline.store.snapshots import SnapshotStore, sha256_bytes
 
 from conftest import EMBEDDED_PAGE, REPO
 
@@ -43,7 +43,7 @@ def test_a_page_whose_id_the_output_holds_for_another_url_gets_a_distinct_id(tmp
 @pytest.mark.flow
 def test_a_later_page_with_the_same_title_stands_beside_the_first_instead_of_replacing_it(
         prefect_harness, tmp_path):
-    from pipeline.flows import trialrecon_flow
+    from pipeline.orchestrate.flows import trialrecon_flow
 
     first, second = _two_copies(tmp_path)
     snapshots = tmp_path / "snapshots"

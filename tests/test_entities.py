@@ -5,11 +5,11 @@ import pytest
 
 from conftest import REPO, SHARED
 from pipeline import stages
-from pipeline.dataset import enrollment_rows
+from pipeline.load.rows import enrollment_rows
 from pipeline.reconcile import LoadedRecord
 from pipeline.reconcile.entities import Unusable, page_trials, statement
 from pipeline.registries import parse_snapshot
-from pipeline.snapshots import SnapshotStore
+from pipeline.store.snapshots import SnapshotStore
 
 
 @pytest.fixture(scope="module")

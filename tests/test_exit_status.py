@@ -21,13 +21,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-import pipeline.load
+import pipeline.load.writer
 from pipeline.cli import main
 from pipeline.errors import ExitStatus, FetchError, InputError, OutputError, OutputLockedError, TrialreconError
-from pipeline.load import DB_NAME, LOCK_NAME, output_lock
-from pipeline.refresh import FetchTarget, refresh
-from pipeline.registries.client import FetchSettings, RegistryClient, make_http_client
-from pipeline.snapshots import SnapshotStore
+from pipeline.load.writer import DB_NAME, LOCK_NAME, output_lock
+from pipeline.fetch.refresh import FetchTarget, refresh
+from pipeline.fetch.client import FetchSettings, RegistryClient, make_http_client
+from pipeline.store.snapshots import SnapshotStore
 
 from conftest import REPO
 
@@ -78,14 +78,14 @@ def test_a_fetch_failure_that_ends_a_command_exits_4_not_partial(monkeypatch, ca
     def fail(*args, **kwargs):
         raise FetchError("https://clinicaltrials.gov/api/v2/studies/NCT03645928", "connection refused")
 
-    monkeypatch.setattr("pipeline.refresh.run_refresh", fail)
+    monkeypatch.setattr("pipeline.fetch.refresh.run_refresh", fail)
     assert main(["refresh", "--only", "NCT03645928"]) == ExitStatus.FETCH_FAILED == 4
     assert _one_error_line(capsys.readouterr().err) == (
         "error: https://clinicaltrials.gov/api/v2/studies/NCT03645928: connection refused")
 
 
 def test_an_output_folder_another_run_holds_exits_5_not_bad_input(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(pipeline.load, "LOCK_WAIT_SECONDS", 0.1)
+    monkeypatch.setattr(pipeline.load.writer, "LOCK_WAIT_SECONDS", 0.1)
     out = tmp_path / "out"
     with output_lock(out):
         code = main(["ingest", str(CTGOV_SAMPLE), "--output", str(out)])
@@ -265,7 +265,7 @@ def test_run_on_a_full_filesystem_is_one_line_exit_6_and_the_previous_outputs_st
     def disk_full(path: Path) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
-    monkeypatch.setattr(pipeline.load, "_fsync_dir", disk_full)
+    monkeypatch.setattr(pipeline.load.writer, "_fsync_dir", disk_full)
     code = main(["run", "--document", str(page), "--output", str(out)])
     line = _one_error_line(capfd.readouterr().err)
     assert code == ExitStatus.OUTPUT_FAILED

@@ -18,7 +18,7 @@ VOLATILE = {"run_id", "extracted_at", "started_at", "finished_at", "valid_from",
 
 
 def _run(**kwargs):
-    from pipeline.flows import trialrecon_flow
+    from pipeline.orchestrate.flows import trialrecon_flow
 
     return trialrecon_flow(**kwargs)
 
@@ -106,7 +106,7 @@ def test_run_summary_leads_with_verdicts_findings_and_the_report(first_run):
 
 
 def test_run_with_a_bad_baseline_is_refused_before_writing_anything(prefect_harness, tmp_path):
-    from pipeline.baseline import BaselineError
+    from pipeline.outputs.baseline import BaselineError
 
     bad = tmp_path / "baselines"
     bad.mkdir()

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import duckdb
 import pytest
 
-from pipeline.changes import changes_since, format_changes
-from pipeline.snapshots import SnapshotStore
+from pipeline.outputs.changes import changes_since, format_changes
+from pipeline.store.snapshots import SnapshotStore
 
 from conftest import REPO
 
@@ -37,7 +37,7 @@ def _verdict(db, claim_id, registry="ctgov"):
 
 @pytest.fixture(scope="module")
 def two_runs(prefect_harness, tmp_path_factory):
-    from pipeline.flows import trialrecon_flow
+    from pipeline.orchestrate.flows import trialrecon_flow
 
     root = tmp_path_factory.mktemp("history")
     snapshots = root / "snapshots"

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import duckdb
 
-from pipeline.changes import changes_since, format_changes
-from pipeline.load import Batch, write_outputs
+from pipeline.outputs.changes import changes_since, format_changes
+from pipeline.load.writer import Batch, write_outputs
 
 T1 = datetime(2026, 1, 1, tzinfo=UTC)
 T2 = datetime(2026, 2, 1, tzinfo=UTC)

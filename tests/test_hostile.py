@@ -18,11 +18,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.dataset import RunInfo, build_batch
+from pipeline.load.rows import RunInfo, build_batch
 from pipeline.errors import IntegrityError, UnsafePathError
-from pipeline.load import write_outputs
+from pipeline.load.writer import write_outputs
 from pipeline.models import SnapshotEntry, TrialRecord, TrialStatus
-from pipeline.snapshots import SnapshotStore, sha256_bytes, snapshot_relpath
+from pipeline.store.snapshots import SnapshotStore, sha256_bytes, snapshot_relpath
 
 from conftest import FIXTURES, SHARED
 
@@ -88,7 +88,7 @@ def test_writing_a_snapshot_under_a_hostile_name_writes_nothing_anywhere(tmp_pat
 @pytest.mark.parametrize("trial_id", ["NCT\uff10\uff10\uff10\uff10\uff10\uff10\uff10\uff11",
                                       "NCT0000000\u0661", "\u0662\u0660\u0662\u0663-000001-01-00"])
 def test_trial_id_with_non_ascii_digits_is_not_a_registry_id(trial_id):
-    from pipeline.registries.client import validate_trial_id
+    from pipeline.fetch.client import validate_trial_id
 
     registry = "ctgov" if trial_id.startswith("NCT") else "ctis"
     with pytest.raises(UnsafePathError):
@@ -239,7 +239,7 @@ def test_trial_id_with_sql_in_it_is_stored_as_text_and_reloaded_in_place(tmp_pat
 
 
 def test_changes_lists_a_trial_id_with_sql_in_it_verbatim(tmp_path):
-    from pipeline.changes import changes_since
+    from pipeline.outputs.changes import changes_since
 
     _write(tmp_path, "r1", [_hostile_record(TrialStatus.RECRUITING, JAN)], JAN)
     result = _write(tmp_path, "r2", [_hostile_record(TrialStatus.COMPLETED, FEB)], FEB)

@@ -5,11 +5,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pipeline.dataset import history_rows, record_rows, trial_row
-from pipeline.load import arrow_table
+from pipeline.load.rows import history_rows, record_rows, trial_row
+from pipeline.load.writer import arrow_table
 from pipeline.models import PartialDate, Phase, SnapshotEntry, TrialRecord, TrialStatus
-from pipeline.tables import TABLES_BY_NAME
-from pipeline.vocab import normalize_country, normalize_status, parse_partial_date, parse_phases
+from pipeline.load.tables import TABLES_BY_NAME
+from pipeline.registries.vocab import normalize_country, normalize_status, parse_partial_date, parse_phases
 
 OBSERVED = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -99,8 +99,8 @@ def _refresh(handler, store, targets):
 
     import httpx
 
-    from pipeline.refresh import refresh
-    from pipeline.registries.client import FetchSettings, RegistryClient, make_http_client
+    from pipeline.fetch.refresh import refresh
+    from pipeline.fetch.client import FetchSettings, RegistryClient, make_http_client
 
     fast = FetchSettings(requests_per_second=1000.0, backoff_initial=0.0, backoff_max=0.0, backoff_jitter=0.0)
 
@@ -112,7 +112,7 @@ def _refresh(handler, store, targets):
 
 
 def _targets(n: int):
-    from pipeline.refresh import FetchTarget
+    from pipeline.fetch.refresh import FetchTarget
 
     return [FetchTarget(registry="ctgov", trial_id=f"NCT{i:08d}") for i in range(1, n + 1)]
 
@@ -138,8 +138,8 @@ def _counting_saves(store, monkeypatch) -> list[int]:
 
 
 def test_refresh_of_many_new_targets_writes_the_manifest_once(tmp_path, monkeypatch):
-    from pipeline import refresh as refresh_module
-    from pipeline.snapshots import SnapshotStore
+    from pipeline.fetch import refresh as refresh_module
+    from pipeline.store.snapshots import SnapshotStore
 
     monkeypatch.setattr(refresh_module, "MANIFEST_FLUSH_SECONDS", 3600.0)
     store = SnapshotStore(tmp_path / "snapshots")
@@ -152,8 +152,8 @@ def test_refresh_of_many_new_targets_writes_the_manifest_once(tmp_path, monkeypa
 
 
 def test_refresh_writes_the_manifest_as_targets_finish_once_the_flush_interval_passed(tmp_path, monkeypatch):
-    from pipeline import refresh as refresh_module
-    from pipeline.snapshots import SnapshotStore
+    from pipeline.fetch import refresh as refresh_module
+    from pipeline.store.snapshots import SnapshotStore
 
     monkeypatch.setattr(refresh_module, "MANIFEST_FLUSH_SECONDS", 0.0)
     store = SnapshotStore(tmp_path / "snapshots")
@@ -165,8 +165,8 @@ def test_refresh_writes_the_manifest_as_targets_finish_once_the_flush_interval_p
 def test_refresh_ended_by_an_unexpected_error_keeps_the_targets_already_fetched(tmp_path, monkeypatch):
     import asyncio
 
-    from pipeline import refresh as refresh_module
-    from pipeline.snapshots import SnapshotStore
+    from pipeline.fetch import refresh as refresh_module
+    from pipeline.store.snapshots import SnapshotStore
 
     monkeypatch.setattr(refresh_module, "MANIFEST_FLUSH_SECONDS", 3600.0)
     store = SnapshotStore(tmp_path / "snapshots")

@@ -1,6 +1,6 @@
 from datetime import UTC, datetime
 
-from pipeline.incremental import PreviousState, classify, registry_counts
+from pipeline.load.incremental import PreviousState, classify, registry_counts
 from pipeline.models import SnapshotEntry
 
 

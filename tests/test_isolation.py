@@ -17,8 +17,8 @@ import duckdb
 import pytest
 
 from pipeline import stages
-from pipeline.incremental import PreviousState, records_json
-from pipeline.snapshots import SnapshotStore
+from pipeline.load.incremental import PreviousState, records_json
+from pipeline.store.snapshots import SnapshotStore
 
 from conftest import EMBEDDED_PAGE, REPO, SHARED
 
@@ -126,7 +126,7 @@ def test_file_changed_since_last_run_is_refused_even_though_its_records_are_cach
 def test_load_error_row_carries_the_run_snapshot_registry_trial_and_error(store):
     from datetime import UTC, datetime
 
-    from pipeline.dataset import RunInfo, build_batch
+    from pipeline.load.rows import RunInfo, build_batch
 
     result = stages.load_records(store)
     now = datetime(2026, 1, 1, tzinfo=UTC)

@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline.bulk import MAX_MEMBER_BYTES, ingest_ctgov
+from pipeline.store.ingest import MAX_MEMBER_BYTES, ingest_ctgov
 from pipeline.cli import main
 from pipeline.errors import ParseError, SnapshotError
 from pipeline.files import MAX_DOCUMENT_BYTES, MAX_SNAPSHOT_BYTES, MiB, read_regular_file

@@ -3,7 +3,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.errors import OutputLockedError
-from pipeline.load import Batch, output_lock, write_outputs
+from pipeline.load.writer import Batch, output_lock, write_outputs
 
 
 def _doc_batch(doc_id: str, title: str, run_id: str) -> Batch:
@@ -33,7 +33,7 @@ def test_a_second_document_stands_beside_the_first(tmp_path):
 
 def test_every_table_is_exported_to_parquet(tmp_path):
     result = write_outputs(_doc_batch("a", "A", "r1"), tmp_path, "r1")
-    from pipeline.tables import ALL_TABLES
+    from pipeline.load.tables import ALL_TABLES
 
     assert sorted(p.stem for p in result.parquet_dir.iterdir()) == sorted(t.name for t in ALL_TABLES)
 

@@ -1,7 +1,7 @@
 import io
 import logging
 
-from pipeline.progress import BarProgress, LogProgress, make_progress
+from pipeline.orchestrate.progress import BarProgress, LogProgress, make_progress
 
 
 class _Tty(io.StringIO):

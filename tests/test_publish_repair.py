@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline import stages
-from pipeline.load import interrupted_publish
-from pipeline.snapshots import SnapshotStore
+from pipeline.load.writer import interrupted_publish
+from pipeline.store.snapshots import SnapshotStore
 
 from conftest import REPO
 
@@ -36,7 +36,7 @@ def _revise_enrollment(store: SnapshotStore, count: int) -> None:
 
 def test_a_run_stopped_between_the_database_and_the_reports_is_repaired_by_the_next_run(
         prefect_harness, tmp_path, monkeypatch):
-    from pipeline.flows import trialrecon_flow
+    from pipeline.orchestrate.flows import trialrecon_flow
 
     shutil.copytree(REPO / "snapshots", tmp_path / "snapshots")
     store = SnapshotStore(tmp_path / "snapshots")

@@ -9,10 +9,10 @@ import pytest
 
 from conftest import REPO
 from pipeline import stages
-from pipeline.dataset import RunInfo
-from pipeline.incremental import PreviousState
-from pipeline.load import DB_NAME, write_outputs
-from pipeline.snapshots import SnapshotStore
+from pipeline.load.rows import RunInfo
+from pipeline.load.incremental import PreviousState
+from pipeline.load.writer import DB_NAME, write_outputs
+from pipeline.store.snapshots import SnapshotStore
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 # The trials of the embedded page that no record backs, and those only a candidate link reaches.

@@ -19,7 +19,7 @@ from pipeline.extract import extract_document, read_document
 from pipeline.models import ExtractedDocument, ReconciliationRow
 from pipeline.reconcile import LoadedRecord, reconcile_document
 from pipeline.stages import load_records
-from pipeline.snapshots import SnapshotStore
+from pipeline.store.snapshots import SnapshotStore
 
 REPO = Path(__file__).resolve().parents[1]
 PAGE = REPO / "snapshots" / "documents" / "aldesleukin.txt"

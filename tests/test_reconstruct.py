@@ -15,7 +15,7 @@ from pydantic import TypeAdapter
 
 from pipeline.errors import ParseError
 from pipeline.models import TrialLink
-from pipeline.reconstruct import (
+from pipeline.store.reconstruct import (
     CTGOV_KEY_ORDER,
     EUCTR_LINES,
     LINKS_NAME,
@@ -26,7 +26,7 @@ from pipeline.reconstruct import (
     source_registries,
 )
 from pipeline.registries import parse_snapshot
-from pipeline.snapshots import SnapshotStore
+from pipeline.store.snapshots import SnapshotStore
 
 from conftest import REPO, SHARED
 

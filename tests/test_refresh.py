@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from pipeline.errors import UnsafePathError
-from pipeline.refresh import FetchTarget, RefreshReport, TargetOutcome, refresh, run_refresh, snapshot_path_of
-from pipeline.registries.client import FetchSettings, RegistryClient, make_http_client
-from pipeline.snapshots import SnapshotStore, sha256_bytes
+from pipeline.fetch.refresh import FetchTarget, RefreshReport, TargetOutcome, refresh, run_refresh, snapshot_path_of
+from pipeline.fetch.client import FetchSettings, RegistryClient, make_http_client
+from pipeline.store.snapshots import SnapshotStore, sha256_bytes
 
 from conftest import SHARED
 from loopback import Delay, LoopbackServer, Reset, Status, TooManyRequests, fetch_settings, loopback, times  # noqa: F401

@@ -14,10 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pipeline import cli, refresh as refresh_module
-from pipeline.refresh import FetchTarget, run_refresh
-from pipeline.registries.client import FetchSettings
-from pipeline.snapshots import SnapshotStore
+from pipeline import cli
+from pipeline.fetch import refresh as refresh_module
+from pipeline.fetch.refresh import FetchTarget, run_refresh
+from pipeline.fetch.client import FetchSettings
+from pipeline.store.snapshots import SnapshotStore
 
 from conftest import REPO, SHARED
 
@@ -116,7 +117,7 @@ def _run_refresh_with(targets, *, store, settings=None, progress=None, transport
 @pytest.mark.flow
 def test_an_online_run_whose_refresh_gets_error_bodies_keeps_every_snapshot_and_exits_3(
         prefect_harness, tmp_path, monkeypatch):
-    from pipeline.flows import trialrecon_flow
+    from pipeline.orchestrate.flows import trialrecon_flow
 
     shutil.copytree(REPO / "snapshots", tmp_path / "snapshots")
     store = SnapshotStore(tmp_path / "snapshots")

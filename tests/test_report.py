@@ -8,7 +8,7 @@ from selectolax.lexbor import LexborHTMLParser
 from pipeline.models import (
     Evidence, ExtractedDocument, ReconciliationRow, SourceDocument, TrialRecord,
 )
-from pipeline.report import registry_page_url, render_html, render_markdown
+from pipeline.outputs.report import registry_page_url, render_html, render_markdown
 
 
 def _doc():
@@ -156,9 +156,9 @@ MEASURE = """<script>
 def embedded_report():
     """The report of the embedded page, as a run writes it (the baseline's checks included)."""
     from pipeline import stages
-    from pipeline.baseline import DEFAULT_BASELINE_DIR
-    from pipeline.dataset import RunInfo
-    from pipeline.snapshots import SnapshotStore
+    from pipeline.outputs.baseline import DEFAULT_BASELINE_DIR
+    from pipeline.load.rows import RunInfo
+    from pipeline.store.snapshots import SnapshotStore
 
     store = SnapshotStore(REPO / "snapshots")
     docs = stages.extract_documents(stages.default_documents(store))

@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from pipeline.cli import build_parser, main
-from pipeline.server import (
+from pipeline.orchestrate.server import (
     HOME_ENV,
     PORT_ENV,
     LocalServer,
@@ -232,7 +232,7 @@ def test_bad_schedule_is_one_line_exit_2_and_no_server_is_looked_for(args, says,
     def looked_for_a_server() -> None:
         raise AssertionError("a server was looked for")
 
-    monkeypatch.setattr("pipeline.server.configured_api_url", looked_for_a_server)
+    monkeypatch.setattr("pipeline.orchestrate.server.configured_api_url", looked_for_a_server)
     monkeypatch.setenv(HOME_ENV, str(tmp_path / "home"))
     assert main(["serve", *args]) == 2
     err = capsys.readouterr().err
@@ -300,7 +300,7 @@ def test_run_uses_the_configured_server_else_the_running_local_one_else_a_tempor
 def test_run_without_a_server_says_in_one_line_that_it_uses_a_temporary_one(prefect_harness, monkeypatch, capsys,
                                                                              tmp_path):
     # The session's test harness stands in for Prefect's temporary server, which Prefect starts itself.
-    monkeypatch.setattr("pipeline.server.configured_api_url", lambda: None)
+    monkeypatch.setattr("pipeline.orchestrate.server.configured_api_url", lambda: None)
     monkeypatch.setenv(PORT_ENV, str(free_port()))
     assert main(["run", "--output", str(tmp_path / "out")]) == 0
     [line] = [ln for ln in capsys.readouterr().err.splitlines() if "Prefect server" in ln]

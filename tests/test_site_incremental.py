@@ -1,4 +1,4 @@
-"""Incremental by page, through the flow, on a generated site (pipeline/site.py): a page changed
+"""Incremental by page, through the flow, on a generated site (devtools/site.py): a page changed
 alone is reconciled alone, a record changed re-reconciles exactly the pages citing it, and every
 other page keeps its rows and its history."""
 
@@ -8,8 +8,8 @@ import duckdb
 import pytest
 
 from conftest import SHARED
-from pipeline.bench import build_corpus
-from pipeline.site import build_site, change_one_page, change_one_record
+from devtools.bench import build_corpus
+from devtools.site import build_site, change_one_page, change_one_record
 
 pytestmark = pytest.mark.flow
 
@@ -25,7 +25,7 @@ def site(tmp_path_factory):
 def runs(prefect_harness, site, tmp_path_factory):
     """(first run, run after one page changed, run after one record changed, the record's NCT, its citing pages,
     the changed page's id, the reconciliation rows after each run)."""
-    from pipeline.flows import trialrecon_flow
+    from pipeline.orchestrate.flows import trialrecon_flow
 
     output = tmp_path_factory.mktemp("out")
 
@@ -104,7 +104,7 @@ def test_a_record_changed_reconciles_exactly_the_pages_citing_it(runs):
 
 
 def test_nothing_changed_does_no_work(runs, site, prefect_harness):
-    from pipeline.flows import trialrecon_flow
+    from pipeline.orchestrate.flows import trialrecon_flow
 
     summary = trialrecon_flow(documents=[site.pages], output_dir=runs["output"], snapshots_dir=site.store)
     assert (summary.work_done, summary.documents) == (False, [p.name for p in sorted(site.pages.glob("*.txt"))])

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 
 from pipeline import stages
-from pipeline.incremental import PreviousState
-from pipeline.snapshots import SnapshotStore
+from pipeline.load.incremental import PreviousState
+from pipeline.store.snapshots import SnapshotStore
 
 from conftest import SHARED
 
@@ -42,7 +42,7 @@ def test_a_snapshot_holding_another_trial_than_its_entry_is_a_load_error_naming_
 
 
 def test_a_cached_record_of_another_trial_is_refused_as_well(tmp_path):
-    from pipeline.incremental import records_json
+    from pipeline.load.incremental import records_json
 
     store = SnapshotStore(tmp_path)
     _write(store, "NCT03064438", "NCT03064438", SAMPLE.read_bytes())

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import IntegrityError, SnapshotError, UnsafePathError
-from pipeline.snapshots import SnapshotStore, sha256_bytes, snapshot_relpath
+from pipeline.store.snapshots import SnapshotStore, sha256_bytes, snapshot_relpath
 
 from conftest import REPO
 

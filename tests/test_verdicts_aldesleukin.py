@@ -12,10 +12,10 @@ from collections import Counter
 
 import pytest
 
-from pipeline.baseline import check, load_baseline
+from pipeline.outputs.baseline import check, load_baseline
 from pipeline.models import ExtractedDocument, ReconciliationRow
 from pipeline.registries import parse_snapshot
-from pipeline.snapshots import SnapshotStore
+from pipeline.store.snapshots import SnapshotStore
 
 from conftest import REPO
 from test_reconcile_aldesleukin import _claim_id as _claim

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.models import PartialDate, Phase, TrialStatus
-from pipeline.vocab import (
+from pipeline.registries.vocab import (
     CTIS_PHASE_CODES,
     CTIS_STATUS_CODES,
     STATUS_MAP,

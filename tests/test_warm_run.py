@@ -4,9 +4,9 @@ from datetime import UTC, datetime
 
 import duckdb
 
-from pipeline.dataset import RunInfo, run_row
-from pipeline.incremental import parser_version, read_previous_state
-from pipeline.load import DB_NAME, Batch, open_output_database, record_run_only, row_counts, write_outputs
+from pipeline.load.rows import RunInfo, run_row
+from pipeline.load.incremental import parser_version, read_previous_state
+from pipeline.load.writer import DB_NAME, Batch, open_output_database, record_run_only, row_counts, write_outputs
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

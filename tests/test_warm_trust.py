@@ -14,7 +14,7 @@ import shutil
 import duckdb
 import pytest
 
-from pipeline.snapshots import SnapshotStore
+from pipeline.store.snapshots import SnapshotStore
 
 from conftest import REPO
 
@@ -30,7 +30,7 @@ def store(tmp_path) -> SnapshotStore:
 
 
 def _run(store: SnapshotStore, out):
-    from pipeline.flows import trialrecon_flow
+    from pipeline.orchestrate.flows import trialrecon_flow
 
     return trialrecon_flow(output_dir=out, snapshots_dir=store.root)
 

@@ -49,7 +49,7 @@ from pipeline.reconcile.terms import (
     registry_condition_terms,
     tokens,
 )
-from pipeline.vocab import normalize_status, parse_phases
+from pipeline.registries.vocab import normalize_status, parse_phases
 
 # "Phase 3", "Phase 1/2a", "phase I-II", "Early Phase 1".
 _PHASE_PHRASE = re.compile(

@@ -45,7 +45,7 @@ from pipeline.reconcile.terms import (
     registry_condition_terms,
     tokens,
 )
-from pipeline.vocab import normalize_status, parse_phases
+from pipeline.registries.vocab import normalize_status, parse_phases
 
 _RANK: dict[str, int] = {"match": 0, "partial": 1, "mismatch": 2, "unverifiable": 3}
 

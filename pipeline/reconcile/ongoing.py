@@ -34,7 +34,7 @@ from pipeline.reconcile.records import (
 )
 from pipeline.reconcile.rules import stated_status_rows
 from pipeline.reconcile.terms import named_products, names_product, title_similarity, title_tokens
-from pipeline.vocab import normalize_country
+from pipeline.registries.vocab import normalize_country
 
 ONGOING_MATCH_THRESHOLD = 85.0
 """Title similarity (token_set_ratio of the titles' distinctive words) needed to resolve an entry."""

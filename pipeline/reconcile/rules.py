@@ -18,7 +18,7 @@ from pipeline.reconcile.terms import (
     is_solid_tumor_umbrella,
     term_similarity,
 )
-from pipeline.vocab import normalize_status
+from pipeline.registries.vocab import normalize_status
 
 S = TrialStatus
 

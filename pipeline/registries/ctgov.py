@@ -17,7 +17,7 @@ from pipeline.errors import MissingFieldError, ParseError
 from pipeline.models import Arm, Design, Identifier, Intervention, Outcome, TrialRecord
 from pipeline.registries import decode_json
 from pipeline.registries._json import JsonReader
-from pipeline.vocab import normalize_country, normalize_status, parse_partial_date, parse_phases, trial_id_type
+from pipeline.registries.vocab import normalize_country, normalize_status, parse_partial_date, parse_phases, trial_id_type
 
 PS = "protocolSection"
 ID = f"{PS}.identificationModule"

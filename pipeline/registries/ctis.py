@@ -30,7 +30,7 @@ from pipeline.errors import MissingFieldError, ParseError
 from pipeline.models import Design, EnrollmentFigure, Identifier, Intervention, Outcome, PartialDate, TrialRecord
 from pipeline.registries import decode_json
 from pipeline.registries._json import JsonReader
-from pipeline.vocab import (
+from pipeline.registries.vocab import (
     ctis_status_label,
     normalize_country,
     normalize_status,

@@ -12,7 +12,7 @@ Three payloads are read:
 
 The register keeps one record per member state. They are merged into one TrialRecord per
 EudraCT number: countries are the union (plus the non-EEA countries named in E.8.6.3), the
-overall status is the liveliest member-state status (see :func:`pipeline.vocab.overall_status`)
+overall status is the liveliest member-state status (see :func:`pipeline.registries.vocab.overall_status`)
 and ``status_raw`` keeps every state's own status, e.g. "ES: Ongoing; SE: Completed".
 
 Enrollment is the *planned* number of subjects (F.4): the whole trial's (F.4.2.2) where given,
@@ -35,7 +35,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from pipeline.errors import MissingFieldError, ParseError
 from pipeline.models import Design, EnrollmentFigure, Identifier, Intervention, Outcome, Phase, TrialRecord
-from pipeline.vocab import (
+from pipeline.registries.vocab import (
     normalize_country,
     normalize_status,
     overall_status,

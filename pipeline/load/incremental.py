@@ -19,6 +19,7 @@ import duckdb
 from pydantic import TypeAdapter
 
 from pipeline.models import SnapshotEntry, TrialRecord
+from pipeline.paths import PACKAGE_DIR
 
 _records_adapter = TypeAdapter(list[TrialRecord])
 OUTCOMES = ("new", "changed", "unchanged", "failed", "removed")
@@ -189,14 +190,14 @@ def code_version() -> str:
     whatever happens to the files afterwards.
     """
     digest = hashlib.sha256()
-    root = Path(__file__).resolve().parent
+    root = PACKAGE_DIR
     for path in sorted(root.rglob("*.py")):
         digest.update(path.relative_to(root).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
-PARSER_SOURCES = ("registries", "models.py", "vocab.py")
+PARSER_SOURCES = ("registries", "models.py")
 
 
 @lru_cache(maxsize=1)
@@ -204,7 +205,7 @@ def parser_version() -> str:
     """sha256 of the code that turns snapshot bytes into records (the parsers, the models and the
     vocabularies): cached records are reused only from the same version."""
     digest = hashlib.sha256()
-    root = Path(__file__).resolve().parent
+    root = PACKAGE_DIR
     for name in PARSER_SOURCES:
         paths = sorted((root / name).rglob("*.py")) if (root / name).is_dir() else [root / name]
         for path in paths:

@@ -8,8 +8,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from pipeline.incremental import OUTCOMES, parser_version
-from pipeline.load import Batch
+from pipeline.load.incremental import OUTCOMES, parser_version
+from pipeline.load.writer import Batch
 from pipeline.models import (
     ExtractedDocument,
     PartialDate,
@@ -19,8 +19,8 @@ from pipeline.models import (
     TrialRecord,
 )
 from pipeline.reconcile.entities import PageTrials, ongoing_country_codes, statement
-from pipeline.tables import DOCUMENT_TABLES, PAGE_TRIAL_TABLES, TRIAL_TABLES
-from pipeline.vocab import country_name
+from pipeline.load.tables import DOCUMENT_TABLES, PAGE_TRIAL_TABLES, TRIAL_TABLES
+from pipeline.registries.vocab import country_name
 
 Row = dict[str, object]
 

@@ -2,10 +2,10 @@
 
 One run prints, side by side:
 
-* **parse+load** of a corpus of CT.gov v2 records (:func:`pipeline.bulk.ingest_ctgov`, DuckDB
+* **parse+load** of a corpus of CT.gov v2 records (:func:`pipeline.store.ingest.ingest_ctgov`, DuckDB
   engine) against the floor, orjson only decoding the same bytes read the same way: records/s,
   MB/s, the ratio of their times, and the peak RSS of each; the Python engine's time beside it;
-* **fetch** (:func:`pipeline.refresh.run_refresh` on :mod:`pipeline.registries.client`) against
+* **fetch** (:func:`pipeline.fetch.refresh.run_refresh` on :mod:`pipeline.fetch.client`) against
   a loopback server that answers every request after a fixed latency: records/s against the
   bound ``concurrency cap / latency``;
 * a **warm re-run** with nothing changed against the **cold** run: the stage functions' time
@@ -14,7 +14,7 @@ One run prints, side by side:
 * a **warm re-run** of the embedded page through ``python -m pipeline run``, wall clock, with a
   **local Prefect server** running against the same with Prefect's **temporary server**.
 
-Each measurement runs in a fresh subprocess (``python -m pipeline.bench _child ...``), so its
+Each measurement runs in a fresh subprocess (``python -m devtools.bench _child ...``), so its
 peak RSS is its own and no figure is warmed by another. The corpus is built from the complete
 records in ``../shared/samples/ctgov_v2``: every record is one of them with its id, titles,
 status, enrollment, dates, conditions, locations and secondary ids varied, and its results
@@ -107,7 +107,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="leave out the warm re-run against a local Prefect server and a temporary one")
     parser.add_argument("--site", type=_site_arg, metavar="PAGES,RECORDS",
                         help="instead of the figures above, the site bench: PAGES generated drug pages over a "
-                             "store of RECORDS records, e.g. 2000,20000 (see pipeline/site.py)")
+                             "store of RECORDS records, e.g. 2000,20000 (see devtools/site.py)")
     parser.add_argument("--site-dask", type=int, default=0, metavar="WORKERS",
                         help="site bench: run the flow on a local Dask cluster of this many worker processes "
                              "(default: 0, the default task runner)")
@@ -157,7 +157,7 @@ def load_bases(samples: Path) -> list[dict[str, Any]]:
     """
     import orjson
 
-    from pipeline.bulk import iter_study_bytes
+    from pipeline.store.ingest import iter_study_bytes
     from pipeline.errors import SnapshotError
 
     bases: dict[str, dict[str, Any]] = {}
@@ -284,7 +284,7 @@ def peak_rss() -> int:
 
 def measure_ingest(corpus: Path, output_dir: Path, engine: str = "duckdb") -> dict[str, Any]:
     """Parse and load the corpus into a fresh output folder with one ingest engine ("duckdb" or "python")."""
-    from pipeline.bulk import ingest_ctgov
+    from pipeline.store.ingest import ingest_ctgov
 
     cpu, start = time.process_time(), time.perf_counter()
     report = ingest_ctgov(corpus, output_dir, engine=engine)
@@ -297,7 +297,7 @@ def measure_decode(corpus: Path) -> dict[str, Any]:
     """The floor: the same bytes, read the same way, only decoded by orjson."""
     import orjson
 
-    from pipeline.bulk import iter_study_bytes
+    from pipeline.store.ingest import iter_study_bytes
 
     cpu, start = time.process_time(), time.perf_counter()
     records = size = 0
@@ -315,18 +315,18 @@ def measure_fetch(corpus: Path, records: int, latency: float, concurrency: int) 
 
     The server runs in a process of its own (:func:`serve_corpus`), so its work does not take
     the client's CPU. Two passes: the client alone (every study asked for at once, the cap
-    holding them back), then the fetch stage, :func:`~pipeline.refresh.run_refresh`, which
+    holding them back), then the fetch stage, :func:`~pipeline.fetch.refresh.run_refresh`, which
     also writes each record into a snapshot store.
     """
     import asyncio
     from types import SimpleNamespace
 
-    from pipeline.refresh import FetchTarget, run_refresh
-    from pipeline.registries.client import RegistryClient, make_http_client
-    from pipeline.snapshots import SnapshotStore
-    from pipeline.testing.loopback import fetch_settings
+    from pipeline.fetch.refresh import FetchTarget, run_refresh
+    from pipeline.fetch.client import RegistryClient, make_http_client
+    from pipeline.store.snapshots import SnapshotStore
+    from devtools.loopback import fetch_settings
 
-    command = [sys.executable, "-m", "pipeline.bench", "_child", "serve", str(corpus), str(records), str(latency)]
+    command = [sys.executable, "-m", "devtools.bench", "_child", "serve", str(corpus), str(records), str(latency)]
     with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO) as server, \
             tempfile.TemporaryDirectory() as tmp:
         assert server.stdout is not None and server.stdin is not None
@@ -361,9 +361,9 @@ def serve_corpus(corpus: Path, records: int, latency: float) -> dict[str, Any]:
 
     import orjson
 
-    from pipeline.bulk import iter_study_bytes
+    from pipeline.store.ingest import iter_study_bytes
 
-    from pipeline.testing import loopback
+    from devtools import loopback
 
     with loopback.LoopbackServer() as server:
         trial_ids = []
@@ -388,8 +388,8 @@ def rerun_store(workdir: Path, corpus: Path | None, records: int) -> Path | None
         return None
     import itertools
 
-    from pipeline.site import write_store
-    from pipeline.snapshots import DEFAULT_SNAPSHOTS_DIR
+    from devtools.site import write_store
+    from pipeline.store.snapshots import DEFAULT_SNAPSHOTS_DIR
 
     root = workdir / "store"
     with corpus.open("rb") as fh:
@@ -430,10 +430,10 @@ def pipeline_work(output_dir: Path, snapshots_dir: Path | None = None) -> bool:
     from datetime import UTC, datetime
 
     from pipeline import stages
-    from pipeline.dataset import RunInfo
-    from pipeline.incremental import read_previous_state
-    from pipeline.load import DB_NAME, open_output_database, output_lock, record_run_only, write_outputs
-    from pipeline.snapshots import SnapshotStore
+    from pipeline.load.rows import RunInfo
+    from pipeline.load.incremental import read_previous_state
+    from pipeline.load.writer import DB_NAME, open_output_database, output_lock, record_run_only, write_outputs
+    from pipeline.store.snapshots import SnapshotStore
 
     started = datetime.now(UTC)
     run_id = stages.new_run_id(started)
@@ -470,8 +470,8 @@ def measure_site(workdir: Path, corpus: Path, pages: int, records: int, seed: in
 
     from prefect import flow
 
-    from pipeline.flows import flow_on
-    from pipeline.site import build_site, change_one_page, change_one_record
+    from pipeline.orchestrate.flows import flow_on
+    from devtools.site import build_site, change_one_page, change_one_record
 
     site = build_site(corpus, records, pages, workdir / "site", seed=seed)
     output = workdir / "site-output"
@@ -518,10 +518,10 @@ def measure_page_time(workdir: Path, small: int, repeat: int) -> dict[str, Any]:
     import gc
 
     from pipeline import stages
-    from pipeline.incremental import read_previous_state, records_from_json
+    from pipeline.load.incremental import read_previous_state, records_from_json
     from pipeline.reconcile import LoadedRecord, RunRecords, reconcile_page
-    from pipeline.site import study_facts, write_pages
-    from pipeline.snapshots import SnapshotStore
+    from devtools.site import study_facts, write_pages
+    from pipeline.store.snapshots import SnapshotStore
 
     store = SnapshotStore(workdir / "site" / "store")
     cache = read_previous_state(workdir / "site-output" / "trialrecon.duckdb").cached_records
@@ -565,7 +565,7 @@ def in_subprocess(kind: str, *args: object) -> dict[str, Any]:
     Raises:
         RuntimeError: the measurement failed (its stderr is in the message).
     """
-    command = [sys.executable, "-m", "pipeline.bench", "_child", kind, *map(str, args)]
+    command = [sys.executable, "-m", "devtools.bench", "_child", kind, *map(str, args)]
     proc = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
     if proc.returncode != 0:
         raise RuntimeError(f"bench {kind} failed (exit {proc.returncode}):\n{proc.stderr.strip()}")
@@ -593,7 +593,7 @@ def startup_commands(scratch: Path) -> dict[str, list[str]]:
 
 def _no_server_env() -> dict[str, str]:
     """This environment without a Prefect server: no PREFECT_API_URL, no local server to find."""
-    from pipeline.server import API_URL_ENV, PORT_ENV, free_port
+    from pipeline.orchestrate.server import API_URL_ENV, PORT_ENV, free_port
 
     env = {k: v for k, v in os.environ.items() if k != API_URL_ENV}
     env.update({PORT_ENV: str(free_port()), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"})
@@ -627,7 +627,7 @@ def measure_server_rerun(workdir: Path, repeat: int) -> dict[str, float]:
     Raises:
         RuntimeError: a run failed, or did work although nothing had changed.
     """
-    from pipeline.server import PORT_ENV, LocalServer, free_port, start_server
+    from pipeline.orchestrate.server import PORT_ENV, LocalServer, free_port, start_server
 
     output = workdir / "server-rerun"
     start = time.perf_counter()

@@ -25,8 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from pipeline.errors import InputError
 from pipeline.files import MAX_STORE_FILE_BYTES, read_regular_file
 from pipeline.models import ReconciliationRow
+from pipeline.paths import DEFAULT_BASELINE_DIR
 
-DEFAULT_BASELINE_DIR = Path(__file__).resolve().parent.parent / "baseline"
 GATING_VERDICTS = ("mismatch", "partial")
 VERDICT_ORDER = ("match", "partial", "mismatch", "unverifiable")
 

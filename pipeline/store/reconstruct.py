@@ -92,7 +92,7 @@ from urllib.parse import urlsplit
 
 from pipeline.errors import ParseError
 from pipeline.models import SnapshotEntry, TrialLink
-from pipeline.snapshots import (
+from pipeline.store.snapshots import (
     DEFAULT_SNAPSHOTS_DIR,
     SnapshotStore,
     atomic_write_bytes,
@@ -125,7 +125,7 @@ API_URLS = {
     "euctr": "https://www.clinicaltrialsregister.eu/ctr-search/rest/download/full?query={id}&mode=current_page",
 }
 
-# Folder, extension and content type of each registry's snapshot (see pipeline.snapshots).
+# Folder, extension and content type of each registry's snapshot (see pipeline.store.snapshots).
 _LAYOUT = {
     "ctgov": ("ctgov", "json", "application/json"),
     "ctis": ("ctis", "json", "application/json"),
@@ -610,12 +610,12 @@ def _prune(store: SnapshotStore, kept: set[str]) -> None:
 
 
 def main(argv: Sequence[str] = ()) -> int:
-    """``python -m pipeline.reconstruct``: rebuild the repo's reconstructed snapshots.
+    """``python -m pipeline.store.reconstruct``: rebuild the repo's reconstructed snapshots.
 
     ``argv`` defaults to no arguments (not ``sys.argv``), so ``python -m pipeline reconstruct``
     can call it as it is.
     """
-    parser = argparse.ArgumentParser(prog="python -m pipeline.reconstruct",
+    parser = argparse.ArgumentParser(prog="python -m pipeline.store.reconstruct",
                                      description="Rebuild the reconstructed snapshots from their recipes.")
     parser.add_argument("--snapshots", type=Path, default=DEFAULT_SNAPSHOTS_DIR, help="snapshots folder")
     parser.add_argument("--recipes", type=Path, default=None, help="recipes folder (default: <snapshots>/reconstruction)")

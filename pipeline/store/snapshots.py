@@ -30,8 +30,8 @@ from pydantic import TypeAdapter, ValidationError
 from pipeline.errors import IntegrityError, SnapshotError, UnsafePathError, validation_problem
 from pipeline.files import MAX_SNAPSHOT_BYTES, MAX_STORE_FILE_BYTES, read_regular_file
 from pipeline.models import Provenance, SnapshotEntry
+from pipeline.paths import DEFAULT_SNAPSHOTS_DIR
 
-DEFAULT_SNAPSHOTS_DIR = Path(__file__).resolve().parent.parent / "snapshots"
 MANIFEST_NAME = "manifest.json"
 
 # A snapshot name is one path segment of plain characters: ids and slugs, never '..' or '/'.

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.errors import InputError, ServerError
+from pipeline.paths import REPO_DIR
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = REPO_DIR
 LOCAL_HOST = "127.0.0.1"
 DEFAULT_PORT = 4200  # Prefect's own default, so `prefect` commands find the server without settings
 DEFAULT_HOME = REPO / ".prefect"

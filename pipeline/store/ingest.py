@@ -8,7 +8,7 @@ page as the API's ``/studies`` endpoint returns), a zip of JSON files (the bulk 
 ClinicalTrials.gov serves it) or a folder of any of these. Only one chunk of records is held at a
 time and DuckDB works under a memory limit, so memory stays flat as the input grows.
 
-Every chunk goes through one :func:`~pipeline.load.staged_output`: the outputs change once, whole,
+Every chunk goes through one :func:`~pipeline.load.writer.staged_output`: the outputs change once, whole,
 when the whole source has been read. A record that cannot be decoded or parsed becomes a
 ``load_errors`` row naming its file (and line) and the rest still loads.
 """
@@ -35,10 +35,10 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from pipeline.dataset import IngestCounts, LoadError, RunInfo, history_rows, record_rows, run_row
+from pipeline.load.rows import IngestCounts, LoadError, RunInfo, history_rows, record_rows, run_row
 from pipeline.errors import SnapshotError, validation_problem
 from pipeline.files import MiB, read_regular_file, size_problem
-from pipeline.load import (
+from pipeline.load.writer import (
     DB_NAME,
     PARQUET_LINK,
     Batch,
@@ -52,7 +52,7 @@ from pipeline.models import SnapshotEntry, TrialRecord
 from pipeline.registries import decode_json
 from pipeline.registries.ctgov import parse_study
 from pipeline.stages import new_run_id
-from pipeline.tables import TRIAL_TABLES
+from pipeline.load.tables import TRIAL_TABLES
 
 LOG = logging.getLogger("trialrecon")
 
@@ -158,9 +158,9 @@ def ingest_ctgov(
         output_dir: the output folder (``trialrecon.duckdb`` and ``parquet/``).
         chunk_size: records per batch: memory grows with it, per-batch overhead shrinks.
         lock_timeout: seconds to wait for another run writing ``output_dir`` (default:
-            ``pipeline.load.LOCK_WAIT_SECONDS``).
+            ``pipeline.load.writer.LOCK_WAIT_SECONDS``).
         engine: ``"duckdb"`` (DuckDB decodes and reads the records on all cores, see
-            :mod:`pipeline.bulk_sql`) or ``"python"`` (orjson and ``parse_study``). Both read
+            :mod:`pipeline.store.ingest_sql`) or ``"python"`` (orjson and ``parse_study``). Both read
             every kind of source and write the same rows; the DuckDB one is the faster.
 
     Returns:
@@ -232,13 +232,13 @@ def _load_with_duckdb(
     con: Any, studies: Iterator[tuple[str, bytes]], chunk_size: int, run_id: str, started: datetime,
     counts: IngestCounts, source: Path,
 ) -> None:
-    """Every chunk decoded and read by DuckDB (pipeline.bulk_sql), in the same chunks as the Python path.
+    """Every chunk decoded and read by DuckDB (pipeline.store.ingest_sql), in the same chunks as the Python path.
 
     An NDJSON file is read through a memory map (no copy of its bytes); the ``studies`` already
     read from it are read again there.
     """
-    from pipeline import bulk_sql  # it imports this module
-    from pipeline.chunks import chunks_of, mapped_ndjson_chunks
+    from pipeline.store import ingest_sql as bulk_sql  # it imports this module
+    from pipeline.store.chunks import chunks_of, mapped_ndjson_chunks
 
     if source.is_file() and source.name.endswith(NDJSON_SUFFIXES):
         chunks = mapped_ndjson_chunks(source, chunk_size)

@@ -39,9 +39,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, computed_fiel
 
 from pipeline.errors import FetchError, ParseError, SnapshotError, UnsafePathError
 from pipeline.models import SnapshotEntry
-from pipeline.progress import NoProgress, Progress
+from pipeline.orchestrate.progress import NoProgress, Progress
 from pipeline.registries import parse_snapshot, require_trial
-from pipeline.registries.client import (
+from pipeline.fetch.client import (
     FetchableRegistry,
     FetchResult,
     FetchSettings,
@@ -49,7 +49,7 @@ from pipeline.registries.client import (
     make_http_client,
     validate_trial_id,
 )
-from pipeline.snapshots import SnapshotStore, atomic_write_bytes, sha256_bytes, snapshot_relpath
+from pipeline.store.snapshots import SnapshotStore, atomic_write_bytes, sha256_bytes, snapshot_relpath
 
 __all__ = ["FetchTarget", "RefreshReport", "TargetOutcome", "refresh", "run_refresh", "snapshot_path_of"]
 
@@ -59,7 +59,7 @@ OUTCOMES: tuple[Outcome, ...] = ("new", "changed", "unchanged", "failed")
 MANIFEST_FLUSH_SECONDS = 1.0
 """Longest time a changed manifest stays in memory only, while a refresh runs."""
 
-# Where each registry's snapshot lives: folder and extension (see pipeline.snapshots).
+# Where each registry's snapshot lives: folder and extension (see pipeline.store.snapshots).
 _LAYOUT: dict[str, tuple[str, str]] = {
     "ctgov": ("ctgov", "json"),
     "ctis": ("ctis", "json"),

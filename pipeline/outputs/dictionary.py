@@ -11,9 +11,9 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from pipeline import models
-from pipeline.tables import ALL_TABLES, VIEWS
+from pipeline.load.tables import ALL_TABLES, VIEWS
+from pipeline.paths import SCHEMAS_DIR
 
-SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
 SCHEMA_MODELS: tuple[type[BaseModel], ...] = (
     models.ExtractedDocument,
@@ -34,7 +34,7 @@ VERDICTS = {
 
 def _status_mapping_md() -> list[str]:
     try:
-        from pipeline.vocab import status_mapping_rows
+        from pipeline.registries.vocab import status_mapping_rows
     except ImportError:  # vocabularies not built yet
         return []
     lines = ["## Status vocabulary", "",
@@ -58,7 +58,7 @@ def _status_comparison_md() -> list[str]:
 
 def _extra_models() -> tuple[type[BaseModel], ...]:
     try:
-        from pipeline.baseline import AcceptedDiscrepancy
+        from pipeline.outputs.baseline import AcceptedDiscrepancy
     except ImportError:
         return ()
     return (AcceptedDiscrepancy,)
@@ -69,7 +69,7 @@ def data_dictionary() -> str:
     lines = [
         "# Data dictionary",
         "",
-        "Generated from `pipeline/tables.py` and `pipeline/models.py` by `python -m pipeline schemas`;",
+        "Generated from `pipeline/load/tables.py` and `pipeline/models.py` by `python -m pipeline schemas`;",
         "do not edit by hand. Every table is in `output/trialrecon.duckdb` and in",
         "`output/parquet/<table>.parquet`. Every row carries the `run_id` of the run that wrote it.",
         "",

@@ -45,7 +45,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 
 from pipeline import __version__
 from pipeline.errors import FetchError, TransientFetchError, UnsafePathError
-from pipeline.snapshots import without_userinfo
+from pipeline.store.snapshots import without_userinfo
 
 __all__ = [
     "FetchResult",

@@ -342,7 +342,7 @@ def fetch_settings(server: LoopbackServer, **overrides: Any) -> Any:
 
     Overrides are FetchSettings fields (e.g. ``max_attempts=2``).
     """
-    from pipeline.registries.client import FetchSettings
+    from pipeline.fetch.client import FetchSettings
 
     quick: dict[str, Any] = {
         "ctgov_base_url": f"{server.url}/api/v2",

@@ -1,16 +1,16 @@
 """Bulk ingest, DuckDB-native: CT.gov API v2 records decoded and turned into rows by DuckDB's JSON reader.
 
-    chunk of records as Arrow (pipeline.chunks: an NDJSON file memory-mapped, read one chunk ahead)
+    chunk of records as Arrow (pipeline.store.chunks: an NDJSON file memory-mapped, read one chunk ahead)
         --worker thread, in-memory DuckDB--> from_json + SQL reads: one row per record
-        --mapping tables from pipeline.vocab--> the chunk's trial_* rows and trial_history values
+        --mapping tables from pipeline.registries.vocab--> the chunk's trial_* rows and trial_history values
         --this thread, staging database--> deletes, inserts, history folded in (a commit every
           COMMIT_EVERY studies)
 
-The Python path (:mod:`pipeline.bulk`) decodes with orjson and parses with
+The Python path (:mod:`pipeline.store.ingest`) decodes with orjson and parses with
 :func:`pipeline.registries.ctgov.parse_study`; decoding and parsing there cost more CPU than the
 bare decode. Here DuckDB does both, on two cores, and Python only normalizes the few *distinct*
 raw values (statuses, dates, phase lists, country names, identifier forms) with the very
-functions of :mod:`pipeline.vocab`, registered as small mapping tables joined in SQL. The rows
+functions of :mod:`pipeline.registries.vocab`, registered as small mapping tables joined in SQL. The rows
 are the Python path's rows, chunk for chunk (the same chunks, so even ``trial_history`` agrees).
 
 A record the SQL cannot read exactly as ``parse_study`` would goes to the Python path instead
@@ -45,13 +45,13 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.chunks import StudyChunk, read_ahead
-from pipeline.dataset import HISTORY_FIELDS, IngestCounts, LoadError, record_rows
-from pipeline.load import apply_history_from, arrow_table, registered
+from pipeline.store.chunks import StudyChunk, read_ahead
+from pipeline.load.rows import HISTORY_FIELDS, IngestCounts, LoadError, record_rows
+from pipeline.load.writer import apply_history_from, arrow_table, registered
 from pipeline.models import SnapshotEntry, TrialRecord
-from pipeline.tables import TABLES_BY_NAME, TRIAL_TABLES
+from pipeline.load.tables import TABLES_BY_NAME, TRIAL_TABLES
 from pipeline.registries.ctgov import ENROLLMENT_PATH as CTGOV_ENROLLMENT_PATH
-from pipeline.vocab import (
+from pipeline.registries.vocab import (
     country_name, normalize_country, normalize_status, parse_partial_date, parse_phases, trial_id_type,
 )
 
@@ -335,7 +335,7 @@ def prepare(con: duckdb.DuckDBPyConnection) -> None:
 def load_chunks(
     con: duckdb.DuckDBPyConnection, chunks: Iterator[StudyChunk], run_id: str, observed_at: datetime,
 ) -> Iterator[IngestCounts]:
-    """Load chunk after chunk into the output tables, as ``pipeline.bulk``'s Python path would.
+    """Load chunk after chunk into the output tables, as ``pipeline.store.ingest``'s Python path would.
 
     DuckDB runs one query on one core when its input is a few thousand rows, so each chunk is
     turned into its rows ahead, by an in-memory DuckDB of its worker thread's own (DuckDB
@@ -344,7 +344,7 @@ def load_chunks(
 
     Args:
         con: the staging connection.
-        chunks: the records, in the Python path's chunks (:mod:`pipeline.chunks`): a trial given
+        chunks: the records, in the Python path's chunks (:mod:`pipeline.store.chunks`): a trial given
             twice in one chunk keeps only its last record, in two it gets history rows for both.
         run_id: the run the rows belong to.
         observed_at: ``valid_from`` of the history rows (bulk records carry no fetch time).
@@ -415,7 +415,7 @@ class ChunkRows:
 
     ``tables`` holds, per trial table, the rows of the last record of each trial in the chunk
     (``run_id`` set); ``keys`` those trials (registry, trial_id); ``current`` their
-    ``trial_history`` values as :func:`pipeline.load.apply_history_from` takes them; ``counts``
+    ``trial_history`` values as :func:`pipeline.load.writer.apply_history_from` takes them; ``counts``
     the chunk's studies, records, bytes and load errors.
     """
 
@@ -433,7 +433,7 @@ def read_chunk(
 
     Args:
         cursor: a connection with :func:`prepare` called on it (its temporary tables are the chunk's).
-        docs: the chunk's records, as :mod:`pipeline.chunks` gives them.
+        docs: the chunk's records, as :mod:`pipeline.store.chunks` gives them.
         run_id: the run the rows belong to.
         observed_at: ``valid_from`` of the history rows.
 
@@ -520,7 +520,7 @@ def _with_sha256(docs: pa.Table) -> pa.Table:
     return docs.append_column("sha256", pa.array(digests, pa.string()))
 
 
-# -- normalizations: distinct raw values, mapped by pipeline.vocab --------------------------------
+# -- normalizations: distinct raw values, mapped by pipeline.registries.vocab --------------------------------
 
 
 @lru_cache(maxsize=65536)
@@ -581,7 +581,7 @@ def _parse_in_python(
     routed: dict[int, tuple[str, bytes]],
 ) -> tuple[list[tuple[int, TrialRecord, SnapshotEntry]], list[LoadError]]:
     """``parse_study`` on the routed records: (position, record, entry) for the good, load errors for the bad."""
-    from pipeline.bulk import parse_one  # bulk imports this module
+    from pipeline.store.ingest import parse_one  # bulk imports this module
 
     records: list[tuple[int, TrialRecord, SnapshotEntry]] = []
     errors: list[LoadError] = []
@@ -629,7 +629,7 @@ def _json_list_sql(table: str, column: str) -> str:
 
 
 def _history_values(cursor: duckdb.DuckDBPyConnection, run_id: str, observed_at: datetime) -> pa.Table:
-    """The loaded records' ``trial_history`` values, as :func:`pipeline.dataset.history_rows` gives them."""
+    """The loaded records' ``trial_history`` values, as :func:`pipeline.load.rows.history_rows` gives them."""
     values = []
     for name in HISTORY_FIELDS:
         if name == "phases":

@@ -22,12 +22,12 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 
 from pipeline import stages
-from pipeline.baseline import DEFAULT_BASELINE_DIR, format_findings
-from pipeline.report import ReportContext
-from pipeline.dataset import LoadError, RunInfo
+from pipeline.outputs.baseline import DEFAULT_BASELINE_DIR, format_findings
+from pipeline.outputs.report import ReportContext
+from pipeline.load.rows import LoadError, RunInfo
 from pipeline.errors import InputError
-from pipeline.incremental import read_previous_state
-from pipeline.load import (
+from pipeline.load.incremental import read_previous_state
+from pipeline.load.writer import (
     DB_NAME,
     Batch,
     LoadResult,
@@ -40,9 +40,9 @@ from pipeline.load import (
     write_outputs,
 )
 from pipeline.models import ExtractedDocument, ReconciliationRow, SnapshotEntry
-from pipeline.progress import Progress, make_progress
+from pipeline.orchestrate.progress import Progress, make_progress
 from pipeline.reconcile import PageRecords
-from pipeline.snapshots import DEFAULT_SNAPSHOTS_DIR, SnapshotStore
+from pipeline.store.snapshots import DEFAULT_SNAPSHOTS_DIR, SnapshotStore
 
 T = TypeVar("T")
 
@@ -136,7 +136,7 @@ def refresh_task(store: SnapshotStore, sources: list[stages.DocumentSource]) -> 
     Returns:
         One "path: why" line per target whose refresh failed (its snapshot is marked stale).
     """
-    from pipeline.refresh import FetchTarget, run_refresh
+    from pipeline.fetch.refresh import FetchTarget, run_refresh
 
     docs = stages.extract_documents(sources)
     targets = [FetchTarget(registry=r, trial_id=t) for r, t in stages.refresh_targets(store, docs)]
@@ -230,7 +230,7 @@ def trialrecon_flow(
         checks = stages.check_documents(rows, baselines)
         context = stages.report_context(run, docs, rows, records, checks, trials)
         report = None
-        # Database, Parquet and reports are published as one unit (see pipeline.load.publishing).
+        # Database, Parquet and reports are published as one unit (see pipeline.load.writer.publishing).
         with publishing(output_dir, run_id):
             result = write_task(Parcel(batch), output_dir, run_id)
             if docs:  # with no page reconciled again, the last report still tells every row

@@ -31,7 +31,7 @@ import pyarrow as pa
 from filelock import FileLock, Timeout
 
 from pipeline.errors import OutputError, OutputLockedError
-from pipeline.tables import ALL_TABLES, HISTORY_KEYS, TABLES_BY_NAME, VIEWS, Table
+from pipeline.load.tables import ALL_TABLES, HISTORY_KEYS, TABLES_BY_NAME, VIEWS, Table
 
 DB_NAME = "trialrecon.duckdb"
 PUBLISHING_NAME = ".publishing"

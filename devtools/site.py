@@ -3,7 +3,7 @@
 The site bench (``python -m pipeline bench --site PAGES,RECORDS``) and the scale tests need what
 an operator's scheduled run meets: thousands of pages, each citing 10-20 trials of a registry
 store of tens of thousands of records. :func:`build_site` writes both from a corpus of varied
-CT.gov v2 records (:func:`pipeline.bench.build_corpus`):
+CT.gov v2 records (:func:`devtools.bench.build_corpus`):
 
 * the **store**: one snapshot per record (``ctgov/<NCT>.json``) and its manifest, marked
   ``reconstructed`` (the records are synthetic);
@@ -104,7 +104,7 @@ def write_store(root: Path, lines: Iterable[bytes], base: Path | None = None) ->
     import orjson
 
     from pipeline.models import SnapshotEntry
-    from pipeline.snapshots import SnapshotStore, sha256_bytes
+    from pipeline.store.snapshots import SnapshotStore, sha256_bytes
 
     shutil.rmtree(root, ignore_errors=True)
     if base is not None:
@@ -253,7 +253,7 @@ def change_one_record(site: Site, name: str = "page-00001.txt") -> tuple[str, li
     its manifest entry; (its NCT number, the document ids of the pages citing it)."""
     import orjson
 
-    from pipeline.snapshots import SnapshotStore, sha256_bytes
+    from pipeline.store.snapshots import SnapshotStore, sha256_bytes
 
     nct = site.page_trials[name][0]
     store = SnapshotStore(site.store)

@@ -25,7 +25,7 @@ from pipeline.models import ExtractedDocument, ReconciliationRow, TrialRecord
 from pipeline.reconcile import row_order
 
 if TYPE_CHECKING:
-    from pipeline.baseline import CheckResult
+    from pipeline.outputs.baseline import CheckResult
     from pipeline.reconcile.entities import PageTrial
 
 VERDICT_ORDER = ("mismatch", "partial", "unverifiable", "match")

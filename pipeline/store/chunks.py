@@ -1,8 +1,8 @@
-"""Chunks of study records as Arrow tables, for the DuckDB ingest engine (:mod:`pipeline.bulk_sql`).
+"""Chunks of study records as Arrow tables, for the DuckDB ingest engine (:mod:`pipeline.store.ingest_sql`).
 
 A chunk is ``size`` records in source order (the Python path's chunks) as one Arrow table of
 ``seq`` (position in the chunk), ``label`` (where the record stands, as
-:func:`pipeline.bulk.iter_study_bytes` names it) and ``doc`` (its bytes). Its bytes lie back to
+:func:`pipeline.store.ingest.iter_study_bytes` names it) and ``doc`` (its bytes). Its bytes lie back to
 back in one buffer, held once while the chunk is in flight:
 
 * from any source, the records are joined into a new buffer (:func:`chunks_of`);
@@ -31,7 +31,7 @@ import pyarrow as pa
 # DuckDB's memory at once.
 SCAN_BATCH_ROWS = 64
 
-_NOT_BLANK = re.compile(rb"\S")  # bytes.strip()'s whitespace, as pipeline.bulk skips blank lines
+_NOT_BLANK = re.compile(rb"\S")  # bytes.strip()'s whitespace, as pipeline.store.ingest skips blank lines
 
 
 def _nothing() -> None:
@@ -67,7 +67,7 @@ def chunks_of(studies: Iterator[tuple[str, bytes]], size: int) -> Iterator[Study
 def mapped_ndjson_chunks(path: Path, size: int) -> Iterator[StudyChunk]:
     """The records of an NDJSON file in chunks of ``size``, read through a memory map.
 
-    Labels and blank lines are as :func:`pipeline.bulk.iter_study_bytes` gives them (``file:line``,
+    Labels and blank lines are as :func:`pipeline.store.ingest.iter_study_bytes` gives them (``file:line``,
     the line with its end of line; blank lines skipped). A chunk with a blank line between two of
     its records is copied into a buffer of its own, as :func:`chunks_of` builds them.
     """

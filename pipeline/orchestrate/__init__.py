@@ -1,0 +1,1 @@
+"""Prefect orchestration: the flows, the local server schedules need, and progress output."""
