@@ -26,7 +26,7 @@ from selectolax.lexbor import LexborHTMLParser
 
 from pipeline.errors import ParseError
 from pipeline.models import Identifier, TrialRecord
-from pipeline.registries import looks_like_html
+from pipeline.registries.payload import looks_like_html
 from pipeline.registries.vocab import find_trial_ids
 
 

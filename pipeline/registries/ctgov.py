@@ -15,7 +15,7 @@ from typing import Any
 
 from pipeline.errors import MissingFieldError, ParseError
 from pipeline.models import Arm, Design, Identifier, Intervention, Outcome, TrialRecord
-from pipeline.registries import decode_json
+from pipeline.registries.payload import decode_json
 from pipeline.registries._json import JsonReader
 from pipeline.registries.vocab import normalize_country, normalize_status, parse_partial_date, parse_phases, trial_id_type
 

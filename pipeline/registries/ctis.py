@@ -28,7 +28,7 @@ from typing import Any
 
 from pipeline.errors import MissingFieldError, ParseError
 from pipeline.models import Design, EnrollmentFigure, Identifier, Intervention, Outcome, PartialDate, TrialRecord
-from pipeline.registries import decode_json
+from pipeline.registries.payload import decode_json
 from pipeline.registries._json import JsonReader
 from pipeline.registries.vocab import (
     ctis_status_label,

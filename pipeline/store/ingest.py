@@ -16,7 +16,6 @@ when the whole source has been read. A record that cannot be decoded or parsed b
 from __future__ import annotations
 
 import gc
-import hashlib
 import itertools
 import logging
 import lzma
@@ -33,10 +32,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
 
 from pipeline.load.rows import IngestCounts, LoadError, RunInfo, history_rows, record_rows, run_row
-from pipeline.errors import SnapshotError, validation_problem
+from pipeline.errors import SnapshotError
 from pipeline.files import MiB, read_regular_file, size_problem
 from pipeline.load.writer import (
     DB_NAME,
@@ -49,9 +47,10 @@ from pipeline.load.writer import (
     staged_output,
 )
 from pipeline.models import SnapshotEntry, TrialRecord
-from pipeline.registries import decode_json
-from pipeline.registries.ctgov import parse_study
 from pipeline.stages import new_run_id
+from pipeline.store import ingest_sql
+from pipeline.store.chunks import chunks_of, mapped_ndjson_chunks
+from pipeline.store.study import parse_one
 from pipeline.load.tables import TRIAL_TABLES
 
 LOG = logging.getLogger("trialrecon")
@@ -59,7 +58,6 @@ LOG = logging.getLogger("trialrecon")
 NDJSON_SUFFIXES = (".ndjson", ".jsonl")
 JSON_SUFFIXES = (".json",)
 ZIP_SUFFIXES = (".zip",)
-STUDY_URL = "https://clinicaltrials.gov/api/v2/studies/{}"
 
 # DuckDB caches pages up to 80% of RAM by default; under a limit it spills to its temp folder,
 # which is what keeps a 100,000-record ingest in the same memory as a 2,000-record one.
@@ -237,30 +235,14 @@ def _load_with_duckdb(
     An NDJSON file is read through a memory map (no copy of its bytes); the ``studies`` already
     read from it are read again there.
     """
-    from pipeline.store import ingest_sql as bulk_sql  # it imports this module
-    from pipeline.store.chunks import chunks_of, mapped_ndjson_chunks
-
     if source.is_file() and source.name.endswith(NDJSON_SUFFIXES):
         chunks = mapped_ndjson_chunks(source, chunk_size)
     else:
         chunks = chunks_of(studies, chunk_size)
-    for outcome in bulk_sql.load_chunks(con, chunks, run_id, started):
+    for outcome in ingest_sql.load_chunks(con, chunks, run_id, started):
         counts.add(outcome)
         LOG.info("ingest %s: %d studies read, %d load errors", source, counts.studies, len(counts.errors))
 
-
-
-
-def parse_one(label: str, data: bytes) -> tuple[TrialRecord, SnapshotEntry] | LoadError:
-    """One study's record and snapshot entry, or the load error that names it."""
-    study: Any = None
-    try:
-        study = decode_json(data, path=label)
-        record = parse_study(study, path=label)
-    except (SnapshotError, ValidationError) as exc:
-        problem = exc.problem if isinstance(exc, SnapshotError) else validation_problem(exc)
-        return LoadError(label, "ctgov", _nct_id(study), problem)
-    return record, _entry(label, data, record)
 
 def _chunk_batch(chunk: Iterable[tuple[str, bytes]], run_id: str, observed_at: datetime, counts: IngestCounts) -> Batch:
     """One chunk of studies as a Batch: decoded, parsed, turned into rows; bad ones as load errors.
@@ -316,25 +298,6 @@ def _stamp(rows: list[dict[str, object]], run_id: str) -> list[dict[str, object]
     for row in rows:
         row["run_id"] = run_id
     return rows
-
-
-def _nct_id(study: Any) -> str | None:
-    """The study's NCT number, where a record too broken to parse still tells it."""
-    try:
-        nct_id = study["protocolSection"]["identificationModule"]["nctId"]
-    except (KeyError, TypeError):
-        return None
-    return nct_id if isinstance(nct_id, str) else None
-
-
-
-
-def _entry(label: str, data: bytes, record: TrialRecord) -> SnapshotEntry:
-    """A manifest-like entry for a bulk record: where it stood, its sha256, captured from CT.gov."""
-    return SnapshotEntry(
-        path=label, registry="ctgov", trial_id=record.trial_id, url=STUDY_URL.format(record.trial_id),
-        sha256=hashlib.sha256(data).hexdigest(), provenance="captured",
-    )
 
 
 def _chunks(items: Iterator[tuple[str, bytes]], size: int) -> Iterator[list[tuple[str, bytes]]]:

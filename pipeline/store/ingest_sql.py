@@ -51,6 +51,7 @@ from pipeline.load.writer import apply_history_from, arrow_table, registered
 from pipeline.models import SnapshotEntry, TrialRecord
 from pipeline.load.tables import TABLES_BY_NAME, TRIAL_TABLES
 from pipeline.registries.ctgov import ENROLLMENT_PATH as CTGOV_ENROLLMENT_PATH
+from pipeline.store.study import parse_one
 from pipeline.registries.vocab import (
     country_name, normalize_country, normalize_status, parse_partial_date, parse_phases, trial_id_type,
 )
@@ -581,8 +582,6 @@ def _parse_in_python(
     routed: dict[int, tuple[str, bytes]],
 ) -> tuple[list[tuple[int, TrialRecord, SnapshotEntry]], list[LoadError]]:
     """``parse_study`` on the routed records: (position, record, entry) for the good, load errors for the bad."""
-    from pipeline.store.ingest import parse_one  # bulk imports this module
-
     records: list[tuple[int, TrialRecord, SnapshotEntry]] = []
     errors: list[LoadError] = []
     for seq, (label, data) in sorted(routed.items()):
