@@ -1,4 +1,4 @@
-"""RegistryClient: retries, politeness, allowlist, size cap, registry quirks, paging.
+"""RegistryClient: retries, politeness, allowlist, size cap, registry quirks.
 
 respx stands in for the registries (an unmocked request fails the test, so nothing reaches the
 internet); the last section uses the loopback server for faults only a real socket can show.
@@ -25,7 +25,6 @@ from pipeline.fetch.client import (
     validate_trial_id,
 )
 
-from conftest import SHARED
 from loopback import Drip, LoopbackServer, Oversize, Redirect, Reset, fetch_settings, loopback  # noqa: F401
 
 T = TypeVar("T")
@@ -425,82 +424,6 @@ def test_euctr_text_without_the_trial_means_no_record(respx_mock):
     with pytest.raises(FetchError) as exc:
         run_with_client(lambda c: c.fetch_euctr("2015-000590-12"))
     assert str(exc.value) == f"{url}: EU CTR has no record of 2015-000590-12"
-
-
-# -- paging ---------------------------------------------------------------------------------------
-
-
-def paged(pages: dict[str | None, dict[str, Any]]) -> Callable[[httpx.Request], httpx.Response]:
-    """A /studies handler answering by the pageToken asked for."""
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        return json_response(pages[request.url.params.get("pageToken")])
-
-    return answer
-
-
-def collect_pages(params: dict[str, str]) -> Callable[[RegistryClient], Awaitable[list[list[dict[str, Any]]]]]:
-    async def use(client: RegistryClient) -> list[list[dict[str, Any]]]:
-        return [page async for page in client.iter_ctgov_pages(params)]
-
-    return use
-
-
-def test_paging_goes_on_past_an_empty_page_and_checks_the_total(respx_mock):
-    route = respx_mock.get(f"{CTGOV}/studies").mock(side_effect=paged({
-        None: {"studies": [{"n": 1}, {"n": 2}], "nextPageToken": "t1", "totalCount": 3},
-        "t1": {"studies": [], "nextPageToken": "t2"},
-        "t2": {"studies": [{"n": 3}]},
-    }))
-    pages = run_with_client(collect_pages({"query.intr": "aldesleukin"}))
-    assert pages == [[{"n": 1}, {"n": 2}], [], [{"n": 3}]]
-    asked = [dict(call.request.url.params) for call in route.calls]
-    assert asked == [
-        {"query.intr": "aldesleukin", "countTotal": "true"},
-        {"query.intr": "aldesleukin", "countTotal": "true", "pageToken": "t1"},
-        {"query.intr": "aldesleukin", "countTotal": "true", "pageToken": "t2"},
-    ]
-
-
-def test_paging_total_that_disagrees_with_total_count_is_an_error(respx_mock):
-    respx_mock.get(f"{CTGOV}/studies").mock(side_effect=paged({
-        None: {"studies": [{"n": 1}], "nextPageToken": "t1", "totalCount": 5},
-        "t1": {"studies": [], "nextPageToken": "t2"},
-        "t2": {"studies": [{"n": 2}, {"n": 3}]},
-    }))
-    with pytest.raises(FetchError) as exc:
-        run_with_client(collect_pages({}))
-    assert str(exc.value) == f"{CTGOV}/studies: received 3 studies but totalCount said 5"
-
-
-def test_paging_without_total_count_is_not_checked(respx_mock):
-    respx_mock.get(f"{CTGOV}/studies").mock(side_effect=paged({
-        None: {"studies": [{"n": 1}], "nextPageToken": "t1"},
-        "t1": {"studies": [{"n": 2}]},
-    }))
-    assert run_with_client(collect_pages({"countTotal": "false"})) == [[{"n": 1}], [{"n": 2}]]
-
-
-def test_paging_stops_when_a_token_comes_back(respx_mock):
-    respx_mock.get(f"{CTGOV}/studies").mock(side_effect=paged({
-        None: {"studies": [], "nextPageToken": "t1"},
-        "t1": {"studies": [], "nextPageToken": "t1"},
-    }))
-    with pytest.raises(FetchError, match="nextPageToken 't1' came back twice"):
-        run_with_client(collect_pages({}))
-
-
-def test_paging_refuses_a_page_without_studies(respx_mock):
-    respx_mock.get(f"{CTGOV}/studies").mock(return_value=json_response({"error": "bad query"}))
-    with pytest.raises(FetchError, match="page has no 'studies' list"):
-        run_with_client(collect_pages({}))
-
-
-def test_paging_a_real_terminal_page_checks_its_total(respx_mock):
-    sample = SHARED / "samples" / "ctgov_v2" / "page_biomcp_search_nsclc_egfr_l858r_20260811.json"
-    respx_mock.get(f"{CTGOV}/studies").mock(return_value=httpx.Response(200, content=sample.read_bytes()))
-    pages = run_with_client(collect_pages({}))
-    assert [len(p) for p in pages] == [2]
 
 
 # -- Retry-After parsing --------------------------------------------------------------------------

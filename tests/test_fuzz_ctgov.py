@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from pipeline.registries.ctgov import page_info, parse_ctgov, parse_study
+from pipeline.registries.ctgov import parse_ctgov, parse_study
 
 from test_fuzz_support import (
     FUZZ,
@@ -44,19 +44,4 @@ def test_parse_study_gives_a_record_or_a_typed_error_for_any_mutated_study(capsy
         return record
 
     counter = fuzz("ctgov.parse_study", capsys, attempt, data=st.data())
-    assert counter.examples >= FUZZ.max_examples
-
-
-def test_page_info_gives_studies_or_a_typed_error_for_any_bytes(capsys):
-    def attempt(data: bytes) -> object:
-        info = check_outcome(lambda: page_info(data, path=PATH), names=PATH, data=data)
-        if info is not None:
-            studies, token, total = info
-            assert isinstance(studies, list) and all(isinstance(s, dict) for s in studies)
-            assert token is None or isinstance(token, str)
-            assert total is None or isinstance(total, int)
-        return info
-
-    counter = fuzz("ctgov.page_info", capsys, attempt,
-                   data=json_inputs([s for s in _pool() if "studies" in s.tree], [("studies",)]))
     assert counter.examples >= FUZZ.max_examples

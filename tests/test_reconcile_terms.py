@@ -20,7 +20,6 @@ from pipeline.reconcile.terms import (
     names_product,
     product_is_drug,
     registry_condition_terms,
-    slugify,
     term_similarity,
     title_tokens,
     tokens,
@@ -161,12 +160,6 @@ def test_drug_is_found_under_its_names_but_not_in_other_molecules_names(text, fo
 
 def test_drug_without_known_aliases_is_found_by_its_own_name():
     assert find_drug(drug_pattern("Pembrolizumab"), "plus pembrolizumab") == "pembrolizumab"
-
-
-def test_slugify_gives_the_clinicaltrials_eu_slug_of_a_title():
-    title = "Study on Low-Dose Aldesleukin and Ciclosporin for Patients with Newly Diagnosed Type 1 Diabetes"
-    assert slugify(title) == (
-        "study-on-low-dose-aldesleukin-and-ciclosporin-for-patients-with-newly-diagnosed-type-1-diabetes")
 
 
 def test_title_tokens_leave_out_generic_words_and_the_pages_drug():

@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.errors import MissingFieldError, ParseError
 from pipeline.models import Identifier, Phase, TrialRecord, TrialStatus
-from pipeline.registries.ctgov import page_info, parse_ctgov, parse_study
+from pipeline.registries.ctgov import parse_ctgov, parse_study
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples" / "ctgov_v2"
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "registries"
@@ -130,21 +130,31 @@ def test_fields_filtered_partial_record_parses_with_what_it_has() -> None:
     assert (first.enrollment, first.enrollment_type, first.countries, first.age_groups) == (40, None, [], [])
 
 
-@pytest.mark.parametrize(("sample", "token", "total", "count"), [
-    ("page_biomcp_search_keytruda_limit3_20260811.json", True, 2924, 3),
-    ("page_biomcp_search_phelan_next_20260811.json", True, None, 5),
-    ("page_biomcp_search_nsclc_egfr_l858r_20260811.json", False, 2, 2),
-    ("studies-wrapper_NCT03281889.json", False, None, 1),
-    ("NCT00973089.json", False, None, 1),
+@pytest.mark.parametrize(("sample", "count"), [
+    ("page_biomcp_search_keytruda_limit3_20260811.json", 3),
+    ("page_biomcp_search_phelan_next_20260811.json", 5),
+    ("page_biomcp_search_nsclc_egfr_l858r_20260811.json", 2),
+    ("page_cyanheads_2025-06-17T11-15-33.json", 1),
+    ("studies-wrapper_NCT03281889.json", 1),
+    ("NCT00973089.json", 1),
 ])
-def test_page_info_gives_studies_token_and_total(sample: str, token: bool, total: int | None, count: int) -> None:
-    studies, next_token, total_count = page_info((SAMPLES / sample).read_bytes())
-    assert (len(studies), next_token is not None, total_count) == (count, token, total)
+def test_a_page_gives_a_record_per_study_and_a_single_study_one(sample: str, count: int) -> None:
+    assert len(parse_ctgov((SAMPLES / sample).read_bytes(), path=sample)) == count
 
 
-def test_page_info_returns_the_token_text() -> None:
-    _, token, _ = page_info((SAMPLES / "page_cyanheads_2025-06-17T11-15-33.json").read_bytes())
-    assert token == "NF0g5JaGmg"
+@pytest.mark.parametrize(("page", "problem"), [
+    (b'{"studies": [], "nextPageToken": 7}', "'nextPageToken' is int, expected a string"),
+    (b'{"studies": [], "totalCount": "12"}', "'totalCount' is str, expected an integer"),
+    (b'{"studies": [], "totalCount": true}', "'totalCount' is bool, expected an integer"),
+    (b'{"studies": {"protocolSection": {}}}', "'studies' is not a list of study objects"),
+    (b'{"studies": [1]}', "'studies' is not a list of study objects"),
+    (b'{"nctId": "NCT00000001"}', "not a ClinicalTrials.gov study nor a page of studies "
+                                  "(no 'protocolSection' or 'studies' key)"),
+])
+def test_a_body_that_is_not_a_study_nor_a_page_as_the_api_sends_is_a_parse_error(page: bytes, problem: str) -> None:
+    with pytest.raises(ParseError) as exc:
+        parse_ctgov(page, path="page.json")
+    assert (exc.value.path, exc.value.problem) == ("page.json", problem)
 
 
 def test_empty_page_gives_no_records() -> None:

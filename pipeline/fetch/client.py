@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -65,7 +65,6 @@ _TRIAL_ID_PATTERNS: dict[str, re.Pattern[str]] = {
     "euctr": re.compile(r"[0-9]{4}-[0-9]{6}-[0-9]{2}"),  # EudraCT number
 }
 _REDIRECT_STATUSES = {301, 302, 303, 307, 308}
-_JSON_PAGE_GUARD = 10_000  # pages; a registry that never stops paging is a bug, not data
 
 
 class FetchSettings(BaseModel):
@@ -273,22 +272,20 @@ class RegistryClient:
 
     # -- generic ----------------------------------------------------------------------------
 
-    async def fetch(self, url: str, *, etag: str | None = None, last_modified: str | None = None,
-                    params: Mapping[str, str] | None = None) -> FetchResult:
+    async def fetch(self, url: str, *, etag: str | None = None, last_modified: str | None = None) -> FetchResult:
         """GET ``url`` with retries; a 304 comes back as ``not_modified``.
 
         Args:
             url: an absolute URL on an allowed host.
             etag: sent as ``If-None-Match``.
             last_modified: sent as ``If-Modified-Since``.
-            params: query parameters to add.
 
         Raises:
             FetchError: the host is not allowed, a redirect leaves the allowlist or loops, the
                 registry answered a 4xx other than 429, or the body is larger than the cap.
             TransientFetchError: timeouts, connection errors, 429 or 5xx on every attempt.
         """
-        request_url = without_userinfo(str(httpx.URL(url, params=params)) if params else url)
+        request_url = without_userinfo(url)
         self._check_allowed(request_url, request_url)
         headers: dict[str, str] = {}
         if etag:
@@ -375,44 +372,6 @@ class RegistryClient:
                        else f"EU CTR has no record of {eudract}")
             raise FetchError(result.url, problem, status=result.status)
         return result
-
-    async def iter_ctgov_pages(self, params: Mapping[str, str]) -> AsyncIterator[list[dict[str, Any]]]:
-        """Every page of a ClinicalTrials.gov ``/studies`` query, following ``nextPageToken``.
-
-        A page may be empty in the middle of a query; paging goes on until there is no token.
-        ``countTotal=true`` is asked for unless ``params`` says otherwise; when the first page
-        gives ``totalCount``, the number of studies received must equal it.
-
-        Yields:
-            The ``studies`` list of each page.
-
-        Raises:
-            FetchError: as :meth:`fetch`; a page that is not a studies page; a token that
-                repeats; a total that disagrees with ``totalCount``.
-        """
-        url = f"{self.settings.base_urls['ctgov']}/studies"
-        query = {"countTotal": "true", **params}
-        query.pop("pageToken", None)
-        expected: int | None = None
-        received = 0
-        seen_tokens: set[str] = set()
-        for page_number in range(_JSON_PAGE_GUARD):
-            result = await self.fetch(url, params=query)
-            studies, token, total = self._studies_page(result)
-            if page_number == 0:
-                expected = total
-            received += len(studies)
-            yield studies
-            if not token:
-                break
-            if token in seen_tokens:
-                raise FetchError(result.url, f"nextPageToken {token!r} came back twice", status=result.status)
-            seen_tokens.add(token)
-            query = {**query, "pageToken": token}
-        else:
-            raise FetchError(url, f"more than {_JSON_PAGE_GUARD} pages")
-        if expected is not None and received != expected:
-            raise FetchError(url, f"received {received} studies but totalCount said {expected}")
 
     # -- one attempt ------------------------------------------------------------------------
 
@@ -538,12 +497,3 @@ class RegistryClient:
             raise FetchError(result.url, f"expected a JSON object, got {type(data).__name__}",
                              status=result.status)
         return data
-
-    def _studies_page(self, result: FetchResult) -> tuple[list[dict[str, Any]], str | None, int | None]:
-        data = self._json_object(result)
-        studies = data.get("studies")
-        if not isinstance(studies, list):
-            raise FetchError(result.url, "page has no 'studies' list", status=result.status)
-        token = data.get("nextPageToken")
-        total = data.get("totalCount")
-        return studies, token if isinstance(token, str) else None, total if isinstance(total, int) else None

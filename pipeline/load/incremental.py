@@ -81,11 +81,6 @@ class PreviousState:
         """State what the previous run's pages rested on (for a state not read from a database)."""
         self._pages = pages
 
-    def cached(self, entry: SnapshotEntry) -> list[TrialRecord] | None:
-        """The records parsed from this exact snapshot last time, if any."""
-        raw = self.cached_records.get((entry.path, entry.sha256))
-        return None if raw is None else records_from_json(raw)
-
     def __repr__(self) -> str:
         return (f"PreviousState({len(self.snapshot_shas)} snapshots, fingerprint={self.fingerprint!r}, "
                 f"record cache {'read' if self._cached_records is not None else 'not read yet'})")

@@ -452,11 +452,6 @@ TITLE_STOP_WORDS = STOP_WORDS | frozenset(
 )
 
 
-def slugify(text: str) -> str:
-    """The clinicaltrials.eu slug of a title: folded words joined by hyphens."""
-    return "-".join(_fold(text).split())
-
-
 @_memo_list
 def title_tokens(text: str, drop: re.Pattern[str] | None = None) -> list[str]:
     """Words of a title that tell trials apart: no stop words, no names of the page's drug."""

@@ -33,22 +33,12 @@ _SECONDARY_ID_TYPES = {"EUDRACT_NUMBER": "EUDRACT", "CTIS": "EU_CT"}
 _ENROLLMENT_TYPES = {"ACTUAL": "actual", "ESTIMATED": "estimated"}
 
 
-def page_info(data: bytes, *, path: str = "<ctgov page>") -> tuple[list[dict[str, Any]], str | None, int | None]:
-    """The studies of a CT.gov response and its paging fields.
+def _studies_of(payload: Any, path: str) -> list[dict[str, Any]]:
+    """The studies of a decoded CT.gov response: a page's ``studies``, or a single study as a page of one.
 
-    A single-study body counts as a page of one study without paging fields.
-
-    Returns:
-        (studies, nextPageToken, totalCount); the token and count are None when absent
-        (``totalCount`` is only sent with ``countTotal=true``, and only on the first page).
-
-    Raises:
-        ParseError: the body is not JSON, or not a study nor a page of studies.
+    A page's paging fields are checked too: a ``nextPageToken`` that is no string or a
+    ``totalCount`` that is no integer means the body is not what the API sends.
     """
-    return _page_info(decode_json(data, path=path), path)
-
-
-def _page_info(payload: Any, path: str) -> tuple[list[dict[str, Any]], str | None, int | None]:
     if isinstance(payload, dict) and "studies" in payload:
         studies = payload["studies"]
         if not isinstance(studies, list) or not all(isinstance(s, dict) for s in studies):
@@ -59,9 +49,9 @@ def _page_info(payload: Any, path: str) -> tuple[list[dict[str, Any]], str | Non
             raise ParseError(path, f"'nextPageToken' is {type(token).__name__}, expected a string")
         if total is not None and (not isinstance(total, int) or isinstance(total, bool)):
             raise ParseError(path, f"'totalCount' is {type(total).__name__}, expected an integer")
-        return studies, token or None, total
+        return studies
     if isinstance(payload, dict) and PS in payload:
-        return [payload], None, None
+        return [payload]
     raise ParseError(path, "not a ClinicalTrials.gov study nor a page of studies "
                            "(no 'protocolSection' or 'studies' key)")
 
@@ -75,7 +65,7 @@ def parse_ctgov(data: bytes, *, path: str) -> list[TrialRecord]:
             (for a page the field path starts with ``studies[i].``).
     """
     payload = decode_json(data, path=path)
-    studies, _, _ = _page_info(payload, path)
+    studies = _studies_of(payload, path)
     if isinstance(payload, dict) and "studies" in payload:
         return [_parse_study(study, path=path, where=f"studies[{i}].") for i, study in enumerate(studies)]
     return [_parse_study(studies[0], path=path, where="")]
