@@ -16,6 +16,7 @@ from pipeline.store import ingest_sql as bulk_sql
 from pipeline.store.ingest import ingest_ctgov
 from pipeline.load.writer import DB_NAME
 from pipeline.load.tables import TRIAL_TABLES
+from pipeline.registries import ctgov
 
 BULK = FIXTURES / "bulk"
 SHAPES = FIXTURES / "bulk_sql" / "shapes.ndjson"
@@ -129,6 +130,42 @@ def test_conditions_history_is_json_of_the_sorted_list_with_python_escapes(tmp_p
     assert _rows(report.database, "SELECT value FROM trial_history WHERE trial_id = 'NCT02000001' "
                                   "AND field = 'conditions'") == [
         ('["Back\\\\slash", "Melanoma", "Melanoma", "Sj\\u00f6gren\'s \\"Syndrome\\""]',)]
+
+
+def _study(nct_id: str, *, enrollment_type: str | None = None, secondary_ids: list[dict] | None = None) -> dict:
+    identification = {"nctId": nct_id, "orgStudyIdInfo": {"id": f"ORG-{nct_id}"},
+                      "nctIdAliases": ["NCT09999998"], "secondaryIdInfos": secondary_ids or []}
+    enrollment = {"count": 10, **({"type": enrollment_type} if enrollment_type is not None else {})}
+    return {"protocolSection": {"identificationModule": identification,
+                                "designModule": {"enrollmentInfo": enrollment}}}
+
+
+def test_every_ctgov_value_mapping_gives_the_same_rows_with_both_engines(tmp_path):
+    # Every value the CT.gov mapping names, and values it does not: both engines must map each alike.
+    enrollment_types = [*ctgov.ENROLLMENT_TYPES, "ANTICIPATED", "actual", None]
+    id_types = [*ctgov.SECONDARY_ID_TYPES, "NIH", "REGISTRY", "OTHER_GRANT", None]
+    studies = [_study(f"NCT0400{i:04d}", enrollment_type=t) for i, t in enumerate(enrollment_types)]
+    studies += [_study(f"NCT0410{i:04d}", secondary_ids=[
+        {"id": f"X-{i}", **({"type": t} if t else {})},  # no trial-number form: the type decides
+        {"id": "NCT01234567", **({"type": t} if t else {})},  # an NCT number's form
+        {"id": "2015-000590-12", **({"type": t} if t else {}), "domain": "EudraCT"},
+    ]) for i, t in enumerate(id_types)]
+    source = tmp_path / "mapped.ndjson"
+    source.write_text("".join(json.dumps(study) + "\n" for study in studies))
+    differences = _ingest_both(source, tmp_path)
+    assert {t: (only_p, only_d) for t, (_, only_p, only_d) in differences.items()} == {t: (0, 0) for t in COMPARED}
+    database = tmp_path / "out-duckdb" / DB_NAME
+    assert _rows(database, "SELECT enrollment_type, enrollment_scope FROM trials "
+                           "WHERE trial_id LIKE 'NCT0400%' ORDER BY trial_id") == [
+        (ctgov.ENROLLMENT_TYPES.get(t or ""), ctgov.ENROLLMENT_SCOPE) for t in enrollment_types]
+    typed = _rows(database, "SELECT trial_id, other_id, id_type FROM trial_identifiers "
+                            "WHERE trial_id LIKE 'NCT0410%' ORDER BY trial_id, other_id")
+    for i, native in enumerate(id_types):
+        mapped = ctgov.SECONDARY_ID_TYPES.get(native or "")
+        assert [(other_id, id_type) for trial_id, other_id, id_type in typed if trial_id == f"NCT0410{i:04d}"] == [
+            ("2015-000590-12", mapped or "EUDRACT"), ("NCT01234567", mapped or "NCT"),
+            ("NCT09999998", ctgov.ALIAS_ID_TYPE), (f"ORG-NCT0410{i:04d}", ctgov.SPONSOR_ID_TYPE),
+            (f"X-{i}", mapped or native or ctgov.UNTYPED_ID_TYPE)]
 
 
 def test_last_record_of_a_trial_in_the_source_wins(tmp_path):

@@ -28,9 +28,22 @@ ARMS = f"{PS}.armsInterventionsModule"
 OUTCOMES = f"{PS}.outcomesModule"
 LOCATIONS = f"{PS}.contactsLocationsModule.locations"
 
-# CT.gov secondary id types with our own name; the rest keep the registry's type name.
-_SECONDARY_ID_TYPES = {"EUDRACT_NUMBER": "EUDRACT", "CTIS": "EU_CT"}
-_ENROLLMENT_TYPES = {"ACTUAL": "actual", "ESTIMATED": "estimated"}
+# The CT.gov values the parser maps onto ours, declared once: parse_study reads them here, and the
+# DuckDB ingest engine (pipeline.store.ingest_sql) generates its SQL from them, so that the two
+# cannot map a value differently.
+ENROLLMENT_TYPES = {"ACTUAL": "actual", "ESTIMATED": "estimated"}
+"""``enrollmentInfo.type`` -> ``TrialRecord.enrollment_type``; any other type gives none."""
+ENROLLMENT_SCOPE = "whole_trial"
+"""The scope of a CT.gov enrollment: one figure, for the whole trial."""
+SECONDARY_ID_TYPES = {"EUDRACT_NUMBER": "EUDRACT", "CTIS": "EU_CT"}
+"""``secondaryIdInfos[].type`` with a name of our own; the others keep the registry's name
+(typed by their form when they have the form of a trial number)."""
+UNTYPED_ID_TYPE = "OTHER"
+"""The type of a secondary id with no type and no trial-number form."""
+SPONSOR_ID_TYPE = "SPONSOR_PROTOCOL"
+"""The type of ``orgStudyIdInfo.id``, the sponsor's own protocol number."""
+ALIAS_ID_TYPE = "NCT"
+"""The type of an ``nctIdAliases`` entry (an NCT number the trial was also registered under)."""
 
 
 def _studies_of(payload: Any, path: str) -> list[dict[str, Any]]:
@@ -133,8 +146,8 @@ def _parse_study(study: Any, *, path: str, where: str) -> TrialRecord:
     count = s.integer(ENROLLMENT_PATH)
     if count is not None:
         put("enrollment", count, ENROLLMENT_PATH)
-        fields["enrollment_scope"] = "whole_trial"
-        enrollment_type = _ENROLLMENT_TYPES.get(s.text(f"{DESIGN}.enrollmentInfo.type") or "")
+        fields["enrollment_scope"] = ENROLLMENT_SCOPE
+        enrollment_type = ENROLLMENT_TYPES.get(s.text(f"{DESIGN}.enrollmentInfo.type") or "")
         put("enrollment_type", enrollment_type, f"{DESIGN}.enrollmentInfo.type")
 
     put("start_date", parse_partial_date(s.text(f"{STATUS}.startDateStruct.date")),
@@ -232,7 +245,7 @@ def _identifiers(s: _Study, nct_id: str) -> tuple[list[Identifier], list[str]]:
     paths: list[str] = []
     org_id = s.text(f"{ID}.orgStudyIdInfo.id")
     if org_id:
-        out.append(Identifier(other_id=org_id, id_type="SPONSOR_PROTOCOL",
+        out.append(Identifier(other_id=org_id, id_type=SPONSOR_ID_TYPE,
                               source=s.text(f"{ID}.organization.fullName")))
         paths.append(f"{ID}.orgStudyIdInfo.id")
     secondary = s.objects(f"{ID}.secondaryIdInfos")
@@ -243,17 +256,17 @@ def _identifiers(s: _Study, nct_id: str) -> tuple[list[Identifier], list[str]]:
             continue
         native_type = s.text("type", item, base)
         form = trial_id_type(other_id)
-        if native_type in _SECONDARY_ID_TYPES:
-            id_type, source = _SECONDARY_ID_TYPES[native_type], s.text("domain", item, base)
+        if native_type in SECONDARY_ID_TYPES:
+            id_type, source = SECONDARY_ID_TYPES[native_type], s.text("domain", item, base)
         elif form:
             id_type, source = form, native_type or s.text("domain", item, base)
         else:
-            id_type, source = native_type or "OTHER", s.text("domain", item, base)
+            id_type, source = native_type or UNTYPED_ID_TYPE, s.text("domain", item, base)
         out.append(Identifier(other_id=other_id, id_type=id_type, source=source))
     if secondary:
         paths.append(f"{ID}.secondaryIdInfos")
     aliases = [a for a in s.texts(f"{ID}.nctIdAliases") if a != nct_id]
-    out.extend(Identifier(other_id=alias, id_type="NCT", source="nctIdAliases") for alias in aliases)
+    out.extend(Identifier(other_id=alias, id_type=ALIAS_ID_TYPE, source="nctIdAliases") for alias in aliases)
     if aliases:
         paths.append(f"{ID}.nctIdAliases")
     unique: dict[tuple[str, str], Identifier] = {}

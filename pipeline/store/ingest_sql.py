@@ -2,7 +2,8 @@
 
     chunk of records as Arrow (pipeline.store.chunks: an NDJSON file memory-mapped, read one chunk ahead)
         --worker thread, in-memory DuckDB--> from_json + SQL reads: one row per record
-        --mapping tables from pipeline.registries.vocab--> the chunk's trial_* rows and trial_history values
+        --mapping tables from pipeline.registries.vocab, CASEs from pipeline.registries.ctgov's mappings-->
+          the chunk's trial_* rows and trial_history values
         --this thread, staging database--> deletes, inserts, history folded in (a commit every
           COMMIT_EVERY studies)
 
@@ -10,7 +11,9 @@ The Python path (:mod:`pipeline.store.ingest`) decodes with orjson and parses wi
 :func:`pipeline.registries.ctgov.parse_study`; decoding and parsing there cost more CPU than the
 bare decode. Here DuckDB does both, on two cores, and Python only normalizes the few *distinct*
 raw values (statuses, dates, phase lists, country names, identifier forms) with the very
-functions of :mod:`pipeline.registries.vocab`, registered as small mapping tables joined in SQL. The rows
+functions of :mod:`pipeline.registries.vocab`, registered as small mapping tables joined in SQL; the
+CT.gov values the parser renames (enrollment types, secondary id types, ...) come from the very
+dicts of :mod:`pipeline.registries.ctgov`, written into the SQL as CASE expressions. The rows
 are the Python path's rows, chunk for chunk (the same chunks, so even ``trial_history`` agrees).
 
 A record the SQL cannot read exactly as ``parse_study`` would goes to the Python path instead
@@ -34,7 +37,7 @@ import sys
 import tempfile
 import threading
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,7 +53,7 @@ from pipeline.load.rows import HISTORY_FIELDS, IngestCounts, LoadError, record_r
 from pipeline.load.writer import apply_history_from, arrow_table, registered
 from pipeline.models import SnapshotEntry, TrialRecord
 from pipeline.load.tables import TABLES_BY_NAME, TRIAL_TABLES
-from pipeline.registries.ctgov import ENROLLMENT_PATH as CTGOV_ENROLLMENT_PATH
+from pipeline.registries import ctgov
 from pipeline.store.study import parse_one
 from pipeline.registries.vocab import (
     country_name, normalize_country, normalize_status, parse_partial_date, parse_phases, trial_id_type,
@@ -102,6 +105,18 @@ def _whitespace() -> str:
 
 def _sql_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
+
+
+def _sql_case(expression: str, mapping: dict[str, str], otherwise: str = "NULL") -> str:
+    """SQL: ``mapping[expression]``, ``otherwise`` (SQL) for a value it does not have or NULL."""
+    whens = " ".join(f"WHEN {_sql_text(raw)} THEN {_sql_text(ours)}" for raw, ours in mapping.items())
+    return f"(CASE {expression} {whens} ELSE {otherwise} END)" if mapping else f"({otherwise})"
+
+
+def _sql_in(expression: str, values: Iterable[str]) -> str:
+    """SQL: ``expression`` is one of ``values`` (false for none, NULL for a NULL expression)."""
+    listed = ", ".join(map(_sql_text, values))
+    return f"({expression} IN ({listed}))" if listed else f"({expression} IS NOT NULL AND false)"
 
 
 _WS = _whitespace()
@@ -268,16 +283,15 @@ _OBJECTS_FROM_BYTES = _OBJECTS_SQL.format(text="try(decode(doc))", **_OBJECTS_PA
 
 # The chunk's rows per table, as the trial_* tables hold them, with the record's position.
 _CHUNK_SQL = {
-    "trials": """
+    "trials": f"""
         SELECT r.seq, r.trial_id, 'ctgov' AS registry, r.title, r.official_title, r.sponsor,
                coalesce(ph.phases, []::VARCHAR[]) AS phases,
                CASE WHEN len(r.phases_raw) > 0 THEN array_to_string(r.phases_raw, ', ') END AS phase_raw,
                r.status_raw AS status, st.status AS status_normalized,
                r.enrollment,
-               CASE WHEN r.enrollment IS NOT NULL THEN
-                   CASE r.enrollment_type_raw WHEN 'ACTUAL' THEN 'actual' WHEN 'ESTIMATED' THEN 'estimated' END
-               END AS enrollment_type,
-               CASE WHEN r.enrollment IS NOT NULL THEN 'whole_trial' END AS enrollment_scope,
+               CASE WHEN r.enrollment IS NOT NULL THEN {_sql_case("r.enrollment_type_raw", ctgov.ENROLLMENT_TYPES)}
+                   END AS enrollment_type,
+               CASE WHEN r.enrollment IS NOT NULL THEN {_sql_text(ctgov.ENROLLMENT_SCOPE)} END AS enrollment_scope,
                sd.value AS start_date, sd.precision AS start_date_precision,
                cd.value AS completion_date, cd.precision AS completion_date_precision,
                ud.value AS last_updated,
@@ -307,21 +321,20 @@ _CHUNK_SQL = {
     "trial_enrollments": f"""
         SELECT seq, trial_id, registry, enrollment_scope AS scope, NULL::VARCHAR AS country,
                NULL::VARCHAR AS country_name, enrollment, enrollment_type, true AS headline,
-               '{CTGOV_ENROLLMENT_PATH}' AS field_path
+               {_sql_text(ctgov.ENROLLMENT_PATH)} AS field_path
         FROM _chunk_trials WHERE enrollment IS NOT NULL""",
-    "trial_identifiers": """
+    "trial_identifiers": f"""
         SELECT DISTINCT seq, trial_id, 'ctgov' AS registry, other_id, id_type FROM (
-            SELECT seq, trial_id, org_id AS other_id, 'SPONSOR_PROTOCOL' AS id_type
+            SELECT seq, trial_id, org_id AS other_id, {_sql_text(ctgov.SPONSOR_ID_TYPE)} AS id_type
             FROM _read WHERE ok AND org_id IS NOT NULL
             UNION ALL
             SELECT r.seq, r.trial_id, r.i.other_id,
-                   CASE WHEN r.i.native_type = 'EUDRACT_NUMBER' THEN 'EUDRACT'
-                        WHEN r.i.native_type = 'CTIS' THEN 'EU_CT'
-                        ELSE coalesce(f.form, r.i.native_type, 'OTHER') END
+                   {_sql_case("r.i.native_type", ctgov.SECONDARY_ID_TYPES,
+                              otherwise=f"coalesce(f.form, r.i.native_type, {_sql_text(ctgov.UNTYPED_ID_TYPE)})")}
             FROM (SELECT seq, trial_id, unnest(secondary_ids) AS i FROM _read WHERE ok) r
             LEFT JOIN _map_id_forms f ON f.raw = r.i.other_id
             UNION ALL
-            SELECT seq, trial_id, alias, 'NCT'
+            SELECT seq, trial_id, alias, {_sql_text(ctgov.ALIAS_ID_TYPE)}
             FROM (SELECT seq, trial_id, unnest(aliases) AS alias FROM _read WHERE ok)
             WHERE alias <> trial_id
         )""",
@@ -565,7 +578,7 @@ def _register_mappings(con: duckdb.DuckDBPyConnection) -> None:
                                       "code": pa.array([_country(n) for n in names], pa.string()),
                                       "name": pa.array([country_name(_country(n)) for n in names], pa.string())})
     ids = distinct("SELECT DISTINCT i.other_id FROM (SELECT unnest(secondary_ids) AS i FROM _read WHERE ok) "
-                   "WHERE i.native_type IS NULL OR i.native_type NOT IN ('EUDRACT_NUMBER', 'CTIS')")
+                   f"WHERE NOT coalesce({_sql_in('i.native_type', ctgov.SECONDARY_ID_TYPES)}, false)")
     _register(con, "_map_id_forms", {"raw": pa.array(ids, pa.string()),
                                      "form": pa.array([trial_id_type(i) for i in ids], pa.string())})
 
