@@ -168,6 +168,24 @@ def test_every_ctgov_value_mapping_gives_the_same_rows_with_both_engines(tmp_pat
             (f"X-{i}", mapped or native or ctgov.UNTYPED_ID_TYPE)]
 
 
+def test_list_history_is_the_json_of_the_list_for_any_characters_with_both_engines(tmp_path):
+    conditions = ["Zeta", "\u00e9t\u00e9 \U0001f600", "tab\tand\x01control", "line\u2028separator", 'say "hi"',
+                  "back\\slash/slash", "Alpha"]
+    study = {"protocolSection": {"identificationModule": {"nctId": "NCT04200001"},
+                                 "designModule": {"phases": ["PHASE2", "PHASE1"]},
+                                 "conditionsModule": {"conditions": conditions},
+                                 "contactsLocationsModule": {"locations": [{"country": "Netherlands"},
+                                                                           {"country": "Korea, Republic of"}]}}}
+    source = tmp_path / "characters.ndjson"
+    source.write_text(json.dumps(study) + "\n")
+    differences = _ingest_both(source, tmp_path)
+    assert {t: (only_p, only_d) for t, (_, only_p, only_d) in differences.items()} == {t: (0, 0) for t in COMPARED}
+    assert dict(_rows(tmp_path / "out-duckdb" / DB_NAME, "SELECT field, value FROM trial_history "
+                                                          "WHERE field IN ('phases', 'conditions', 'countries')")) == {
+        "phases": json.dumps(["PHASE1", "PHASE2"]), "conditions": json.dumps(sorted(conditions)),
+        "countries": json.dumps(["KR", "NL"])}
+
+
 def test_last_record_of_a_trial_in_the_source_wins(tmp_path):
     report = ingest_ctgov(SHAPES, tmp_path / "out", engine="duckdb")
     assert _rows(report.database, "SELECT status, snapshot_path FROM trials WHERE trial_id = 'NCT02000002'") == [

@@ -626,54 +626,45 @@ def _add_python_rows(con: duckdb.DuckDBPyConnection, records: Sequence[tuple[int
 
 # -- applying the chunk ---------------------------------------------------------------------------
 
-_JSON_STRING = """CASE WHEN regexp_full_match({v}, '[ !#-\\[\\]-~]*') THEN '"' || {v} || '"' END"""
-
-
-def _json_list_sql(table: str, column: str) -> str:
-    """Per loaded record, json.dumps(sorted(values)) of one list table, where SQL can write it exactly."""
-    return f"""
-        SELECT k.seq,
-               '[' || coalesce(string_agg({_JSON_STRING.format(v=f'c."{column}"')}, ', '
-                                          ORDER BY c."{column}"), '') || ']' AS value,
-               bool_and(c."{column}" IS NULL OR {_JSON_STRING.format(v=f'c."{column}"')} IS NOT NULL) AS plain
-        FROM _latest k LEFT JOIN "{table}" c ON c.seq = k.seq
-        GROUP BY k.seq"""
+# trial_history's fields held as rows of another table: field -> (table, column).
+_HISTORY_ROW_LISTS = {"conditions": ("trial_conditions", "condition"), "countries": ("trial_countries", "country")}
 
 
 def _history_values(cursor: duckdb.DuckDBPyConnection, run_id: str, observed_at: datetime) -> pa.Table:
-    """The loaded records' ``trial_history`` values, as :func:`pipeline.load.rows.history_rows` gives them."""
-    values = []
-    for name in HISTORY_FIELDS:
-        if name == "phases":
-            text = """CASE WHEN len(t.phases) = 0 THEN '[]' ELSE '["' || array_to_string(t.phases, '", "') || '"]' END"""
-        else:
-            text = f't."{name}"::VARCHAR'
-        values.append(f"SELECT t.seq, '{name}' AS field, {text} AS value FROM _chunk_trials t JOIN _latest k USING (seq)")
-    _run(cursor, "CREATE OR REPLACE TEMP TABLE _history_lists AS "
-                 f"SELECT seq, 'conditions' AS field, value, plain FROM ({_json_list_sql('_chunk_trial_conditions', 'condition')}) "
-                 f"UNION ALL SELECT seq, 'countries', value, plain FROM ({_json_list_sql('_chunk_trial_countries', 'country')})")
-    _fix_unplain_lists(cursor)
-    return cursor.sql(
-        "SELECT t.trial_id, t.registry, v.field, v.value, $observed_at::TIMESTAMPTZ AS valid_from, "
-        "NULL::TIMESTAMPTZ AS valid_to, t.snapshot_sha256, $run_id::VARCHAR AS run_id "
-        f"FROM ({' UNION ALL '.join(values)} UNION ALL SELECT seq, field, value FROM _history_lists) v "
-        "JOIN _chunk_trials t USING (seq)",
-        params={"observed_at": observed_at, "run_id": run_id},
-    ).to_arrow_table()
+    """The loaded records' ``trial_history`` values, as :func:`pipeline.load.rows.history_rows` gives them.
+
+    A scalar is its text (DuckDB's cast to VARCHAR is ``str`` of the value); a list is serialized
+    by ``json.dumps`` from the list itself (:func:`_history_lists`), never written out by SQL.
+    """
+    types = dict(cursor.execute("SELECT column_name, column_type FROM (DESCRIBE _chunk_trials)").fetchall())
+    lists = [name for name in HISTORY_FIELDS if types[name].endswith("[]")]
+    scalars = [
+        f"SELECT t.seq, '{name}' AS field, t.\"{name}\"::VARCHAR AS value FROM _chunk_trials t JOIN _latest k USING (seq)"
+        for name in HISTORY_FIELDS if name not in lists]
+    with registered(cursor, "_history_lists", _history_lists(cursor, lists)):
+        return cursor.sql(
+            "SELECT t.trial_id, t.registry, v.field, v.value, $observed_at::TIMESTAMPTZ AS valid_from, "
+            "NULL::TIMESTAMPTZ AS valid_to, t.snapshot_sha256, $run_id::VARCHAR AS run_id "
+            f"FROM ({' UNION ALL '.join(scalars)} UNION ALL SELECT seq, field, value FROM _history_lists) v "
+            "JOIN _chunk_trials t USING (seq)",
+            params={"observed_at": observed_at, "run_id": run_id},
+        ).to_arrow_table()
 
 
-def _fix_unplain_lists(con: duckdb.DuckDBPyConnection) -> None:
-    """json.dumps in Python for the lists with a value SQL does not escape as it does (quotes, non-ASCII...)."""
-    rows = con.execute(
-        "SELECT h.seq, h.field, list(c.condition ORDER BY c.condition) FILTER (WHERE c.condition IS NOT NULL) "
-        "FROM _history_lists h LEFT JOIN _chunk_trial_conditions c ON c.seq = h.seq AND h.field = 'conditions' "
-        "WHERE NOT h.plain GROUP BY h.seq, h.field").fetchall()
-    fixed = [(seq, name, json.dumps(sorted(values or []))) for seq, name, values in rows]
-    if not fixed:
-        return
-    table = pa.table({"seq": pa.array([f[0] for f in fixed], pa.int64()),
-                      "field": pa.array([f[1] for f in fixed], pa.string()),
-                      "value": pa.array([f[2] for f in fixed], pa.string())})
-    with registered(con, "_fixed", table):
-        _run(con, "UPDATE _history_lists h SET value = f.value, plain = true FROM _fixed f "
-                  "WHERE h.seq = f.seq AND h.field = f.field")
+def _history_lists(cursor: duckdb.DuckDBPyConnection, lists: Sequence[str]) -> pa.Table:
+    """(seq, field, value) of every list field of the loaded records: ``lists`` (columns of the
+    trials table, in their order) and the lists held as rows of other tables (sorted, as
+    :func:`pipeline.load.rows.history_rows` sorts conditions and countries), as JSON."""
+    gathered = ", ".join([*(f't."{name}"' for name in lists),
+                          *(f'"{name}".v AS "{name}"' for name in _HISTORY_ROW_LISTS)])
+    joins = " ".join(f'LEFT JOIN (SELECT seq, list("{column}") AS v FROM "_chunk_{table}" GROUP BY seq) "{name}" '
+                     f"USING (seq)" for name, (table, column) in _HISTORY_ROW_LISTS.items())
+    found = cursor.sql(f"SELECT t.seq, {gathered} FROM _chunk_trials t JOIN _latest USING (seq) {joins}").to_arrow_table()
+    values = {name: [None if v is None else json.dumps(v) for v in found[name].to_pylist()] for name in lists}
+    values.update({name: [json.dumps(sorted(v or [])) for v in found[name].to_pylist()] for name in _HISTORY_ROW_LISTS})
+    return pa.table({
+        "seq": pa.concat_arrays([found["seq"].combine_chunks()] * len(values)),
+        "field": pa.array([name for name, texts in values.items() for _ in texts], pa.string()),
+        "value": pa.array([text for texts in values.values() for text in texts], pa.string()),
+    })
+
