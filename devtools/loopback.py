@@ -14,7 +14,7 @@ serves ``path -> bytes`` with an ETag and a Last-Modified, answers ``If-None-Mat
 Each script step answers one request. :class:`Delay` and :class:`Drip` then serve the file;
 the others answer on their own.
 
-It lives in the package, not with the tests, because ``python -m pipeline bench`` serves its
+It lives in ``devtools/``, not with the tests, because ``python -m pipeline bench`` serves its
 fetch corpus with it; ``tests/loopback.py`` re-exports it with the pytest fixture.
 """
 

@@ -44,6 +44,8 @@ SPONSOR_ID_TYPE = "SPONSOR_PROTOCOL"
 """The type of ``orgStudyIdInfo.id``, the sponsor's own protocol number."""
 ALIAS_ID_TYPE = "NCT"
 """The type of an ``nctIdAliases`` entry (an NCT number the trial was also registered under)."""
+OUTCOME_KINDS = {"primaryOutcomes": "primary", "secondaryOutcomes": "secondary"}
+"""The lists of ``outcomesModule``, in order, and the ``Outcome.kind`` of their entries."""
 
 
 def _studies_of(payload: Any, path: str) -> list[dict[str, Any]]:
@@ -161,7 +163,7 @@ def _parse_study(study: Any, *, path: str, where: str) -> TrialRecord:
     put("keywords", s.texts(f"{PS}.conditionsModule.keywords"), f"{PS}.conditionsModule.keywords")
     put("interventions", _interventions(s), f"{ARMS}.interventions")
     put("arms", _arms(s), f"{ARMS}.armGroups")
-    outcome_keys = [f"{OUTCOMES}.{k}" for k in ("primaryOutcomes", "secondaryOutcomes") if s.objects(f"{OUTCOMES}.{k}")]
+    outcome_keys = [f"{OUTCOMES}.{k}" for k in OUTCOME_KINDS if s.objects(f"{OUTCOMES}.{k}")]
     put("outcomes", _outcomes(s), ", ".join(outcome_keys))
     put("countries", _countries(s), f"{LOCATIONS}[].country")
     identifiers, id_paths = _identifiers(s, nct_id)
@@ -209,7 +211,7 @@ def _arms(s: _Study) -> list[Arm]:
 
 def _outcomes(s: _Study) -> list[Outcome]:
     out = []
-    for kind, key in (("primary", "primaryOutcomes"), ("secondary", "secondaryOutcomes")):
+    for key, kind in OUTCOME_KINDS.items():
         for i, item in enumerate(s.objects(f"{OUTCOMES}.{key}")):
             base = f"{OUTCOMES}.{key}[{i}]."
             measure = s.text("measure", item, base)

@@ -62,6 +62,8 @@ from pipeline.registries.vocab import (
 # Chunks decoded at once, each by one DuckDB query on a worker thread, ahead of the one applied.
 DECODE_THREADS = 2
 DECODE_MEMORY_LIMIT = "128MB"
+# The SQL reads CT.gov's two outcome lists as pos and sos: unpacking fails at import if the mapping changes shape.
+(_PRIMARY_KEY, _PRIMARY), (_SECONDARY_KEY, _SECONDARY) = ctgov.OUTCOME_KINDS.items()
 COMMIT_EVERY = 10_000  # studies applied per transaction on the staging database  # each: the staging connection has its own, and 100,000 records stay under 1 GiB
 
 # Every leaf is read as raw JSON text so that its JSON type can be checked ('"' starts a string)
@@ -86,7 +88,7 @@ _STUDY_SPEC = {"protocolSection": {
     },
     "conditionsModule": {"conditions": "JSON", "keywords": "JSON"},
     "armsInterventionsModule": {"interventions": "JSON", "armGroups": "JSON"},
-    "outcomesModule": {"primaryOutcomes": "JSON", "secondaryOutcomes": "JSON"},
+    "outcomesModule": {key: "JSON" for key in ctgov.OUTCOME_KINDS},
     "contactsLocationsModule": {"locations": "JSON"},
     "eligibilityModule": {"stdAges": "JSON"},
     "descriptionModule": {"briefSummary": "JSON"},
@@ -169,8 +171,8 @@ WITH decoded AS (
     SELECT *,
            CASE WHEN starts_with(aim.interventions, '[') THEN from_json(aim.interventions, {iv_spec}) END AS ivs,
            CASE WHEN starts_with(aim.armGroups, '[') THEN from_json(aim.armGroups, {arm_spec}) END AS arms,
-           CASE WHEN starts_with(ocm.primaryOutcomes, '[') THEN from_json(ocm.primaryOutcomes, {oc_spec}) END AS pos,
-           CASE WHEN starts_with(ocm.secondaryOutcomes, '[') THEN from_json(ocm.secondaryOutcomes, {oc_spec}) END AS sos,
+           CASE WHEN starts_with({pos_raw}, '[') THEN from_json({pos_raw}, {oc_spec}) END AS pos,
+           CASE WHEN starts_with({sos_raw}, '[') THEN from_json({sos_raw}, {oc_spec}) END AS sos,
            CASE WHEN starts_with(idm.secondaryIdInfos, '[') THEN from_json(idm.secondaryIdInfos, {sid_spec}) END AS sids,
            CASE WHEN starts_with(j_locations, '[') THEN from_json(j_locations, {loc_spec}) END AS locs
     FROM leaves
@@ -229,9 +231,9 @@ SELECT seq, label, sha256,
     list_filter(list_transform(coalesce(ivs, []), lambda i: {{'type': _text(i.type), 'name': _text(i.name),
                                                              'other_names': _texts(i.otherNames)}}),
                 lambda i: i.name IS NOT NULL) AS interventions,
-    list_filter(list_transform(coalesce(pos, []), lambda o: {{'kind': 'primary', 'measure': _text(o.measure),
+    list_filter(list_transform(coalesce(pos, []), lambda o: {{'kind': {primary}, 'measure': _text(o.measure),
                                                              'time_frame': _text(o.timeFrame)}})
-                || list_transform(coalesce(sos, []), lambda o: {{'kind': 'secondary', 'measure': _text(o.measure),
+                || list_transform(coalesce(sos, []), lambda o: {{'kind': {secondary}, 'measure': _text(o.measure),
                                                                 'time_frame': _text(o.timeFrame)}}),
                 lambda o: o.measure IS NOT NULL) AS outcomes,
     list_filter(list_transform(list_distinct(list_transform(coalesce(locs, []), lambda l: l.country)),
@@ -266,14 +268,15 @@ def _spec(value: Any) -> str:
     return _sql_text(json.dumps(value, separators=(",", ":")))
 
 
-_READ = _READ_SQL.format()
+_READ = _READ_SQL.format(primary=_sql_text(_PRIMARY), secondary=_sql_text(_SECONDARY))
 _OBJECTS_PARAMS = dict(
     study_spec=_spec(_STUDY_SPEC), iv_spec=_spec([_INTERVENTION_SPEC]), arm_spec=_spec([_ARM_SPEC]),
     oc_spec=_spec([_OUTCOME_SPEC]), sid_spec=_spec([_SECONDARY_ID_SPEC]), loc_spec=_spec([_LOCATION_SPEC]),
     ivs_ok=_objects_ok("aim.interventions", "ivs", _INTERVENTION_SPEC),
     arms_ok=_objects_ok("aim.armGroups", "arms", _ARM_SPEC),
-    pos_ok=_objects_ok("ocm.primaryOutcomes", "pos", _OUTCOME_SPEC),
-    sos_ok=_objects_ok("ocm.secondaryOutcomes", "sos", _OUTCOME_SPEC),
+    pos_raw=f'ocm."{_PRIMARY_KEY}"', sos_raw=f'ocm."{_SECONDARY_KEY}"',
+    pos_ok=_objects_ok(f'ocm."{_PRIMARY_KEY}"', "pos", _OUTCOME_SPEC),
+    sos_ok=_objects_ok(f'ocm."{_SECONDARY_KEY}"', "sos", _OUTCOME_SPEC),
     sids_ok=_objects_ok("idm.secondaryIdInfos", "sids", _SECONDARY_ID_SPEC),
     locs_ok=_objects_ok("j_locations", "locs", _LOCATION_SPEC),
 )
