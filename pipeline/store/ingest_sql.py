@@ -54,17 +54,18 @@ from pipeline.load.writer import apply_history_from, arrow_table, registered
 from pipeline.models import SnapshotEntry, TrialRecord
 from pipeline.load.tables import TABLES_BY_NAME, TRIAL_TABLES
 from pipeline.registries import ctgov
-from pipeline.store.study import parse_one
 from pipeline.registries.vocab import (
     country_name, normalize_country, normalize_status, parse_partial_date, parse_phases, trial_id_type,
 )
+from pipeline.store.study import parse_one
 
 # Chunks decoded at once, each by one DuckDB query on a worker thread, ahead of the one applied.
 DECODE_THREADS = 2
 DECODE_MEMORY_LIMIT = "128MB"
+COMMIT_EVERY = 10_000  # studies applied per transaction on the staging database  # each: the staging connection has its own, and 100,000 records stay under 1 GiB
+
 # The SQL reads CT.gov's two outcome lists as pos and sos: unpacking fails at import if the mapping changes shape.
 (_PRIMARY_KEY, _PRIMARY), (_SECONDARY_KEY, _SECONDARY) = ctgov.OUTCOME_KINDS.items()
-COMMIT_EVERY = 10_000  # studies applied per transaction on the staging database  # each: the staging connection has its own, and 100,000 records stay under 1 GiB
 
 # Every leaf is read as raw JSON text so that its JSON type can be checked ('"' starts a string)
 # exactly as parse_study checks it; an object missing on the way gives NULL, as JsonReader.get.
