@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +23,45 @@ def pytest_configure(config: pytest.Config) -> None:
     from pipeline.orchestrate.server import PORT_ENV, free_port
 
     os.environ[PORT_ENV] = str(free_port())
+
+
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is at the moment of writing (the running test's capture, if any)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(sys.stderr, name)
+
+
+_STDERR = _CurrentStderr()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Prefect's console log handlers write to the current ``sys.stderr``, whichever test runs.
+
+    Prefect makes them once per process, when it is first imported (``from prefect import flow``),
+    and each keeps the stream of that moment. Made while a test captured output (``capsys``/
+    ``capfd``), they keep that test's stream, closed once the test ends, and every later Prefect
+    log line in the process prints a "Logging error" traceback into the stderr of whichever test
+    runs then (tests that check stderr fail). Which test imports Prefect first depends on the
+    order the tests run in, on each ``-n`` worker.
+    """
+    if "prefect.logging.handlers" not in sys.modules:
+        return  # none made yet
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    loggers = [logging.getLogger(), *(x for x in logging.Logger.manager.loggerDict.values()
+                                      if isinstance(x, logging.Logger))]
+    for handler in {h for lg in loggers for h in lg.handlers if isinstance(h, PrefectConsoleHandler)}:
+        if handler.stream is not _STDERR:
+            handler.stream = _STDERR  # not setStream: it flushes the old stream, maybe closed
+            handler.console.file = _STDERR  # type: ignore[assignment]
 
 
 @pytest.fixture(scope="session")
