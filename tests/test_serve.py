@@ -8,6 +8,7 @@ test that needs ``serve`` to start its own server pays for a second.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -36,6 +37,7 @@ from pipeline.orchestrate.server import (
     is_healthy,
     start_server,
 )
+from pipeline.store.snapshots import SnapshotStore
 from conftest import EMBEDDED_PAGE, REPO
 
 RUN_TIMEOUT = 240.0  # a server start and a scheduled run, on 2 busy cores
@@ -57,11 +59,31 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+MARKED_TRIAL = "NCT05727904"  # RECRUITING in the embedded store; COMPLETED in the tests' copy
+
+
 def _inputs(tmp_path: Path) -> tuple[Path, Path]:
-    """A copy of the embedded snapshot store and an empty output folder."""
+    """A copy of the embedded snapshot store, told apart from the embedded one by one record's
+    status (so that the output shows which store a run read), and an empty output folder."""
     snapshots = tmp_path / "snapshots"
     shutil.copytree(REPO / "snapshots", snapshots)
+    store = SnapshotStore(snapshots)
+    entry = store.entry_for("ctgov", MARKED_TRIAL)
+    study = json.loads(store.read(entry))
+    study["protocolSection"]["statusModule"]["overallStatus"] = "COMPLETED"
+    store.write("ctgov", MARKED_TRIAL, "json", json.dumps(study, indent=2).encode(), registry="ctgov",
+                trial_id=MARKED_TRIAL, url=entry.url, provenance=entry.provenance, http_status=200,
+                source_urls=entry.source_urls)
     return snapshots, tmp_path / "out"
+
+
+def _read_from(database: Path) -> tuple[list[tuple[str, str]], str]:
+    """(document id and source URL of each document, the marked trial's status) in a run's output."""
+    with duckdb.connect(str(database), read_only=True) as con:
+        documents = con.execute("SELECT document_id, source_url FROM documents ORDER BY 1").fetchall()
+        [(status,)] = con.execute("SELECT status FROM trials WHERE registry = 'ctgov' AND trial_id = ?",
+                                  [MARKED_TRIAL]).fetchall()
+    return documents, status
 
 
 def _start_serve(tmp_path: Path, env: dict[str, str], output: Path, snapshots: Path,
@@ -331,9 +353,11 @@ def test_serve_starts_a_local_server_whose_scheduler_runs_the_flow_and_sigterm_l
     reap.append(process)
     api_url = f"http://127.0.0.1:{port}/api"
 
-    run = _wait_for_a_scheduled_run(process, tmp_path, api_url, output)
+    _wait_for_a_scheduled_run(process, tmp_path, api_url, output)
     [server_pid] = _servers_under(process.pid)
-    assert run["parameters"]["output_dir"] == str(output)
+    # The scheduled run read the embedded page from the store serve was given, not the repo's.
+    documents, status = _read_from(output / "trialrecon.duckdb")
+    assert [doc for doc, _ in documents] == ["aldesleukin"] and status == "COMPLETED"
     assert (home / "prefect.db").is_file()  # the server's state is where serve said
     log = _log(tmp_path)
     assert f"Prefect server: {api_url} (a local server started for this command)" in log
@@ -355,8 +379,9 @@ def test_serve_with_prefect_api_url_schedules_there_and_starts_no_server(prefect
     reap.append(process)
 
     run = _wait_for_a_scheduled_run(process, tmp_path, api_url, output)
-    assert {k: run["parameters"][k] for k in ("documents", "snapshots_dir", "online")} == {
-        "documents": [str(page)], "snapshots_dir": str(snapshots), "online": False}
+    # The scheduled run read the page and the store serve was given, and did not go online.
+    assert _read_from(output / "trialrecon.duckdb") == ([("aldesleukin", page.as_uri())], "COMPLETED")
+    assert run["parameters"]["online"] is False
     assert _servers_under(process.pid) == []
     assert not _listening(unused_port) and not (tmp_path / "h").exists()
     assert f"Prefect server: {api_url} (from PREFECT_API_URL)" in _log(tmp_path)
