@@ -12,7 +12,7 @@ import pytest
 
 from conftest import EMBEDDED_PAGE
 from pipeline.store.snapshots import SnapshotStore
-from pipeline.stages import REGISTRIES
+from pipeline.stages import MAX_TASKS, REGISTRIES
 from pipeline.load.tables import ALL_TABLES
 
 pytestmark = pytest.mark.flow
@@ -90,10 +90,15 @@ def test_pages_of_a_folder_stand_apart_by_document_id_on_either_runner(runs):
 
 # -- a generated site: pages spread over the cluster, not only snapshots ---------------------------
 
+SITE_PAGES, SITE_RECORDS = 80, 120
+
 
 @pytest.fixture(scope="module")
 def site_runs(prefect_harness, cluster, tmp_path_factory):
-    """200 generated pages over 300 records: (default runner summary, Dask summary, the Dask tasks)."""
+    """80 generated pages over 120 records: (default runner summary, Dask summary, the Dask tasks).
+
+    More pages than ``stages.MAX_TASKS``, so that each extract and reconcile task takes a batch of
+    pages (two), as on a real site; more pages than that only cost time."""
     from distributed import Client, get_task_stream
 
     from conftest import SHARED
@@ -102,8 +107,8 @@ def site_runs(prefect_harness, cluster, tmp_path_factory):
     from devtools.site import build_site
 
     work = tmp_path_factory.mktemp("site")
-    corpus = build_corpus(SHARED / "samples" / "ctgov_v2", 300, work / "corpus.ndjson")
-    site = build_site(corpus.path, 300, 200, work)
+    corpus = build_corpus(SHARED / "samples" / "ctgov_v2", SITE_RECORDS, work / "corpus.ndjson")
+    site = build_site(corpus.path, SITE_RECORDS, SITE_PAGES, work)
     kwargs = {"documents": [site.pages], "snapshots_dir": site.store}
     default = trialrecon_flow(output_dir=tmp_path_factory.mktemp("site-default"), **kwargs)
     with Client(cluster.scheduler_address) as observer, get_task_stream(client=observer) as stream:
@@ -111,9 +116,9 @@ def site_runs(prefect_harness, cluster, tmp_path_factory):
     return default, on_dask, [(t["key"], t["worker"]) for t in stream.data]
 
 
-def test_200_generated_pages_give_the_same_rows_on_dask_as_on_the_default_runner(site_runs):
+def test_generated_pages_in_batches_give_the_same_rows_on_dask_as_on_the_default_runner(site_runs):
     default, on_dask, _ = site_runs
-    assert len(default.documents) == 200
+    assert len(default.documents) == SITE_PAGES > MAX_TASKS
     assert on_dask.row_counts == default.row_counts
     for table in ALL_TABLES:
         assert _table(on_dask.database, table.name) == _table(default.database, table.name), table.name
