@@ -23,8 +23,10 @@ run: $(STAMP)
 test-deps:
 	@bash scripts/ensure-test-deps
 
+# On every core (pytest-xdist), a test file to a worker: a file's shared fixtures (a Dask cluster,
+# a generated site, flow runs) are made once, and each worker has its own Prefect test server.
 test: $(STAMP) test-deps
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 schemas: $(STAMP)
 	$(BIN)/python -m pipeline schemas
