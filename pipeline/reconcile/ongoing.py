@@ -21,6 +21,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pipeline.ids import registry_of
 from pipeline.models import Claim, Evidence, ExtractedDocument, OngoingTrial, ReconciliationRow, Verdict
 from pipeline.reconcile.claims import single_trial_claims
 from pipeline.reconcile.records import (
@@ -29,7 +30,6 @@ from pipeline.reconcile.records import (
     Outcome,
     ReachedRecord,
     RecordIndex,
-    registry_of_id,
     rows_for_trial,
 )
 from pipeline.reconcile.rules import stated_status_rows
@@ -147,7 +147,7 @@ def title_candidates(doc: ExtractedDocument, index: RecordIndex, page_ids: Seque
     for loaded in index.records:
         rec = loaded.record
         trial_id = index.document_trial_id(rec, page_ids)
-        if registry_of_id(trial_id) is None:  # a clinicaltrials.eu page that names no trial number
+        if registry_of(trial_id) is None:  # a clinicaltrials.eu page that names no trial number
             continue
         link = next((r.link for r in index.reach(trial_id) if r.record is rec and r.reach == "candidate"), None)
         reached = ReachedRecord(loaded, "same id")

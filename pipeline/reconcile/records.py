@@ -15,16 +15,12 @@ snapshot), so each comparison has one row per registry.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from pipeline.ids import registry_of
 from pipeline.models import Evidence, ReconciliationRow, SnapshotEntry, TrialLink, TrialRecord, Verdict
-
-NCT_ID = re.compile(r"^NCT\d{8}$")
-EU_CT_ID = re.compile(r"^\d{4}-\d{6}-\d{2}-\d{2}$")
-EUDRACT_ID = re.compile(r"^\d{4}-\d{6}-\d{2}$")
 
 NOT_REGISTRIES = frozenset({"cteu"})
 """Sources that identify trials but are not compared with: clinicaltrials.eu pages are the
@@ -108,18 +104,6 @@ class Identity:
     source: str
     evidence: str | None
     loaded: LoadedRecord | None
-
-
-def registry_of_id(trial_id: str) -> str | None:
-    """The registry whose number ``trial_id`` looks like: ctgov, ctis or euctr (None if none)."""
-    tid = trial_id.strip().upper()
-    if NCT_ID.match(tid):
-        return "ctgov"
-    if EU_CT_ID.match(tid):
-        return "ctis"
-    if EUDRACT_ID.match(tid):
-        return "euctr"
-    return None
 
 
 def _norm(trial_id: str) -> str:
@@ -244,7 +228,7 @@ class RecordIndex:
         records list. One per (registry, number), the best-known first."""
         tid = _norm(trial_id)
         found: list[Identity] = []
-        own_registry = registry_of_id(tid)
+        own_registry = registry_of(tid)
         if own_registry:
             found.append(Identity(own_registry, tid, "same id", "page", None, None))
         for reached in self._all_reached(trial_id):
@@ -255,7 +239,7 @@ class RecordIndex:
             found.append(Identity(reached.registry, _norm(reached.record.trial_id), reached.reach, source,
                                   reached.link, reached.loaded))
         for other, link in self._links.get(tid, []):
-            registry = registry_of_id(other) or link.other_registry
+            registry = registry_of(other) or link.other_registry
             words = f"{link.strength} link {trial_id} -> {other} ({link.evidence})"
             if link.note:
                 words += f": {link.note}"
@@ -263,7 +247,7 @@ class RecordIndex:
         for loaded in self._by_id.get(tid, []):
             for ident in loaded.record.identifiers:
                 other = _norm(ident.other_id)
-                registry = registry_of_id(other)
+                registry = registry_of(other)
                 if registry and other != tid:
                     words = f"{loaded.record.registry} record {loaded.record.trial_id} lists {other} ({ident.id_type})"
                     found.append(Identity(registry, other, "confirmed", "registry record", words, None))
@@ -364,7 +348,7 @@ def row_for(fact: Fact, rule: str, outcome: Outcome, reached: ReachedRecord | No
 
 def no_record_row(fact: Fact, rule: str) -> ReconciliationRow:
     """An unverifiable row for a fact about a trial no snapshot gives a record for."""
-    registry = registry_of_id(fact.trial_id) if fact.trial_id else None
+    registry = registry_of(fact.trial_id) if fact.trial_id else None
     return row_for(fact, rule, Outcome("unverifiable", None, "no registry record"), registry=registry)
 
 

@@ -34,13 +34,13 @@ from typing import Any
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from pipeline.errors import MissingFieldError, ParseError
+from pipeline.ids import trial_id_type
 from pipeline.models import Design, EnrollmentFigure, Identifier, Intervention, Outcome, Phase, TrialRecord
 from pipeline.registries.vocab import (
     normalize_country,
     normalize_status,
     overall_status,
     parse_partial_date,
-    trial_id_type,
 )
 
 EUDRACT_FIELD = "EudraCT Number"
