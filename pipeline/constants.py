@@ -20,7 +20,7 @@ __all__ = [
     "TrialRegistry",
     "VERDICT_ORDER",
     "record_api_url",
-    "record_page_url",
+    "registry_page_url",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -79,7 +79,7 @@ def record_api_url(registry: TrialRegistry, trial_id: str, base_url: str | None 
     return base + _RECORD_API_PATHS[registry].format(id=trial_id)
 
 
-def record_page_url(registry: str | None, trial_id: str | None) -> str | None:
+def registry_page_url(registry: str | None, trial_id: str | None) -> str | None:
     """The public web page of a registry record (what a reader clicks), not the API URL; None
     for a registry without such pages or a missing number."""
     if not registry or not trial_id or registry not in _RECORD_PAGES:

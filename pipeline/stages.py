@@ -21,7 +21,7 @@ from uuid import uuid4
 import duckdb
 from pydantic import TypeAdapter, ValidationError
 
-from pipeline.constants import REGISTRIES, TRIAL_REGISTRIES
+from pipeline.constants import REGISTRIES, TRIAL_REGISTRIES, VERDICT_ORDER
 from pipeline.ids import canonical_trial_id, registry_of
 from pipeline.load.rows import LoadError, RunInfo, RunSummaryCounts, build_batch, run_row
 from pipeline.load.writer import Batch
@@ -487,7 +487,7 @@ def stored_findings(con: duckdb.DuckDBPyConnection | None, baseline_dir: Path, r
     and the counts by verdict are counted in DuckDB, so the cost follows the discrepancies."""
     from dataclasses import replace
 
-    from pipeline.outputs.baseline import VERDICT_ORDER, format_findings, load_baseline
+    from pipeline.outputs.baseline import format_findings, load_baseline
 
     if con is None:
         return []

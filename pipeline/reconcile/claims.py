@@ -23,7 +23,7 @@ from pipeline.reconcile.narrative import (
 )
 from pipeline.reconcile.records import (
     Fact,
-    Outcome,
+    RuleResult,
     ReachedRecord,
     RecordIndex,
     rows_for_trial,
@@ -79,13 +79,13 @@ def stated_phase(sentence: str) -> tuple[str, list[Phase]] | None:
     return None
 
 
-def _conditions_outcome(stated: Sequence[ConditionTerm], reached: ReachedRecord) -> Outcome:
+def _conditions_outcome(stated: Sequence[ConditionTerm], reached: ReachedRecord) -> RuleResult:
     rec = reached.record
     registry = registry_condition_terms(rec.conditions)
     if not registry:
-        return Outcome("unverifiable", None, f"the {rec.registry} record gives no conditions", None, ("conditions",))
+        return RuleResult("unverifiable", None, f"the {rec.registry} record gives no conditions", None, ("conditions",))
     result = compare_conditions(stated, registry)
-    return Outcome(result.verdict, "; ".join(rec.conditions), result.detail, result.score, ("conditions",))
+    return RuleResult(result.verdict, "; ".join(rec.conditions), result.detail, result.score, ("conditions",))
 
 
 # ---------------------------------------------------------------------------------------------

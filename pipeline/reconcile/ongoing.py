@@ -27,7 +27,7 @@ from pipeline.reconcile.claims import single_trial_claims
 from pipeline.reconcile.records import (
     Fact,
     LoadedRecord,
-    Outcome,
+    RuleResult,
     ReachedRecord,
     RecordIndex,
     rows_for_trial,
@@ -349,23 +349,23 @@ def stated_codes(entry: OngoingTrial) -> tuple[list[str], list[str]]:
     return codes, unknown
 
 
-def _countries_outcome(entry: OngoingTrial, reached: ReachedRecord) -> Outcome:
+def _countries_outcome(entry: OngoingTrial, reached: ReachedRecord) -> RuleResult:
     rec = reached.record
     if not rec.countries:
-        return Outcome("unverifiable", None, f"the {rec.registry} record gives no countries", None, ("countries",))
+        return RuleResult("unverifiable", None, f"the {rec.registry} record gives no countries", None, ("countries",))
     codes, unknown = stated_codes(entry)
     verdict, detail = compare_countries(codes, rec.countries, entry.more_countries, unknown,
                                         per_member_state=rec.registry in PER_MEMBER_STATE_REGISTRIES)
-    return Outcome(verdict, ", ".join(sorted(set(rec.countries))), detail, None, ("countries",))
+    return RuleResult(verdict, ", ".join(sorted(set(rec.countries))), detail, None, ("countries",))
 
 
-def _count_outcome(entry: OngoingTrial, reached: ReachedRecord) -> Outcome:
+def _count_outcome(entry: OngoingTrial, reached: ReachedRecord) -> RuleResult:
     rec = reached.record
     if not rec.countries:
-        return Outcome("unverifiable", None, f"the {rec.registry} record gives no countries", None, ("countries",))
+        return RuleResult("unverifiable", None, f"the {rec.registry} record gives no countries", None, ("countries",))
     verdict, detail = compare_country_count(len(entry.countries), entry.more_countries, rec.countries,
                                             per_member_state=rec.registry in PER_MEMBER_STATE_REGISTRIES)
-    return Outcome(verdict, str(len(set(rec.countries))), detail, None, ("countries",))
+    return RuleResult(verdict, str(len(set(rec.countries))), detail, None, ("countries",))
 
 
 # ---------------------------------------------------------------------------------------------

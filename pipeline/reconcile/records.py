@@ -293,8 +293,9 @@ def _preference(reached: ReachedRecord) -> tuple[int, int, float, str]:
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """What a rule found: the verdict, the registry's value and why."""
+class RuleResult:
+    """What a rule found: the verdict, the registry's value and why (not a trial's outcome
+    measure, :class:`pipeline.models.Outcome`)."""
 
     verdict: Verdict
     registry_value: str | None
@@ -314,7 +315,7 @@ class Fact:
     stated_value: str | None
 
 
-def row_for(fact: Fact, rule: str, outcome: Outcome, reached: ReachedRecord | None = None,
+def row_for(fact: Fact, rule: str, outcome: RuleResult, reached: ReachedRecord | None = None,
             registry: str | None = None) -> ReconciliationRow:
     """The row of one comparison; a candidate-linked record never gives more than unverifiable."""
     verdict, detail = outcome.verdict, outcome.detail
@@ -349,15 +350,15 @@ def row_for(fact: Fact, rule: str, outcome: Outcome, reached: ReachedRecord | No
 def no_record_row(fact: Fact, rule: str) -> ReconciliationRow:
     """An unverifiable row for a fact about a trial no snapshot gives a record for."""
     registry = registry_of(fact.trial_id) if fact.trial_id else None
-    return row_for(fact, rule, Outcome("unverifiable", None, "no registry record"), registry=registry)
+    return row_for(fact, rule, RuleResult("unverifiable", None, "no registry record"), registry=registry)
 
 
 def unchecked_row(fact: Fact, rule: str, detail: str) -> ReconciliationRow:
     """An unverifiable row for a fact that could not be read well enough to compare."""
-    return row_for(fact, rule, Outcome("unverifiable", None, detail))
+    return row_for(fact, rule, RuleResult("unverifiable", None, detail))
 
 
-Compare = Callable[[ReachedRecord], Outcome]
+Compare = Callable[[ReachedRecord], RuleResult]
 
 
 def rows_for_trial(

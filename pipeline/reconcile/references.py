@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from pipeline.constants import record_page_url
+from pipeline.constants import registry_page_url
 from pipeline.ids import ID_PATTERNS, registry_of, trial_id_type
 from pipeline.models import Evidence, ExtractedDocument, Reference, ReconciliationRow, Verdict
 from pipeline.reconcile.ongoing import cteu_slug
@@ -98,7 +98,7 @@ def _reference_row(doc: ExtractedDocument, ref: Reference, index: RecordIndex) -
             else "not an NCT number under a ClinicalTrials.gov URL")
         detail += f": ClinicalTrials.gov holds no record {ident}"
         if home == "ctis":
-            detail += f"; its registry is CTIS ({record_page_url('ctis', ident)})"
+            detail += f"; its registry is CTIS ({registry_page_url('ctis', ident)})"
         detail += f"; {cited_by}"
         return _row(ref, first if first else ident, "ctgov", "mismatch", "reference.registry_url", detail)
     if registry == "cteu":

@@ -90,6 +90,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from pipeline.constants import TRIAL_REGISTRIES, record_api_url
 from pipeline.errors import ParseError
 from pipeline.models import SnapshotEntry, TrialLink
 from pipeline.store.snapshots import (
@@ -119,11 +120,7 @@ DEFAULT_RECIPES_DIR = DEFAULT_SNAPSHOTS_DIR / "reconstruction"
 LINKS_NAME = "links.json"
 
 # Where a registry's record would be fetched from (the snapshot's manifest url).
-API_URLS = {
-    "ctgov": "https://clinicaltrials.gov/api/v2/studies/{id}",
-    "ctis": "https://euclinicaltrials.eu/ctis-public-api/retrieve/{id}",
-    "euctr": "https://www.clinicaltrialsregister.eu/ctr-search/rest/download/full?query={id}&mode=current_page",
-}
+API_URLS = {registry: record_api_url(registry, "{id}") for registry in TRIAL_REGISTRIES}
 
 # Folder, extension and content type of each registry's snapshot (see pipeline.store.snapshots).
 _LAYOUT = {
