@@ -45,6 +45,7 @@ __all__ = [
     "find_trial_ids",
     "iter_trial_ids",
     "registry_of",
+    "registry_of_leading",
     "trial_id_type",
 ]
 
@@ -78,9 +79,12 @@ _ALTERNATIVES = "|".join(f"(?P<{kind}>{_case_free(pattern)})" for kind, pattern 
 _EXACT = re.compile(_ALTERNATIVES)
 # In running text a number stands alone: glued to letters or to more hyphenated digits it is part
 # of something else ("12015-000590-12", "2023-000001-01-00-99"), but a hyphenated word after it
-# does not hide it ("NCT01234567-related"). \w is Unicode here, so a full-width digit glued to a
-# number makes it part of something longer.
-_IN_TEXT = re.compile(rf"(?<!\w)(?<![0-9]-)(?:{_ALTERNATIVES})(?!\w|-[0-9])")
+# does not hide it ("NCT01234567-related"). \w and \d are Unicode here, and a look-alike dash or an
+# invisible character joins as a hyphen does: "2023-506979-10\u2010００" is not EudraCT 2023-506979-10.
+_JOINER = r"[\-\u00ad\u2010-\u2015\u2212\ufe58\ufe63\uff0d\u200b-\u200d\u2060\ufeff]"
+_IN_TEXT = re.compile(
+    rf"(?<!\w)(?<!\d{_JOINER})(?<!\d{_JOINER}{_JOINER})(?:{_ALTERNATIVES})(?!\w|{_JOINER}+\d)"
+)
 
 
 @lru_cache(maxsize=8192)
@@ -98,6 +102,13 @@ def registry_of(text: str) -> TrialRegistry | None:
     EudraCT -> euctr; None for anything else (what :func:`trial_id_type` says, per registry)."""
     kind = trial_id_type(text)
     return REGISTRY_OF_KIND.get(kind) if kind else None
+
+
+def registry_of_leading(text: str) -> TrialRegistry | None:
+    """The registry of the trial number ``text`` starts with ("nct04243499_v2.json" -> ctgov), for
+    telling a snapshot's registry by its file name."""
+    match = _EXACT.match(text)
+    return REGISTRY_OF_KIND.get(match.lastgroup) if match else None  # type: ignore[arg-type]
 
 
 def canonical_trial_id(text: str) -> str | None:

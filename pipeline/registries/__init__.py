@@ -17,6 +17,7 @@ from typing import Any
 
 from pipeline.constants import REGISTRIES
 from pipeline.errors import ParseError
+from pipeline.ids import registry_of_leading
 from pipeline.models import Registry, TrialRecord
 from pipeline.registries.payload import decode_json, looks_like_html
 
@@ -89,13 +90,7 @@ def _detect_from_filename(filename: str) -> Registry | None:
         if part in REGISTRIES:
             return part  # type: ignore[return-value]
     name = parts[-1].lower() if parts else ""
-    if re.match(r"nct\d{8}", name):
-        return "ctgov"
-    if re.match(r"\d{4}-5\d{5}-\d{2}-\d{2}", name):
-        return "ctis"
-    if re.match(r"\d{4}-\d{6}-\d{2}", name) or name.startswith("euctr"):
-        return "euctr"
-    return None
+    return registry_of_leading(name) or ("euctr" if name.startswith("euctr") else None)
 
 
 def parse_snapshot(data: bytes, *, path: str, registry: Registry | None = None) -> list[TrialRecord]:
