@@ -117,7 +117,9 @@ def canonical_trial_id(text: str) -> str | None:
     return text.strip().upper() if trial_id_type(text) else None
 
 
-def iter_trial_ids(text: str, kinds: tuple[TrialIdKind, ...] = get_args(TrialIdKind)) -> Iterator[tuple[str, TrialIdKind]]:
+def iter_trial_ids(
+    text: str, kinds: tuple[TrialIdKind, ...] = get_args(TrialIdKind)
+) -> Iterator[tuple[str, TrialIdKind]]:
     """Every trial number of ``kinds`` in running text, in order, repeats included, as
     (canonical number, kind) pairs."""
     for match in _IN_TEXT.finditer(text):

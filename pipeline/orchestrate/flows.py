@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import os
 
-# Offline by design: the temporary Prefect server must not try to send telemetry.
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+from pipeline.orchestrate.server import OFFLINE_ENVIRONMENT
+
+# Before Prefect is imported: the temporary Prefect server must not try to send telemetry.
+for _name, _value in OFFLINE_ENVIRONMENT.items():
+    os.environ.setdefault(_name, _value)
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime

@@ -31,6 +31,7 @@ from pipeline.reconcile.records import (
 )
 from pipeline.reconcile.rules import (
     NAMED_IN_SENTENCE_COVERAGE,
+    NO_STATED_ENROLLMENT,
     compare_conditions,
     enrollment_figure,
     enrollment_outcome,
@@ -117,7 +118,7 @@ def _table_trial_rows(trial: StatedTrial, reached: list[ReachedRecord]) -> list[
 
     f = fact("enrollment", None if trial.enrollment is None else str(trial.enrollment))
     if trial.enrollment is None:
-        rows.append(unchecked_row(f, "enrollment.equal", "the page states no enrollment figure"))
+        rows.append(unchecked_row(f, "enrollment.equal", NO_STATED_ENROLLMENT))
     else:
         figures = [fig for r in reached if (fig := enrollment_figure(r)) is not None]
         rows += rows_for_trial(f, "enrollment.equal", reached,

@@ -57,7 +57,9 @@ def says_listed(sentence: str) -> bool:
     return bool(_SAYS_LISTED.search(fold(sentence)))
 
 
-def intervention_outcome(drug: str, pattern: re.Pattern[str], reached: ReachedRecord, listed_claim: bool = False) -> RuleResult:
+def intervention_outcome(
+    drug: str, pattern: re.Pattern[str], reached: ReachedRecord, listed_claim: bool = False
+) -> RuleResult:
     """Is the page's drug among the record's interventions?
 
     Named as an intervention (its name or other names, an arm's intervention list, or a product
@@ -77,16 +79,16 @@ def intervention_outcome(drug: str, pattern: re.Pattern[str], reached: ReachedRe
         for name in (intervention.name, *intervention.other_names):
             if find_drug(pattern, name):
                 return RuleResult("match", value, f"{drug} is the listed intervention '{intervention.name}'",
-                               None, ("interventions",))
+                                  None, ("interventions",))
             known = product_is_drug(name, pattern)
             if known:
                 return RuleResult("match", value, f"{drug}: the listed intervention '{intervention.name}' is {known}",
-                               None, ("interventions",))
+                                  None, ("interventions",))
     for arm in rec.arms:
         for name in arm.intervention_names:
             if find_drug(pattern, name):
                 return RuleResult("match", value, f"{drug} is listed in {_arm_words(arm)} as '{name}'",
-                               None, ("arms", "interventions"))
+                                  None, ("arms", "interventions"))
     regimen: list[tuple[str, str | None, tuple[str, ...]]] = [
         *((f"the description of intervention '{i.name}'", i.description, ("interventions",))
           for i in rec.interventions),
@@ -97,10 +99,10 @@ def intervention_outcome(drug: str, pattern: re.Pattern[str], reached: ReachedRe
         found = find_drug(pattern, text)
         if found and not listed_claim:
             return RuleResult("match", value, f"in the regimen, as the sentence says: '{found}' appears in {where}",
-                           None, keys)
+                              None, keys)
         if found:
-            return RuleResult("partial", value, f"in the regimen, not a listed intervention: '{found}' appears in {where}",
-                           None, keys)
+            return RuleResult("partial", value,
+                              f"in the regimen, not a listed intervention: '{found}' appears in {where}", None, keys)
     elsewhere = [
         ("the title", rec.title, ("title",)),
         ("the official title", rec.official_title, ("official_title",)),
@@ -113,13 +115,13 @@ def intervention_outcome(drug: str, pattern: re.Pattern[str], reached: ReachedRe
             return RuleResult("partial", value, detail, None, keys)
     if not listed:
         return RuleResult("unverifiable", None, f"the {rec.registry} record lists no interventions", None,
-                       ("interventions",))
+                          ("interventions",))
     if not listed_claim and not any(text for _, text, _ in regimen):
         return RuleResult("unverifiable", value,
-                       f"{drug} is not a listed intervention, and the record describes no regimen "
-                       "(no arm or intervention descriptions, no summary) to find it in", None, ("interventions",))
+                          f"{drug} is not a listed intervention, and the record describes no regimen "
+                          "(no arm or intervention descriptions, no summary) to find it in", None, ("interventions",))
     return RuleResult("mismatch", value, f"{drug} is not among the interventions, arms or summary", None,
-                   ("interventions",))
+                      ("interventions",))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -145,7 +147,7 @@ def products_outcome(products: Sequence[str], reached: ReachedRecord) -> RuleRes
     value = clip("; ".join(listed)) if listed else next((clip(texts[0]) for _, texts, _ in places[1:] if texts), None)
     if not any(texts for _, texts, _ in places):
         return RuleResult("unverifiable", None, f"the {rec.registry} record gives no interventions, title or summary",
-                       None, ("interventions",))
+                          None, ("interventions",))
     found: list[str] = []
     keys: list[str] = []
     for product in products:
@@ -209,7 +211,7 @@ def endpoint_outcome(stated: AbstractSet[str], reached: ReachedRecord) -> RuleRe
     value = clip("; ".join(measures))
     if not primary:
         return RuleResult("unverifiable", value, "the registry's primary outcomes name no known endpoint term",
-                       None, keys)
+                          None, keys)
     verdict, detail = compare_endpoint_terms(stated, primary, secondary)
     return RuleResult(verdict, value, f"registry terms {', '.join(sorted(primary))}; {detail}", None, keys)
 

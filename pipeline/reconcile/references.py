@@ -24,7 +24,8 @@ from pipeline.reconcile.records import LoadedRecord, RecordIndex
 
 _CTGOV = re.compile(r"clinicaltrials\.gov/(?:study|ct2/show|show)/([A-Za-z0-9-]+)", re.IGNORECASE)
 _CTIS = re.compile(r"(?:euclinicaltrials\.eu/.*[?&]EUCT=|ctis\.eu/trial/)(" + ID_PATTERNS["EU_CT"] + ")", re.IGNORECASE)
-_EUCTR = re.compile(r"clinicaltrialsregister\.eu/ctr-search/(?:trial|search)/(" + ID_PATTERNS["EUDRACT"] + ")", re.IGNORECASE)
+_EUCTR = re.compile(r"clinicaltrialsregister\.eu/ctr-search/(?:trial|search)/(" + ID_PATTERNS["EUDRACT"] + ")",
+                    re.IGNORECASE)
 
 
 def url_target(url: str) -> tuple[str, str] | None:

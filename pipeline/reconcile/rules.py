@@ -144,7 +144,8 @@ def status_outcome(stated: TrialStatus | None, reached: ReachedRecord) -> RuleRe
     """:func:`compare_status` against one record."""
     rec = reached.record
     if rec.status is None:
-        return RuleResult("unverifiable", rec.status_raw, f"the {rec.registry} record gives no status", None, ("status",))
+        return RuleResult("unverifiable", rec.status_raw, f"the {rec.registry} record gives no status", None,
+                          ("status",))
     verdict, detail = compare_status(stated, rec.status)
     if verdict != "match" and rec.last_updated is not None:
         # A status is only as fresh as the record: say how old it is beside a disagreement.
@@ -227,13 +228,16 @@ def enrollment_figure(reached: ReachedRecord) -> EnrollmentFigure | None:
     return EnrollmentFigure(rec.registry, rec.trial_id, rec.enrollment, rec.enrollment_type, rec.enrollment_scope)
 
 
+NO_STATED_ENROLLMENT = "the page states no enrollment figure"
+
+
 def enrollment_outcome(stated: int | None, reached: ReachedRecord, others: Sequence[EnrollmentFigure]) -> RuleResult:
     """:func:`compare_enrollment` against one record; ``others`` are the trial's other records' figures."""
     figure = enrollment_figure(reached)
     keys = ("enrollment",)
     if stated is None:
         return RuleResult("unverifiable", None if figure is None else str(figure.value),
-                       "the page states no enrollment figure", None, keys)
+                          NO_STATED_ENROLLMENT, None, keys)
     if figure is None:
         return RuleResult("unverifiable", None, f"the {reached.registry} record gives no enrollment", None, keys)
     verdict, detail = compare_enrollment(stated, figure, [o for o in others if o.record_id != figure.record_id])

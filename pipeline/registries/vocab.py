@@ -246,13 +246,21 @@ def status_mapping_rows() -> list[tuple[str, str, str]]:
 # Phase
 # ---------------------------------------------------------------------------------------------
 
+ICH_E8_CATEGORIES: dict[Phase, str] = {
+    Phase.PHASE1: "Human pharmacology (Phase I)",
+    Phase.PHASE2: "Therapeutic exploratory (Phase II)",
+    Phase.PHASE3: "Therapeutic confirmatory (Phase III)",
+    Phase.PHASE4: "Therapeutic use (Phase IV)",
+}
+"""The ICH E8 names of the phases, as the EU registers write them (EU CTR E.7.1-E.7.4, CTIS codes 4-6)."""
+
 CTIS_PHASE_CODES: dict[int, tuple[str, tuple[Phase, ...]]] = {
     1: ("Human Pharmacology (Phase I) - First administration to humans", (Phase.PHASE1,)),
     2: ("Human Pharmacology (Phase I) - Bioequivalence Study", (Phase.PHASE1,)),
     3: ("Human Pharmacology (Phase I) - Other", (Phase.PHASE1,)),
-    4: ("Therapeutic exploratory (Phase II)", (Phase.PHASE2,)),
-    5: ("Therapeutic confirmatory (Phase III)", (Phase.PHASE3,)),
-    6: ("Therapeutic use (Phase IV)", (Phase.PHASE4,)),
+    4: (ICH_E8_CATEGORIES[Phase.PHASE2], (Phase.PHASE2,)),
+    5: (ICH_E8_CATEGORIES[Phase.PHASE3], (Phase.PHASE3,)),
+    6: (ICH_E8_CATEGORIES[Phase.PHASE4], (Phase.PHASE4,)),
     7: ("Phase I and Phase II (Integrated) - First administration to humans", (Phase.PHASE1, Phase.PHASE2)),
     8: ("Phase I and Phase II (Integrated) - Bioequivalence Study", (Phase.PHASE1, Phase.PHASE2)),
     9: ("Phase I and Phase II (Integrated) - Other", (Phase.PHASE1, Phase.PHASE2)),

@@ -92,6 +92,7 @@ from urllib.parse import urlsplit
 
 from pipeline.constants import TRIAL_REGISTRIES, record_api_url
 from pipeline.errors import ParseError
+from pipeline.registries.euctr import EUDRACT_FIELD, LINE_LABELS, PHASE_ROWS, SPONSOR_CODE_FIELD
 from pipeline.models import SnapshotEntry, TrialLink
 from pipeline.store.snapshots import (
     DEFAULT_SNAPSHOTS_DIR,
@@ -255,8 +256,8 @@ _E1 = ("E. General Information on the Trial", "E.1 Medical condition or disease 
 _E7 = ("E. General Information on the Trial", "E.6 and E.7 Scope of the trial", "E.7 Trial type and phase ")
 _F4 = ("F. Population of Trial Subjects", "F.4 Planned number of subjects to be included")
 EUCTR_LINES: list[tuple[str, tuple[str, ...]]] = [
-    ("EudraCT Number", ()),
-    ("Sponsor's Protocol Code Number", ()),
+    (EUDRACT_FIELD, ()),
+    (SPONSOR_CODE_FIELD, ()),
     # The register pads this one line with a trailing space.
     ("National Competent Authority", ()),
     ("Clinical Trial Type", ()),
@@ -268,21 +269,18 @@ EUCTR_LINES: list[tuple[str, tuple[str, ...]]] = [
     ("A.3 Full title of the trial", _A),
     ("A.3.1 Title of the trial for lay people, in easily understood, i.e. non-technical, language", _A),
     ("A.3.2 Name or abbreviated title of the trial where available", _A),
-    ("A.4.1 Sponsor's protocol code number", _A),
+    (LINE_LABELS["A.4.1"], _A),
     ("B.1.1 Name of Sponsor", _B),
-    ("E.1.1 Medical condition(s) being investigated", _E1),
+    (LINE_LABELS["E.1.1"], _E1),
     ("E.1.2", (*_E1, "MedDRA Classification")),
-    ("E.2.1 Main objective of the trial", ("E. General Information on the Trial", "E.2 Objective of the trial")),
+    (LINE_LABELS["E.2.1"], ("E. General Information on the Trial", "E.2 Objective of the trial")),
     ("E.5.1 Primary end point(s)", ("E. General Information on the Trial", "E.5 End points")),
-    ("E.7.1 Human pharmacology (Phase I)", _E7),
-    ("E.7.2 Therapeutic exploratory (Phase II)", _E7),
-    ("E.7.3 Therapeutic confirmatory (Phase III)", _E7),
-    ("E.7.4 Therapeutic use (Phase IV)", _E7),
+    *((LINE_LABELS[code], _E7) for code, _, _ in PHASE_ROWS),
     ("E.8.3 The trial involves single site in the Member State concerned",
      ("E. General Information on the Trial", "E.8 Design of the trial")),
     ("F.4.1 In the member state", _F4),
-    ("F.4.2.1 In the EEA", (*_F4, "F.4.2 For a multinational trial")),
-    ("F.4.2.2 In the whole clinical trial", (*_F4, "F.4.2 For a multinational trial")),
+    (LINE_LABELS["F.4.2.1"], (*_F4, "F.4.2 For a multinational trial")),
+    (LINE_LABELS["F.4.2.2"], (*_F4, "F.4.2 For a multinational trial")),
     ("P. End of Trial Status", ("P. End of Trial",)),
 ]
 _EUCTR_LABELS = {label for label, _ in EUCTR_LINES}
