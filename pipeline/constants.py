@@ -15,6 +15,7 @@ from pipeline.models import Registry, Verdict
 
 __all__ = [
     "API_BASE_URLS",
+    "RECORD_FORMATS",
     "REGISTRIES",
     "TRIAL_REGISTRIES",
     "TrialRegistry",
@@ -35,6 +36,14 @@ TrialRegistry = Literal["ctgov", "ctis", "euctr"]
 the page (clinicaltrials.eu, the page's own site, is neither)."""
 TRIAL_REGISTRIES: tuple[TrialRegistry, ...] = get_args(TrialRegistry)
 assert set(TRIAL_REGISTRIES) <= set(REGISTRIES)
+
+RECORD_FORMATS: dict[TrialRegistry, tuple[str, str]] = {
+    "ctgov": ("json", "application/json"),
+    "ctis": ("json", "application/json"),
+    "euctr": ("txt", "text/plain; charset=utf-8"),
+}
+"""Extension and content type of each registry's record snapshot, stored as
+``<registry>/<number>.<extension>`` (see :mod:`pipeline.store.snapshots`)."""
 
 # ---------------------------------------------------------------------------------------------
 # Addresses

@@ -37,7 +37,7 @@ from typing import Literal, get_args
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, computed_field, field_validator
 
-from pipeline.constants import TrialRegistry
+from pipeline.constants import RECORD_FORMATS, TrialRegistry
 from pipeline.errors import FetchError, ParseError, SnapshotError, UnsafePathError
 from pipeline.models import SnapshotEntry
 from pipeline.orchestrate.progress import NoProgress, Progress
@@ -59,13 +59,6 @@ OUTCOMES: tuple[RefreshOutcome, ...] = get_args(RefreshOutcome)
 
 MANIFEST_FLUSH_SECONDS = 1.0
 """Longest time a changed manifest stays in memory only, while a refresh runs."""
-
-# Where each registry's snapshot lives: folder and extension (see pipeline.store.snapshots).
-_LAYOUT: dict[str, tuple[str, str]] = {
-    "ctgov": ("ctgov", "json"),
-    "ctis": ("ctis", "json"),
-    "euctr": ("euctr", "txt"),
-}
 
 
 class FetchTarget(BaseModel):
@@ -126,8 +119,8 @@ class RefreshReport(BaseModel):
 
 def snapshot_path_of(target: FetchTarget) -> str:
     """The store path of a target's snapshot: ctgov/<NCT>.json, ctis/<EU CT>.json, euctr/<EudraCT>.txt."""
-    folder, ext = _LAYOUT[target.registry]
-    return snapshot_relpath(folder, target.trial_id, ext)
+    ext, _ = RECORD_FORMATS[target.registry]
+    return snapshot_relpath(target.registry, target.trial_id, ext)
 
 
 async def refresh(

@@ -90,7 +90,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pipeline.constants import TRIAL_REGISTRIES, record_api_url
+from pipeline.constants import RECORD_FORMATS, TRIAL_REGISTRIES, record_api_url
 from pipeline.errors import ParseError
 from pipeline.registries.euctr import EUDRACT_FIELD, LINE_LABELS, PHASE_ROWS, SPONSOR_CODE_FIELD
 from pipeline.models import SnapshotEntry, TrialLink
@@ -122,13 +122,6 @@ LINKS_NAME = "links.json"
 
 # Where a registry's record would be fetched from (the snapshot's manifest url).
 API_URLS = {registry: record_api_url(registry, "{id}") for registry in TRIAL_REGISTRIES}
-
-# Folder, extension and content type of each registry's snapshot (see pipeline.store.snapshots).
-_LAYOUT = {
-    "ctgov": ("ctgov", "json", "application/json"),
-    "ctis": ("ctis", "json", "application/json"),
-    "euctr": ("euctr", "txt", "text/plain; charset=utf-8"),
-}
 
 _REQUIRED_KEYS = ("registry", "trial_id", "url", "facts_file", "values")
 
@@ -315,7 +308,7 @@ def load_recipes(folder: Path) -> list[dict[str, Any]]:
             disagree with its place in the folder, or its url is not the registry's API URL.
     """
     recipes: list[dict[str, Any]] = []
-    for registry in sorted(_LAYOUT):
+    for registry in sorted(TRIAL_REGISTRIES):
         for path in sorted((folder / registry).glob("*.json")):
             try:
                 recipe = json.loads(path.read_bytes())
@@ -562,8 +555,8 @@ def rebuild(store: SnapshotStore, recipes_dir: Path, built_at: datetime) -> list
     existing = {entry.path: entry for entry in store.entries()}
     built: list[SnapshotEntry] = []
     for recipe in recipes:
-        folder, ext, content_type = _LAYOUT[recipe["registry"]]
-        path = snapshot_relpath(folder, recipe["trial_id"], ext)
+        ext, content_type = RECORD_FORMATS[recipe["registry"]]
+        path = snapshot_relpath(recipe["registry"], recipe["trial_id"], ext)
         previous = existing.get(path)
         if previous is not None and previous.provenance != "reconstructed":
             continue
@@ -579,7 +572,7 @@ def rebuild(store: SnapshotStore, recipes_dir: Path, built_at: datetime) -> list
         ):
             fetched_at = previous.fetched_at or built_at
         built.append(store.write(
-            folder, recipe["trial_id"], ext, content,
+            recipe["registry"], recipe["trial_id"], ext, content,
             registry=recipe["registry"],
             url=recipe["url"],
             provenance="reconstructed",
