@@ -389,7 +389,7 @@ def rerun_store(workdir: Path, corpus: Path | None, records: int) -> Path | None
     import itertools
 
     from devtools.site import write_store
-    from pipeline.store.snapshots import DEFAULT_SNAPSHOTS_DIR
+    from pipeline.paths import DEFAULT_SNAPSHOTS_DIR
 
     root = workdir / "store"
     with corpus.open("rb") as fh:

@@ -19,10 +19,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn
 
-from pipeline.outputs.baseline import DEFAULT_BASELINE_DIR
 from pipeline.errors import ExitStatus, InputError, TrialreconError
 from pipeline.orchestrate.server import describe_serving
-from pipeline.store.snapshots import DEFAULT_SNAPSHOTS_DIR, SnapshotStore
+from pipeline.paths import DEFAULT_BASELINE_DIR, DEFAULT_OUTPUT_DIR, DEFAULT_SNAPSHOTS_DIR
+from pipeline.store.snapshots import SnapshotStore
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_PARTIAL = (
     ExitStatus.OK, ExitStatus.CHECK_FAILED, ExitStatus.BAD_INPUT, ExitStatus.PARTIAL)
@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="extract, reconcile and load into DuckDB + Parquet (a Prefect flow)",
                          description="Example: python -m pipeline run --document page.txt --output out/")
     _documents_arg(run)
-    run.add_argument("--output", type=Path, default=Path("output"), metavar="DIR",
+    run.add_argument("--output", type=Path, default=DEFAULT_OUTPUT_DIR, metavar="DIR",
                      help="output folder (default: output/)")
     run.add_argument("--online", action="store_true",
                      help="refresh the snapshots from the live registries first (default: offline)")
@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Example: python -m pipeline ingest ctg-studies/ --output out/ "
                                         "(PATH: NDJSON, JSON files or /studies pages, a zip, or a folder of them)")
     ingest.add_argument("path", type=Path)
-    ingest.add_argument("--output", type=Path, default=Path("output"), metavar="DIR",
+    ingest.add_argument("--output", type=Path, default=DEFAULT_OUTPUT_DIR, metavar="DIR",
                         help="output folder (default: output/)")
     ingest.add_argument("--engine", choices=("duckdb", "python"), default="duckdb",
                         help="duckdb: DuckDB's JSON reader does the decoding and extraction (default, faster); "
@@ -142,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
                              description="Example: python -m pipeline changes --since 2026-01-01")
     changes.add_argument("--since", type=_date_arg, default=datetime(1970, 1, 1, tzinfo=UTC), metavar="DATE",
                          help="only changes at or after DATE (YYYY-MM-DD or an ISO timestamp)")
-    changes.add_argument("--output", type=Path, default=Path("output"), metavar="DIR")
+    changes.add_argument("--output", type=Path, default=DEFAULT_OUTPUT_DIR, metavar="DIR")
 
     serve = sub.add_parser(
         "serve", help="run the flow on a schedule, on a Prefect server with a scheduler and a UI",
@@ -158,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="port of the local Prefect server (default: $TRIALRECON_PREFECT_PORT, else 4200); "
                             "unused when PREFECT_API_URL is set")
     _documents_arg(serve)
-    serve.add_argument("--output", type=Path, default=Path("output"), metavar="DIR",
+    serve.add_argument("--output", type=Path, default=DEFAULT_OUTPUT_DIR, metavar="DIR",
                        help="output folder of every run (default: output/)")
     serve.add_argument("--online", action="store_true", help="refresh from the registries before each run")
     _snapshots_arg(serve)

@@ -45,6 +45,7 @@ from pipeline.models import (
     SourceDocument,
     StatedTrial,
 )
+from pipeline.ids import REGISTRY_ID_PATTERN, REGISTRY_OF_KIND, TrialIdKind, iter_trial_ids
 from pipeline.registries.vocab import STATUS_MAP, normalize_country, status_key
 
 __all__ = ["document_id_for", "extract_document", "read_document"]
@@ -53,13 +54,17 @@ __all__ = ["document_id_for", "extract_document", "read_document"]
 # Patterns shared by the parts
 # ---------------------------------------------------------------------------------------------
 
-# The ids the site prints: NCT numbers (ClinicalTrials.gov), EU CT numbers (YYYY-NNNNNN-NN-NN,
-# CTIS) and EudraCT numbers (YYYY-NNNNNN-NN, EU CTR). ASCII digits only: \d would also take
-# look-alikes such as full-width digits, which no registry accepts.
-_TRIAL_ID = r"(?:NCT[0-9]{8}|[0-9]{4}-[0-9]{6}-[0-9]{2}(?:-[0-9]{2})?)"
-# In running text and URLs an id stands alone: glued to letters or to more hyphenated digits it
-# is part of something else ("NCT01234567-related" still names the trial).
-_TRIAL_ID_IN_TEXT = re.compile(rf"(?<!\w)(?<![0-9]-){_TRIAL_ID}(?!\w|-[0-9])")
+# The ids the site prints: NCT numbers (ClinicalTrials.gov), EU CT numbers (CTIS) and EudraCT
+# numbers (EU CTR), as pipeline.ids tells them (look-alikes are not ids).
+_TRIAL_ID = REGISTRY_ID_PATTERN
+_PAGE_KINDS: tuple[TrialIdKind, ...] = tuple(REGISTRY_OF_KIND)
+
+
+def _trial_ids_in(text: str) -> list[str]:
+    """The page's kinds of trial number in running text or a URL, in order, repeats included."""
+    return [number for number, _ in iter_trial_ids(text, _PAGE_KINDS)]
+
+
 # A citation marker: "[3]", and the list and range forms "[1, 2]", "[1-3]" other pages use.
 _CITATION = re.compile(r"\[(\d+(?:\s*[,–-]\s*\d+)*)\]")
 # A list item: a bullet and the item's text. The capture indents bullets; some pages do not.
@@ -528,7 +533,7 @@ def _claims(narrative: Sequence[_Part], document_id: str, drug: re.Pattern[str] 
     for part in narrative:
         for paragraph in _paragraphs(line for _, line in part.lines):
             for sentence in _sentences(paragraph):
-                trial_ids = _unique(m.group() for m in _TRIAL_ID_IN_TEXT.finditer(sentence))
+                trial_ids = _unique(_trial_ids_in(sentence))
                 ref_numbers = _cited_numbers(sentence)
                 if not trial_ids and not ref_numbers:
                     continue
@@ -716,7 +721,7 @@ def _ongoing_trials(lines: Sequence[str], document_id: str) -> list[OngoingTrial
             else:
                 countries.extend(split.names)
                 more += split.more
-        named = [m.group() for text in (title, *details) for m in _TRIAL_ID_IN_TEXT.finditer(text)]
+        named = [number for text in (title, *details) for number in _trial_ids_in(text)]
         trials.append(
             OngoingTrial(
                 document_id=document_id,
@@ -780,8 +785,8 @@ def _references(lines: Sequence[str], claims: Sequence[Claim], document_id: str)
 
 def _trial_of_url(url: str) -> str | None:
     """The trial id in a URL's path or query (not in its host)."""
-    match = _TRIAL_ID_IN_TEXT.search(_URL_HOST.sub("", url))
-    return match.group() if match else None
+    named = _trial_ids_in(_URL_HOST.sub("", url))
+    return named[0] if named else None
 
 
 def _trial_of_citing_sentences(number: int, claims: Sequence[Claim]) -> str | None:

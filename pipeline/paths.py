@@ -13,3 +13,6 @@ REPO_DIR = PACKAGE_DIR.parent
 DEFAULT_SNAPSHOTS_DIR = REPO_DIR / "snapshots"
 DEFAULT_BASELINE_DIR = REPO_DIR / "baseline"
 SCHEMAS_DIR = REPO_DIR / "schemas"
+DEFAULT_OUTPUT_DIR = Path("output")
+"""Where ``run``, ``ingest``, ``changes`` and ``serve`` write by default: relative to the working
+directory, as outputs belong to whoever runs the command (the inputs above ship with the repository)."""

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import gc
-import re
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -22,6 +21,8 @@ from uuid import uuid4
 import duckdb
 from pydantic import TypeAdapter, ValidationError
 
+from pipeline.constants import REGISTRIES, TRIAL_REGISTRIES, VERDICT_ORDER
+from pipeline.ids import canonical_trial_id, registry_of
 from pipeline.load.rows import LoadError, RunInfo, RunSummaryCounts, build_batch, run_row
 from pipeline.load.writer import Batch
 from pipeline.errors import DocumentError, SnapshotError, UnsafePathError, validation_problem
@@ -51,7 +52,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-REGISTRIES = ("ctgov", "ctis", "euctr", "cteu")
 LINKS_NAME = "links.json"
 MISSING_NAME = "missing_records.json"
 
@@ -487,7 +487,7 @@ def stored_findings(con: duckdb.DuckDBPyConnection | None, baseline_dir: Path, r
     and the counts by verdict are counted in DuckDB, so the cost follows the discrepancies."""
     from dataclasses import replace
 
-    from pipeline.outputs.baseline import VERDICT_ORDER, format_findings, load_baseline
+    from pipeline.outputs.baseline import format_findings, load_baseline
 
     if con is None:
         return []
@@ -783,22 +783,6 @@ def run_batch(
     )
 
 
-_NCT = re.compile(r"^NCT\d{8}$")
-_EU_CT = re.compile(r"^\d{4}-\d{6}-\d{2}-\d{2}$")
-_EUDRACT = re.compile(r"^\d{4}-\d{6}-\d{2}$")
-
-
-def registry_of(trial_id: str) -> str | None:
-    """The registry a trial number belongs to: NCT -> ctgov, EU CT -> ctis, EudraCT -> euctr."""
-    if _NCT.match(trial_id):
-        return "ctgov"
-    if _EU_CT.match(trial_id):
-        return "ctis"
-    if _EUDRACT.match(trial_id):
-        return "euctr"
-    return None
-
-
 def refresh_targets(
     store: SnapshotStore, docs: Sequence[ExtractedDocument], only: Sequence[str] = ()
 ) -> list[tuple[str, str]]:
@@ -806,15 +790,15 @@ def refresh_targets(
     trials and the linked numbers, limited to ``only`` when given."""
     wanted: dict[tuple[str, str], None] = {}
     for entry in store.entries():
-        if entry.registry in ("ctgov", "ctis", "euctr") and entry.trial_id:
+        if entry.registry in TRIAL_REGISTRIES and entry.trial_id:
             wanted[(entry.registry, entry.trial_id)] = None
     stated = [t.trial_id for d in docs for t in d.trials] + [i for d in docs for c in d.claims for i in c.trial_ids]
     for link in load_links(store):
         stated.append(link.other_id)
     for trial_id in stated:
-        registry = registry_of(trial_id)
-        if registry:
-            wanted[(registry, trial_id)] = None
+        registry, number = registry_of(trial_id), canonical_trial_id(trial_id)
+        if registry and number:
+            wanted[(registry, number)] = None
     keys = list(wanted)
     if only:
         keys = [k for k in keys if k[1] in set(only)]

@@ -139,7 +139,7 @@ def test_exit_code_of_an_empty_result_is_zero():
 def test_format_check_lists_each_unaccepted_discrepancy_with_its_evidence():
     text = format_check(check([_row(), _row(verdict="match", claim_id="table:5:phase")], []))
     assert text == "\n".join([
-        "verdicts: match 1, partial 0, mismatch 1, unverifiable 0 (2 comparisons)",
+        "verdicts: mismatch 1, partial 0, unverifiable 0, match 1 (2 comparisons)",
         "unaccepted discrepancies: 1",
         "  MISMATCH NCT05727904 enrollment [table:5:enrollment] enrollment.equal vs ctgov",
         "    stated:   810",
@@ -206,7 +206,7 @@ def test_run_findings_show_at_most_ten_unaccepted_then_how_many_more_and_the_rep
 
     result = check([_discrepancy(n) for n in range(1, 14)], [])
     lines = format_findings([result], Path("out/report.html"))
-    assert lines[:3] == ["verdicts: match 0, partial 0, mismatch 13, unverifiable 0 (13 comparisons)",
+    assert lines[:3] == ["verdicts: mismatch 13, partial 0, unverifiable 0, match 0 (13 comparisons)",
                          "findings: 13 facts of the page contradicted by a registry (SELECT * FROM v_findings)",
                          "unaccepted discrepancies: 13 (0 accepted by the baseline)"]
     assert lines[3] == "  MISMATCH NCT00000001 enrollment [table:1:enrollment]: page 101, ctgov 90"

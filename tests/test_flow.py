@@ -97,7 +97,7 @@ def test_run_publishes_the_verdict_counts_as_a_prefect_artifact(first_run):
 
 def test_run_summary_leads_with_verdicts_findings_and_the_report(first_run):
     out, summary = first_run
-    assert summary.findings[0].startswith("verdicts: match ")
+    assert summary.findings[0].startswith("verdicts: mismatch ")
     assert summary.findings[1].startswith("findings: 7 facts of the page contradicted by a registry")
     assert summary.findings[2] == "unaccepted discrepancies: 0 (16 accepted by the baseline)"
     assert summary.findings[-1] == f"report: {out / 'report.html'}"

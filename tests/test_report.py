@@ -156,7 +156,7 @@ MEASURE = """<script>
 def embedded_report():
     """The report of the embedded page, as a run writes it (the baseline's checks included)."""
     from pipeline import stages
-    from pipeline.outputs.baseline import DEFAULT_BASELINE_DIR
+    from pipeline.paths import DEFAULT_BASELINE_DIR
     from pipeline.load.rows import RunInfo
     from pipeline.store.snapshots import SnapshotStore
 

@@ -16,7 +16,6 @@ from pipeline.registries.vocab import (
     CTIS_STATUS_CODES,
     STATUS_MAP,
     ctis_status_label,
-    find_trial_ids,
     normalize_country,
     normalize_status,
     overall_status,
@@ -24,8 +23,8 @@ from pipeline.registries.vocab import (
     parse_phases,
     status_key,
     status_mapping_rows,
-    trial_id_type,
 )
+from pipeline.ids import find_trial_ids, trial_id_type
 
 S = TrialStatus
 P = Phase

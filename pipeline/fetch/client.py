@@ -29,12 +29,11 @@ from __future__ import annotations
 
 import asyncio
 import random
-import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -44,7 +43,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from pipeline import __version__
+from pipeline.constants import API_BASE_URLS, record_api_url
 from pipeline.errors import FetchError, TransientFetchError, UnsafePathError
+from pipeline.ids import canonical_trial_id, registry_of
 from pipeline.store.snapshots import without_userinfo
 
 __all__ = [
@@ -56,14 +57,6 @@ __all__ = [
     "validate_trial_id",
 ]
 
-FetchableRegistry = Literal["ctgov", "ctis", "euctr"]
-
-# ASCII digits only: \d would also take full-width and other look-alike digits into a URL.
-_TRIAL_ID_PATTERNS: dict[str, re.Pattern[str]] = {
-    "ctgov": re.compile(r"NCT[0-9]{8}"),
-    "ctis": re.compile(r"[0-9]{4}-[0-9]{6}-[0-9]{2}-[0-9]{2}"),  # EU CT number
-    "euctr": re.compile(r"[0-9]{4}-[0-9]{6}-[0-9]{2}"),  # EudraCT number
-}
 _REDIRECT_STATUSES = {301, 302, 303, 307, 308}
 
 
@@ -75,10 +68,10 @@ class FetchSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    ctgov_base_url: str = "https://clinicaltrials.gov/api/v2"
-    ctis_base_url: str = "https://euclinicaltrials.eu/ctis-public-api"
-    euctr_base_url: str = "https://www.clinicaltrialsregister.eu"
-    cteu_base_url: str = "https://clinicaltrials.eu"
+    ctgov_base_url: str = API_BASE_URLS["ctgov"]
+    ctis_base_url: str = API_BASE_URLS["ctis"]
+    euctr_base_url: str = API_BASE_URLS["euctr"]
+    cteu_base_url: str = API_BASE_URLS["cteu"]
     contact: str = Field(
         default="mailto:trialrecon@example.invalid",
         description="Who to tell when we misbehave; goes into the User-Agent. Set it for real runs.",
@@ -185,8 +178,9 @@ def validate_trial_id(registry: str, trial_id: str) -> str:
         UnsafePathError: the id does not have the registry's shape (NCT########,
             YYYY-NNNNNN-NN-NN for CTIS, YYYY-NNNNNN-NN for EU CTR), or the registry is unknown.
     """
-    pattern = _TRIAL_ID_PATTERNS.get(registry)
-    if pattern is None or not isinstance(trial_id, str) or not pattern.fullmatch(trial_id):
+    # Exactly as the registry writes it: no look-alike digits, no surrounding spaces, the prefix
+    # in capitals (see pipeline.ids).
+    if not isinstance(trial_id, str) or registry_of(trial_id) != registry or canonical_trial_id(trial_id) != trial_id:
         raise UnsafePathError(trial_id)
     return trial_id
 
@@ -316,16 +310,15 @@ class RegistryClient:
 
     def ctgov_study_url(self, nct_id: str) -> str:
         """URL of one study in the ClinicalTrials.gov API v2."""
-        return f"{self.settings.base_urls['ctgov']}/studies/{validate_trial_id('ctgov', nct_id)}"
+        return record_api_url("ctgov", validate_trial_id("ctgov", nct_id), self.settings.base_urls["ctgov"])
 
     def ctis_url(self, ct_number: str) -> str:
         """URL of one trial in the CTIS public API ("retrieve")."""
-        return f"{self.settings.base_urls['ctis']}/retrieve/{validate_trial_id('ctis', ct_number)}"
+        return record_api_url("ctis", validate_trial_id("ctis", ct_number), self.settings.base_urls["ctis"])
 
     def euctr_url(self, eudract: str) -> str:
         """URL of the EU CTR full-text download of one trial (all member-state records)."""
-        number = validate_trial_id("euctr", eudract)
-        return f"{self.settings.base_urls['euctr']}/ctr-search/rest/download/full?query={number}&mode=current_page"
+        return record_api_url("euctr", validate_trial_id("euctr", eudract), self.settings.base_urls["euctr"])
 
     async def fetch_ctgov_study(self, nct_id: str, *, etag: str | None = None,
                                 last_modified: str | None = None) -> FetchResult:

@@ -32,17 +32,17 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, get_args
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, computed_field, field_validator
 
+from pipeline.constants import RECORD_FORMATS, TrialRegistry
 from pipeline.errors import FetchError, ParseError, SnapshotError, UnsafePathError
 from pipeline.models import SnapshotEntry
 from pipeline.orchestrate.progress import NoProgress, Progress
 from pipeline.registries import parse_snapshot, require_trial
 from pipeline.fetch.client import (
-    FetchableRegistry,
     FetchResult,
     FetchSettings,
     RegistryClient,
@@ -53,18 +53,12 @@ from pipeline.store.snapshots import SnapshotStore, atomic_write_bytes, sha256_b
 
 __all__ = ["FetchTarget", "RefreshReport", "TargetOutcome", "refresh", "run_refresh", "snapshot_path_of"]
 
-Outcome = Literal["new", "changed", "unchanged", "failed"]
-OUTCOMES: tuple[Outcome, ...] = ("new", "changed", "unchanged", "failed")
+RefreshOutcome = Literal["new", "changed", "unchanged", "failed"]
+"""What refreshing one target did to its snapshot (not a trial's outcome measure, :class:`pipeline.models.Outcome`)."""
+OUTCOMES: tuple[RefreshOutcome, ...] = get_args(RefreshOutcome)
 
 MANIFEST_FLUSH_SECONDS = 1.0
 """Longest time a changed manifest stays in memory only, while a refresh runs."""
-
-# Where each registry's snapshot lives: folder and extension (see pipeline.store.snapshots).
-_LAYOUT: dict[str, tuple[str, str]] = {
-    "ctgov": ("ctgov", "json"),
-    "ctis": ("ctis", "json"),
-    "euctr": ("euctr", "txt"),
-}
 
 
 class FetchTarget(BaseModel):
@@ -76,7 +70,7 @@ class FetchTarget(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    registry: FetchableRegistry
+    registry: TrialRegistry
     trial_id: str = Field(description="NCT number, EU CT number (CTIS) or EudraCT number (EU CTR).")
 
     @field_validator("trial_id")
@@ -93,10 +87,10 @@ class TargetOutcome(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    registry: FetchableRegistry
+    registry: TrialRegistry
     trial_id: str
     path: str = Field(description="Snapshot path in the store, e.g. 'ctgov/NCT03645928.json'.")
-    outcome: Outcome
+    outcome: RefreshOutcome
     http_status: int | None = Field(default=None, description="Status of the last answer (304 included).")
     sha256: str | None = Field(default=None, description="sha256 of the snapshot now in the store.")
     error: str | None = Field(default=None, description="Why the refresh failed.")
@@ -125,8 +119,8 @@ class RefreshReport(BaseModel):
 
 def snapshot_path_of(target: FetchTarget) -> str:
     """The store path of a target's snapshot: ctgov/<NCT>.json, ctis/<EU CT>.json, euctr/<EudraCT>.txt."""
-    folder, ext = _LAYOUT[target.registry]
-    return snapshot_relpath(folder, target.trial_id, ext)
+    ext, _ = RECORD_FORMATS[target.registry]
+    return snapshot_relpath(target.registry, target.trial_id, ext)
 
 
 async def refresh(

@@ -18,12 +18,12 @@ from pathlib import Path
 import duckdb
 from pydantic import TypeAdapter
 
+from pipeline.constants import REGISTRIES
 from pipeline.models import SnapshotEntry, TrialRecord
 from pipeline.paths import PACKAGE_DIR
 
 _records_adapter = TypeAdapter(list[TrialRecord])
 OUTCOMES = ("new", "changed", "unchanged", "failed", "removed")
-REGISTRY_FOLDERS = ("ctgov", "ctis", "euctr", "cteu")
 
 
 @dataclass(frozen=True)
@@ -172,7 +172,7 @@ def registry_counts(
     current = {e.path for e in entries}
     for path in previous.snapshot_shas.keys() - current:
         folder = path.split("/", 1)[0]
-        if folder in REGISTRY_FOLDERS:  # documents are not registry snapshots
+        if folder in REGISTRIES:  # documents are not registry snapshots
             counts.setdefault(folder, Counter())["removed"] += 1
     return counts
 

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import os
 
-# Offline by design: the temporary Prefect server must not try to send telemetry.
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+from pipeline.orchestrate.server import OFFLINE_ENVIRONMENT
+
+# Before Prefect is imported: the temporary Prefect server must not try to send telemetry.
+for _name, _value in OFFLINE_ENVIRONMENT.items():
+    os.environ.setdefault(_name, _value)
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,10 +25,10 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 
 from pipeline import stages
-from pipeline.outputs.baseline import DEFAULT_BASELINE_DIR, format_findings
+from pipeline.outputs.baseline import format_findings
 from pipeline.outputs.report import ReportContext
 from pipeline.load.rows import LoadError, RunInfo
-from pipeline.errors import InputError
+from pipeline.errors import ExitStatus, InputError
 from pipeline.load.incremental import read_previous_state
 from pipeline.load.writer import (
     DB_NAME,
@@ -42,11 +45,11 @@ from pipeline.load.writer import (
 from pipeline.models import ExtractedDocument, ReconciliationRow, SnapshotEntry
 from pipeline.orchestrate.progress import Progress, make_progress
 from pipeline.reconcile import PageRecords
-from pipeline.store.snapshots import DEFAULT_SNAPSHOTS_DIR, SnapshotStore
+from pipeline.paths import DEFAULT_BASELINE_DIR, DEFAULT_OUTPUT_DIR, DEFAULT_SNAPSHOTS_DIR
+from pipeline.store.snapshots import SnapshotStore
 
 T = TypeVar("T")
 
-DEFAULT_OUTPUT_DIR = Path("output")
 DASK_ADDRESS_ENV = "TRIALRECON_DASK_ADDRESS"
 DEPLOYMENT_NAME = "trialrecon-scheduled"
 DEFAULT_CRON = "0 6 * * *"  # daily at 06:00
@@ -81,7 +84,7 @@ class RunSummary:
     @property
     def exit_code(self) -> int:
         """0 complete, 3 partial (some snapshots could not be used, or could not be refreshed)."""
-        return 3 if self.load_errors or self.refresh_failures else 0
+        return ExitStatus.PARTIAL if self.load_errors or self.refresh_failures else ExitStatus.OK
 
 
 class Parcel(Generic[T]):

@@ -114,6 +114,10 @@ def is_healthy(api_url: str, timeout: float = 2.0) -> bool:
         return False
 
 
+OFFLINE_ENVIRONMENT = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+"""Offline by design: a Prefect server we start, in a process or in ours, sends no telemetry."""
+
+
 def server_environment(server: LocalServer, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
     """The server process's environment: its home and SQLite database under ``server.home``."""
     env = {k: v for k, v in environ.items() if not k.startswith("PREFECT_")}
@@ -121,7 +125,7 @@ def server_environment(server: LocalServer, environ: Mapping[str, str] = os.envi
         "PREFECT_HOME": str(server.home),
         "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{server.database}",
         "PREFECT_API_URL": server.api_url,
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",  # offline by design
+        **OFFLINE_ENVIRONMENT,
     })
     # Settings that tune the server's own services (e.g. a faster scheduler loop) pass through.
     env.update({k: v for k, v in environ.items() if k.startswith("PREFECT_SERVER_SERVICES_")})

@@ -22,13 +22,13 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
-from pipeline.errors import InputError
+from pipeline.constants import VERDICT_ORDER
+from pipeline.errors import ExitStatus, InputError
 from pipeline.files import MAX_STORE_FILE_BYTES, read_regular_file
 from pipeline.models import ReconciliationRow
 from pipeline.paths import DEFAULT_BASELINE_DIR
 
 GATING_VERDICTS = ("mismatch", "partial")
-VERDICT_ORDER = ("match", "partial", "mismatch", "unverifiable")
 
 
 class BaselineError(InputError):
@@ -160,8 +160,8 @@ class CheckResult:
     def exit_code(self) -> int:
         """3 when a snapshot could not be used, else 1 when any discrepancy is unaccepted, else 0."""
         if self.unusable:
-            return 3
-        return 1 if self.unaccepted else 0
+            return ExitStatus.PARTIAL
+        return ExitStatus.CHECK_FAILED if self.unaccepted else ExitStatus.OK
 
 
 def check(

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from html import escape
 from typing import TYPE_CHECKING
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
+from pipeline.constants import VERDICT_ORDER, registry_page_url
 from pipeline.models import ExtractedDocument, ReconciliationRow, TrialRecord
 from pipeline.reconcile import row_order
 
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
     from pipeline.outputs.baseline import CheckResult
     from pipeline.reconcile.entities import PageTrial
 
-VERDICT_ORDER = ("mismatch", "partial", "unverifiable", "match")
 VERDICT_COLORS = {
     "match": "#1a7f37",
     "partial": "#9a6700",
@@ -59,18 +59,6 @@ class ReportContext:
     checks: dict[str, CheckResult] = field(default_factory=dict)
     trials: Sequence[PageTrial] = ()
     statements: dict[tuple[str, str], str] = field(default_factory=dict)  # (document_id, claim_id) -> words
-
-
-def registry_page_url(registry: str | None, trial_id: str | None) -> str | None:
-    """The public web page of a registry record (what a reader clicks), not the API URL."""
-    if not registry or not trial_id:
-        return None
-    tid = quote(trial_id)
-    return {
-        "ctgov": f"https://clinicaltrials.gov/study/{tid}",
-        "ctis": f"https://euclinicaltrials.eu/search-for-clinical-trials/?lang=en&EUCT={tid}",
-        "euctr": f"https://www.clinicaltrialsregister.eu/ctr-search/search?query={tid}",
-    }.get(registry)
 
 
 def safe_url(url: str | None) -> str | None:

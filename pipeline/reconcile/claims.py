@@ -23,7 +23,7 @@ from pipeline.reconcile.narrative import (
 )
 from pipeline.reconcile.records import (
     Fact,
-    Outcome,
+    RuleResult,
     ReachedRecord,
     RecordIndex,
     rows_for_trial,
@@ -31,6 +31,7 @@ from pipeline.reconcile.records import (
 )
 from pipeline.reconcile.rules import (
     NAMED_IN_SENTENCE_COVERAGE,
+    NO_STATED_ENROLLMENT,
     compare_conditions,
     enrollment_figure,
     enrollment_outcome,
@@ -79,13 +80,13 @@ def stated_phase(sentence: str) -> tuple[str, list[Phase]] | None:
     return None
 
 
-def _conditions_outcome(stated: Sequence[ConditionTerm], reached: ReachedRecord) -> Outcome:
+def _conditions_outcome(stated: Sequence[ConditionTerm], reached: ReachedRecord) -> RuleResult:
     rec = reached.record
     registry = registry_condition_terms(rec.conditions)
     if not registry:
-        return Outcome("unverifiable", None, f"the {rec.registry} record gives no conditions", None, ("conditions",))
+        return RuleResult("unverifiable", None, f"the {rec.registry} record gives no conditions", None, ("conditions",))
     result = compare_conditions(stated, registry)
-    return Outcome(result.verdict, "; ".join(rec.conditions), result.detail, result.score, ("conditions",))
+    return RuleResult(result.verdict, "; ".join(rec.conditions), result.detail, result.score, ("conditions",))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -117,7 +118,7 @@ def _table_trial_rows(trial: StatedTrial, reached: list[ReachedRecord]) -> list[
 
     f = fact("enrollment", None if trial.enrollment is None else str(trial.enrollment))
     if trial.enrollment is None:
-        rows.append(unchecked_row(f, "enrollment.equal", "the page states no enrollment figure"))
+        rows.append(unchecked_row(f, "enrollment.equal", NO_STATED_ENROLLMENT))
     else:
         figures = [fig for r in reached if (fig := enrollment_figure(r)) is not None]
         rows += rows_for_trial(f, "enrollment.equal", reached,

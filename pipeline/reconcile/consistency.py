@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pipeline.models import Claim, Evidence, ExtractedDocument, ReconciliationRow, Reference, StatedTrial, Verdict
 from pipeline.reconcile.claims import SOLID_TUMORS, sentence_condition_terms, single_trial_claims, stated_phase
 from pipeline.reconcile.ongoing import Resolution, cteu_slug
-from pipeline.reconcile.records import Fact, Outcome, ReachedRecord, RecordIndex, row_for
+from pipeline.reconcile.records import Fact, RuleResult, ReachedRecord, RecordIndex, row_for
 from pipeline.reconcile.rules import (
     NAMED_IN_SENTENCE_COVERAGE,
     compare_conditions,
@@ -196,19 +196,19 @@ def _best(*results: tuple[Verdict, str]) -> tuple[Verdict, str]:
     return min(results, key=lambda r: _RANK[r[0]])
 
 
-def _cross_status(a: ReachedRecord, b: ReachedRecord) -> Outcome | None:
+def _cross_status(a: ReachedRecord, b: ReachedRecord) -> RuleResult | None:
     sa, sb = a.record.status, b.record.status
     if sa is None or sb is None:
         return None
     verdict, detail = _best(compare_status(sa, sb), compare_status(sb, sa))
-    return Outcome(verdict, sb.value, detail, None, ("status", "status_raw"))
+    return RuleResult(verdict, sb.value, detail, None, ("status", "status_raw"))
 
 
-def _cross_phase(a: ReachedRecord, b: ReachedRecord) -> Outcome | None:
+def _cross_phase(a: ReachedRecord, b: ReachedRecord) -> RuleResult | None:
     if not a.record.phases or not b.record.phases:
         return None
     verdict, detail = compare_phases(a.record.phases, b.record.phases)
-    return Outcome(verdict, phases_text(b.record.phases), detail, None, ("phases", "phase"))
+    return RuleResult(verdict, phases_text(b.record.phases), detail, None, ("phases", "phase"))
 
 
 _NARROWER = {"member_state": 0, "eea": 1, "whole_trial": 2, None: 2}
@@ -230,22 +230,22 @@ def compare_cross_enrollment(
     return "unverifiable", f"different scopes: the {words} figure {narrow} is within the wider figure {wide}"
 
 
-def _cross_enrollment(a: ReachedRecord, b: ReachedRecord) -> Outcome | None:
+def _cross_enrollment(a: ReachedRecord, b: ReachedRecord) -> RuleResult | None:
     ra, rb = a.record, b.record
     if ra.enrollment is None or rb.enrollment is None:
         return None
     verdict, detail = compare_cross_enrollment(ra.enrollment, ra.enrollment_scope, rb.enrollment, rb.enrollment_scope)
-    return Outcome(verdict, str(rb.enrollment), detail, None, ("enrollment",))
+    return RuleResult(verdict, str(rb.enrollment), detail, None, ("enrollment",))
 
 
-def _cross_conditions(a: ReachedRecord, b: ReachedRecord) -> Outcome | None:
+def _cross_conditions(a: ReachedRecord, b: ReachedRecord) -> RuleResult | None:
     ta, tb = registry_condition_terms(a.record.conditions), registry_condition_terms(b.record.conditions)
     if not ta or not tb:
         return None
     ab, ba = compare_conditions(ta, tb), compare_conditions(tb, ta)
     # One registry listing more conditions than the other is no disagreement.
     best = min((ab, ba), key=lambda r: _RANK[r.verdict])
-    return Outcome(best.verdict, "; ".join(b.record.conditions), best.detail, best.score, ("conditions",))
+    return RuleResult(best.verdict, "; ".join(b.record.conditions), best.detail, best.score, ("conditions",))
 
 
 _CROSS = {
@@ -271,7 +271,7 @@ def cross_rows(document_id: str, page_ids: Sequence[str], index: RecordIndex) ->
                     continue
                 fact = Fact(document_id, f"cross:{trial_id}", trial_id, field, None)
                 detail = f"{first.describe(*outcome.field_keys)} says {value_of(first)}; {outcome.detail}"
-                outcome = Outcome(outcome.verdict, outcome.registry_value, detail, outcome.score, outcome.field_keys)
+                outcome = RuleResult(outcome.verdict, outcome.registry_value, detail, outcome.score, outcome.field_keys)
                 row = row_for(fact, f"cross.{field}", outcome, other)
                 rows.append(row.model_copy(update={"compared_registry": first.registry,
                                                    "compared_value": value_of(first)}))

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from pipeline.models import ExtractedDocument, MissingReason, MissingRecord, OngoingTrial, TrialLink
 from pipeline.reconcile.ongoing import Resolution, describe, resolve_ongoing, stated_codes
 from pipeline.reconcile import page_trial_ids
-from pipeline.reconcile.records import Identity, LoadedRecord, RecordIndex, registry_of_id
+from pipeline.constants import TRIAL_REGISTRIES
+from pipeline.ids import registry_of
+from pipeline.reconcile.records import Identity, LoadedRecord, RecordIndex
 from pipeline.reconcile.terms import drug_pattern
 
-REGISTRY_ORDER = ("ctgov", "ctis", "euctr")
 
 
 @dataclass(frozen=True)
@@ -217,8 +218,8 @@ def _trial(
     doc_id: str, trial_id: str, mentioned: list[str], idents: list[TrialIdentity], index: RecordIndex,
     ongoing_title: str | None,
 ) -> PageTrial:
-    reached = sorted(index.reach(trial_id), key=lambda r: REGISTRY_ORDER.index(r.registry)
-                     if r.registry in REGISTRY_ORDER else len(REGISTRY_ORDER))
+    reached = sorted(index.reach(trial_id), key=lambda r: TRIAL_REGISTRIES.index(r.registry)
+                     if r.registry in TRIAL_REGISTRIES else len(TRIAL_REGISTRIES))
     title, title_source = None, None
     for r in reached:
         text = r.record.title or r.record.official_title
@@ -242,7 +243,7 @@ def _trial(
         if own is not None:
             reason, detail = own.missing_reason, own.missing_detail
     return PageTrial(
-        document_id=doc_id, trial_id=trial_id, registry=registry_of_id(trial_id), title=title,
+        document_id=doc_id, trial_id=trial_id, registry=registry_of(trial_id), title=title,
         title_source=title_source, mentioned_in=mentioned, ctgov_id=best.get("ctgov"), ctis_id=best.get("ctis"),
         euctr_id=best.get("euctr"), record_registries=sorted({r.registry for r in reached}),
         record_status=status, missing_reason=reason, missing_detail=detail,

@@ -13,7 +13,7 @@ from collections.abc import Set as AbstractSet
 from typing import Literal
 
 from pipeline.models import Arm, TrialRecord, Verdict
-from pipeline.reconcile.records import Outcome, ReachedRecord
+from pipeline.reconcile.records import RuleResult, ReachedRecord
 from pipeline.reconcile.rules import is_same_condition
 from pipeline.reconcile.terms import (
     endpoint_terms,
@@ -57,7 +57,9 @@ def says_listed(sentence: str) -> bool:
     return bool(_SAYS_LISTED.search(fold(sentence)))
 
 
-def intervention_outcome(drug: str, pattern: re.Pattern[str], reached: ReachedRecord, listed_claim: bool = False) -> Outcome:
+def intervention_outcome(
+    drug: str, pattern: re.Pattern[str], reached: ReachedRecord, listed_claim: bool = False
+) -> RuleResult:
     """Is the page's drug among the record's interventions?
 
     Named as an intervention (its name or other names, an arm's intervention list, or a product
@@ -76,17 +78,17 @@ def intervention_outcome(drug: str, pattern: re.Pattern[str], reached: ReachedRe
     for intervention in rec.interventions:
         for name in (intervention.name, *intervention.other_names):
             if find_drug(pattern, name):
-                return Outcome("match", value, f"{drug} is the listed intervention '{intervention.name}'",
-                               None, ("interventions",))
+                return RuleResult("match", value, f"{drug} is the listed intervention '{intervention.name}'",
+                                  None, ("interventions",))
             known = product_is_drug(name, pattern)
             if known:
-                return Outcome("match", value, f"{drug}: the listed intervention '{intervention.name}' is {known}",
-                               None, ("interventions",))
+                return RuleResult("match", value, f"{drug}: the listed intervention '{intervention.name}' is {known}",
+                                  None, ("interventions",))
     for arm in rec.arms:
         for name in arm.intervention_names:
             if find_drug(pattern, name):
-                return Outcome("match", value, f"{drug} is listed in {_arm_words(arm)} as '{name}'",
-                               None, ("arms", "interventions"))
+                return RuleResult("match", value, f"{drug} is listed in {_arm_words(arm)} as '{name}'",
+                                  None, ("arms", "interventions"))
     regimen: list[tuple[str, str | None, tuple[str, ...]]] = [
         *((f"the description of intervention '{i.name}'", i.description, ("interventions",))
           for i in rec.interventions),
@@ -96,11 +98,11 @@ def intervention_outcome(drug: str, pattern: re.Pattern[str], reached: ReachedRe
     for where, text, keys in regimen:
         found = find_drug(pattern, text)
         if found and not listed_claim:
-            return Outcome("match", value, f"in the regimen, as the sentence says: '{found}' appears in {where}",
-                           None, keys)
+            return RuleResult("match", value, f"in the regimen, as the sentence says: '{found}' appears in {where}",
+                              None, keys)
         if found:
-            return Outcome("partial", value, f"in the regimen, not a listed intervention: '{found}' appears in {where}",
-                           None, keys)
+            return RuleResult("partial", value,
+                              f"in the regimen, not a listed intervention: '{found}' appears in {where}", None, keys)
     elsewhere = [
         ("the title", rec.title, ("title",)),
         ("the official title", rec.official_title, ("official_title",)),
@@ -110,16 +112,16 @@ def intervention_outcome(drug: str, pattern: re.Pattern[str], reached: ReachedRe
         found = find_drug(pattern, text)
         if found:
             detail = f"not a listed intervention nor in a described regimen: '{found}' appears in {where}"
-            return Outcome("partial", value, detail, None, keys)
+            return RuleResult("partial", value, detail, None, keys)
     if not listed:
-        return Outcome("unverifiable", None, f"the {rec.registry} record lists no interventions", None,
-                       ("interventions",))
+        return RuleResult("unverifiable", None, f"the {rec.registry} record lists no interventions", None,
+                          ("interventions",))
     if not listed_claim and not any(text for _, text, _ in regimen):
-        return Outcome("unverifiable", value,
-                       f"{drug} is not a listed intervention, and the record describes no regimen "
-                       "(no arm or intervention descriptions, no summary) to find it in", None, ("interventions",))
-    return Outcome("mismatch", value, f"{drug} is not among the interventions, arms or summary", None,
-                   ("interventions",))
+        return RuleResult("unverifiable", value,
+                          f"{drug} is not a listed intervention, and the record describes no regimen "
+                          "(no arm or intervention descriptions, no summary) to find it in", None, ("interventions",))
+    return RuleResult("mismatch", value, f"{drug} is not among the interventions, arms or summary", None,
+                      ("interventions",))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -127,7 +129,7 @@ def intervention_outcome(drug: str, pattern: re.Pattern[str], reached: ReachedRe
 # ---------------------------------------------------------------------------------------------
 
 
-def products_outcome(products: Sequence[str], reached: ReachedRecord) -> Outcome:
+def products_outcome(products: Sequence[str], reached: ReachedRecord) -> RuleResult:
     """Are the products a sentence names (other than the page's drug) the record's?
 
     Each product is looked for among the listed interventions (names, other names, arms'
@@ -144,8 +146,8 @@ def products_outcome(products: Sequence[str], reached: ReachedRecord) -> Outcome
     listed = listed_interventions(rec)
     value = clip("; ".join(listed)) if listed else next((clip(texts[0]) for _, texts, _ in places[1:] if texts), None)
     if not any(texts for _, texts, _ in places):
-        return Outcome("unverifiable", None, f"the {rec.registry} record gives no interventions, title or summary",
-                       None, ("interventions",))
+        return RuleResult("unverifiable", None, f"the {rec.registry} record gives no interventions, title or summary",
+                          None, ("interventions",))
     found: list[str] = []
     keys: list[str] = []
     for product in products:
@@ -154,7 +156,7 @@ def products_outcome(products: Sequence[str], reached: ReachedRecord) -> Outcome
         keys += list(where[1]) if where else []
     named = [f for f in found if not f.endswith("not in the record")]
     verdict: Verdict = "match" if len(named) == len(found) else "partial" if named else "mismatch"
-    return Outcome(verdict, value, "; ".join(found), None, tuple(dict.fromkeys(keys)) or ("interventions",))
+    return RuleResult(verdict, value, "; ".join(found), None, tuple(dict.fromkeys(keys)) or ("interventions",))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -198,20 +200,20 @@ def compare_endpoint_terms(
     return "mismatch", detail
 
 
-def endpoint_outcome(stated: AbstractSet[str], reached: ReachedRecord) -> Outcome:
+def endpoint_outcome(stated: AbstractSet[str], reached: ReachedRecord) -> RuleResult:
     """:func:`compare_endpoint_terms` against one record's outcomes."""
     rec = reached.record
     primary, measures = _outcome_terms(rec, "primary")
     secondary, _ = _outcome_terms(rec, "secondary")
     keys = ("outcomes", "primary_outcomes")
     if not measures:
-        return Outcome("unverifiable", None, f"the {rec.registry} record gives no primary outcome", None, keys)
+        return RuleResult("unverifiable", None, f"the {rec.registry} record gives no primary outcome", None, keys)
     value = clip("; ".join(measures))
     if not primary:
-        return Outcome("unverifiable", value, "the registry's primary outcomes name no known endpoint term",
-                       None, keys)
+        return RuleResult("unverifiable", value, "the registry's primary outcomes name no known endpoint term",
+                          None, keys)
     verdict, detail = compare_endpoint_terms(stated, primary, secondary)
-    return Outcome(verdict, value, f"registry terms {', '.join(sorted(primary))}; {detail}", None, keys)
+    return RuleResult(verdict, value, f"registry terms {', '.join(sorted(primary))}; {detail}", None, keys)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -331,7 +333,7 @@ def combine_findings(findings: Sequence[Finding]) -> Verdict:
     return "mismatch"
 
 
-def design_outcome(features: Sequence[str], reached: ReachedRecord) -> Outcome:
+def design_outcome(features: Sequence[str], reached: ReachedRecord) -> RuleResult:
     """Every stated design feature against one record, as one row."""
     rec = reached.record
     results = [(f, *design_finding(f, rec)) for f in features]
@@ -339,7 +341,7 @@ def design_outcome(features: Sequence[str], reached: ReachedRecord) -> Outcome:
     detail = "; ".join(f"{f}: {finding} ({why})" for f, finding, why, _ in results)
     value = "; ".join(why for _, finding, why, _ in results if finding != "silent") or None
     keys = tuple(k for *_, ks in results for k in ks)
-    return Outcome(verdict, value, detail, None, keys)
+    return RuleResult(verdict, value, detail, None, keys)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -370,11 +372,11 @@ def compare_age_groups(stated: Iterable[str], registry: Iterable[str]) -> tuple[
     return "mismatch", f"the registry includes only {', '.join(sorted(b))}"
 
 
-def population_outcome(stated: Sequence[str], reached: ReachedRecord) -> Outcome:
+def population_outcome(stated: Sequence[str], reached: ReachedRecord) -> RuleResult:
     """:func:`compare_age_groups` against one record."""
     rec = reached.record
     keys = ("age_groups", "eligibility")
     if not rec.age_groups:
-        return Outcome("unverifiable", None, f"the {rec.registry} record gives no age groups", None, keys)
+        return RuleResult("unverifiable", None, f"the {rec.registry} record gives no age groups", None, keys)
     verdict, detail = compare_age_groups(stated, rec.age_groups)
-    return Outcome(verdict, ", ".join(rec.age_groups), detail, None, keys)
+    return RuleResult(verdict, ", ".join(rec.age_groups), detail, None, keys)

@@ -21,15 +21,15 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pipeline.ids import registry_of
 from pipeline.models import Claim, Evidence, ExtractedDocument, OngoingTrial, ReconciliationRow, Verdict
 from pipeline.reconcile.claims import single_trial_claims
 from pipeline.reconcile.records import (
     Fact,
     LoadedRecord,
-    Outcome,
+    RuleResult,
     ReachedRecord,
     RecordIndex,
-    registry_of_id,
     rows_for_trial,
 )
 from pipeline.reconcile.rules import stated_status_rows
@@ -147,7 +147,7 @@ def title_candidates(doc: ExtractedDocument, index: RecordIndex, page_ids: Seque
     for loaded in index.records:
         rec = loaded.record
         trial_id = index.document_trial_id(rec, page_ids)
-        if registry_of_id(trial_id) is None:  # a clinicaltrials.eu page that names no trial number
+        if registry_of(trial_id) is None:  # a clinicaltrials.eu page that names no trial number
             continue
         link = next((r.link for r in index.reach(trial_id) if r.record is rec and r.reach == "candidate"), None)
         reached = ReachedRecord(loaded, "same id")
@@ -349,23 +349,23 @@ def stated_codes(entry: OngoingTrial) -> tuple[list[str], list[str]]:
     return codes, unknown
 
 
-def _countries_outcome(entry: OngoingTrial, reached: ReachedRecord) -> Outcome:
+def _countries_outcome(entry: OngoingTrial, reached: ReachedRecord) -> RuleResult:
     rec = reached.record
     if not rec.countries:
-        return Outcome("unverifiable", None, f"the {rec.registry} record gives no countries", None, ("countries",))
+        return RuleResult("unverifiable", None, f"the {rec.registry} record gives no countries", None, ("countries",))
     codes, unknown = stated_codes(entry)
     verdict, detail = compare_countries(codes, rec.countries, entry.more_countries, unknown,
                                         per_member_state=rec.registry in PER_MEMBER_STATE_REGISTRIES)
-    return Outcome(verdict, ", ".join(sorted(set(rec.countries))), detail, None, ("countries",))
+    return RuleResult(verdict, ", ".join(sorted(set(rec.countries))), detail, None, ("countries",))
 
 
-def _count_outcome(entry: OngoingTrial, reached: ReachedRecord) -> Outcome:
+def _count_outcome(entry: OngoingTrial, reached: ReachedRecord) -> RuleResult:
     rec = reached.record
     if not rec.countries:
-        return Outcome("unverifiable", None, f"the {rec.registry} record gives no countries", None, ("countries",))
+        return RuleResult("unverifiable", None, f"the {rec.registry} record gives no countries", None, ("countries",))
     verdict, detail = compare_country_count(len(entry.countries), entry.more_countries, rec.countries,
                                             per_member_state=rec.registry in PER_MEMBER_STATE_REGISTRIES)
-    return Outcome(verdict, str(len(set(rec.countries))), detail, None, ("countries",))
+    return RuleResult(verdict, str(len(set(rec.countries))), detail, None, ("countries",))
 
 
 # ---------------------------------------------------------------------------------------------

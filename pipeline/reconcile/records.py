@@ -15,16 +15,12 @@ snapshot), so each comparison has one row per registry.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from pipeline.ids import registry_of
 from pipeline.models import Evidence, ReconciliationRow, SnapshotEntry, TrialLink, TrialRecord, Verdict
-
-NCT_ID = re.compile(r"^NCT\d{8}$")
-EU_CT_ID = re.compile(r"^\d{4}-\d{6}-\d{2}-\d{2}$")
-EUDRACT_ID = re.compile(r"^\d{4}-\d{6}-\d{2}$")
 
 NOT_REGISTRIES = frozenset({"cteu"})
 """Sources that identify trials but are not compared with: clinicaltrials.eu pages are the
@@ -108,18 +104,6 @@ class Identity:
     source: str
     evidence: str | None
     loaded: LoadedRecord | None
-
-
-def registry_of_id(trial_id: str) -> str | None:
-    """The registry whose number ``trial_id`` looks like: ctgov, ctis or euctr (None if none)."""
-    tid = trial_id.strip().upper()
-    if NCT_ID.match(tid):
-        return "ctgov"
-    if EU_CT_ID.match(tid):
-        return "ctis"
-    if EUDRACT_ID.match(tid):
-        return "euctr"
-    return None
 
 
 def _norm(trial_id: str) -> str:
@@ -244,7 +228,7 @@ class RecordIndex:
         records list. One per (registry, number), the best-known first."""
         tid = _norm(trial_id)
         found: list[Identity] = []
-        own_registry = registry_of_id(tid)
+        own_registry = registry_of(tid)
         if own_registry:
             found.append(Identity(own_registry, tid, "same id", "page", None, None))
         for reached in self._all_reached(trial_id):
@@ -255,7 +239,7 @@ class RecordIndex:
             found.append(Identity(reached.registry, _norm(reached.record.trial_id), reached.reach, source,
                                   reached.link, reached.loaded))
         for other, link in self._links.get(tid, []):
-            registry = registry_of_id(other) or link.other_registry
+            registry = registry_of(other) or link.other_registry
             words = f"{link.strength} link {trial_id} -> {other} ({link.evidence})"
             if link.note:
                 words += f": {link.note}"
@@ -263,7 +247,7 @@ class RecordIndex:
         for loaded in self._by_id.get(tid, []):
             for ident in loaded.record.identifiers:
                 other = _norm(ident.other_id)
-                registry = registry_of_id(other)
+                registry = registry_of(other)
                 if registry and other != tid:
                     words = f"{loaded.record.registry} record {loaded.record.trial_id} lists {other} ({ident.id_type})"
                     found.append(Identity(registry, other, "confirmed", "registry record", words, None))
@@ -309,8 +293,9 @@ def _preference(reached: ReachedRecord) -> tuple[int, int, float, str]:
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """What a rule found: the verdict, the registry's value and why."""
+class RuleResult:
+    """What a rule found: the verdict, the registry's value and why (not a trial's outcome
+    measure, :class:`pipeline.models.Outcome`)."""
 
     verdict: Verdict
     registry_value: str | None
@@ -330,7 +315,7 @@ class Fact:
     stated_value: str | None
 
 
-def row_for(fact: Fact, rule: str, outcome: Outcome, reached: ReachedRecord | None = None,
+def row_for(fact: Fact, rule: str, outcome: RuleResult, reached: ReachedRecord | None = None,
             registry: str | None = None) -> ReconciliationRow:
     """The row of one comparison; a candidate-linked record never gives more than unverifiable."""
     verdict, detail = outcome.verdict, outcome.detail
@@ -364,16 +349,16 @@ def row_for(fact: Fact, rule: str, outcome: Outcome, reached: ReachedRecord | No
 
 def no_record_row(fact: Fact, rule: str) -> ReconciliationRow:
     """An unverifiable row for a fact about a trial no snapshot gives a record for."""
-    registry = registry_of_id(fact.trial_id) if fact.trial_id else None
-    return row_for(fact, rule, Outcome("unverifiable", None, "no registry record"), registry=registry)
+    registry = registry_of(fact.trial_id) if fact.trial_id else None
+    return row_for(fact, rule, RuleResult("unverifiable", None, "no registry record"), registry=registry)
 
 
 def unchecked_row(fact: Fact, rule: str, detail: str) -> ReconciliationRow:
     """An unverifiable row for a fact that could not be read well enough to compare."""
-    return row_for(fact, rule, Outcome("unverifiable", None, detail))
+    return row_for(fact, rule, RuleResult("unverifiable", None, detail))
 
 
-Compare = Callable[[ReachedRecord], Outcome]
+Compare = Callable[[ReachedRecord], RuleResult]
 
 
 def rows_for_trial(

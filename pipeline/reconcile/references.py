@@ -16,15 +16,16 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from pipeline.constants import registry_page_url
+from pipeline.ids import ID_PATTERNS, registry_of, trial_id_type
 from pipeline.models import Evidence, ExtractedDocument, Reference, ReconciliationRow, Verdict
 from pipeline.reconcile.ongoing import cteu_slug
-from pipeline.reconcile.records import EU_CT_ID, EUDRACT_ID, NCT_ID, LoadedRecord, RecordIndex, registry_of_id
+from pipeline.reconcile.records import LoadedRecord, RecordIndex
 
 _CTGOV = re.compile(r"clinicaltrials\.gov/(?:study|ct2/show|show)/([A-Za-z0-9-]+)", re.IGNORECASE)
-_CTIS = re.compile(r"(?:euclinicaltrials\.eu/.*[?&]EUCT=|ctis\.eu/trial/)(\d{4}-\d{6}-\d{2}-\d{2})", re.IGNORECASE)
-_EUCTR = re.compile(r"clinicaltrialsregister\.eu/ctr-search/(?:trial|search)/(\d{4}-\d{6}-\d{2})", re.IGNORECASE)
-
-CTIS_PUBLIC_URL = "https://euclinicaltrials.eu/search-for-clinical-trials/?lang=en&EUCT={}"
+_CTIS = re.compile(r"(?:euclinicaltrials\.eu/.*[?&]EUCT=|ctis\.eu/trial/)(" + ID_PATTERNS["EU_CT"] + ")", re.IGNORECASE)
+_EUCTR = re.compile(r"clinicaltrialsregister\.eu/ctr-search/(?:trial|search)/(" + ID_PATTERNS["EUDRACT"] + ")",
+                    re.IGNORECASE)
 
 
 def url_target(url: str) -> tuple[str, str] | None:
@@ -91,14 +92,14 @@ def _reference_row(doc: ExtractedDocument, ref: Reference, index: RecordIndex) -
         return _row(ref, first, None, "unverifiable", "reference.points_at_trial",
                     f"not the address of a registry record; {cited_by}")
     registry, ident = target
-    if registry == "ctgov" and not NCT_ID.match(ident):
-        home = registry_of_id(ident)
-        detail = "an EU CT number under a ClinicalTrials.gov URL" if EU_CT_ID.match(ident) else (
-            "a EudraCT number under a ClinicalTrials.gov URL" if EUDRACT_ID.match(ident)
+    if registry == "ctgov" and (kind := trial_id_type(ident)) != "NCT":
+        home = registry_of(ident)
+        detail = "an EU CT number under a ClinicalTrials.gov URL" if kind == "EU_CT" else (
+            "a EudraCT number under a ClinicalTrials.gov URL" if kind == "EUDRACT"
             else "not an NCT number under a ClinicalTrials.gov URL")
         detail += f": ClinicalTrials.gov holds no record {ident}"
         if home == "ctis":
-            detail += f"; its registry is CTIS ({CTIS_PUBLIC_URL.format(ident)})"
+            detail += f"; its registry is CTIS ({registry_page_url('ctis', ident)})"
         detail += f"; {cited_by}"
         return _row(ref, first if first else ident, "ctgov", "mismatch", "reference.registry_url", detail)
     if registry == "cteu":
@@ -131,8 +132,8 @@ def _cteu_row(ref: Reference, slug: str, citing: Sequence[str], cited_by: str, i
                     f"a clinicaltrials.eu page, not a registry record, and no snapshot of it; {cited_by}")
     page = min(pages, key=lambda r: r.entry.path)
     # The page's own trial number; only a page without one is identified by the numbers it names.
-    ids = ([page.record.trial_id] if registry_of_id(page.record.trial_id) else
-           [i.other_id for i in page.record.identifiers if registry_of_id(i.other_id)])
+    ids = ([page.record.trial_id] if registry_of(page.record.trial_id) else
+           [i.other_id for i in page.record.identifiers if registry_of(i.other_id)])
     evidence = _record_evidence(page)
     value = ", ".join(ids)
     for trial in citing:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pipeline.models import Phase, ReconciliationRow, TrialStatus, Verdict
-from pipeline.reconcile.records import Fact, Outcome, ReachedRecord, rows_for_trial, unchecked_row
+from pipeline.reconcile.records import Fact, RuleResult, ReachedRecord, rows_for_trial, unchecked_row
 from pipeline.reconcile.terms import (
     ConditionTerm,
     is_solid_cancer,
@@ -54,13 +54,13 @@ def compare_phases(stated: Sequence[Phase], registry: Sequence[Phase]) -> tuple[
     return "mismatch", "no phase in common"
 
 
-def phase_outcome(stated: Sequence[Phase], reached: ReachedRecord) -> Outcome:
+def phase_outcome(stated: Sequence[Phase], reached: ReachedRecord) -> RuleResult:
     """:func:`compare_phases` against one record."""
     rec = reached.record
     if not rec.phases:
-        return Outcome("unverifiable", rec.phase_raw, f"the {rec.registry} record gives no phase", None, ("phases",))
+        return RuleResult("unverifiable", rec.phase_raw, f"the {rec.registry} record gives no phase", None, ("phases",))
     verdict, detail = compare_phases(stated, rec.phases)
-    return Outcome(verdict, phases_text(rec.phases), detail, None, ("phases", "phase"))
+    return RuleResult(verdict, phases_text(rec.phases), detail, None, ("phases", "phase"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -140,17 +140,18 @@ def status_compatibility_rows() -> list[tuple[str, str, str, str]]:
     return rows
 
 
-def status_outcome(stated: TrialStatus | None, reached: ReachedRecord) -> Outcome:
+def status_outcome(stated: TrialStatus | None, reached: ReachedRecord) -> RuleResult:
     """:func:`compare_status` against one record."""
     rec = reached.record
     if rec.status is None:
-        return Outcome("unverifiable", rec.status_raw, f"the {rec.registry} record gives no status", None, ("status",))
+        return RuleResult("unverifiable", rec.status_raw, f"the {rec.registry} record gives no status", None,
+                          ("status",))
     verdict, detail = compare_status(stated, rec.status)
     if verdict != "match" and rec.last_updated is not None:
         # A status is only as fresh as the record: say how old it is beside a disagreement.
         detail = f"{detail}; the record was last updated {rec.last_updated.value}"
     value = rec.status.value if rec.status_raw is None else f"{rec.status.value} ({rec.status_raw})"
-    return Outcome(verdict, value, detail, None, ("status", "status_raw"))
+    return RuleResult(verdict, value, detail, None, ("status", "status_raw"))
 
 
 def stated_status_rows(fact: Fact, rule: str, reached: Sequence[ReachedRecord]) -> list[ReconciliationRow]:
@@ -227,17 +228,20 @@ def enrollment_figure(reached: ReachedRecord) -> EnrollmentFigure | None:
     return EnrollmentFigure(rec.registry, rec.trial_id, rec.enrollment, rec.enrollment_type, rec.enrollment_scope)
 
 
-def enrollment_outcome(stated: int | None, reached: ReachedRecord, others: Sequence[EnrollmentFigure]) -> Outcome:
+NO_STATED_ENROLLMENT = "the page states no enrollment figure"
+
+
+def enrollment_outcome(stated: int | None, reached: ReachedRecord, others: Sequence[EnrollmentFigure]) -> RuleResult:
     """:func:`compare_enrollment` against one record; ``others`` are the trial's other records' figures."""
     figure = enrollment_figure(reached)
     keys = ("enrollment",)
     if stated is None:
-        return Outcome("unverifiable", None if figure is None else str(figure.value),
-                       "the page states no enrollment figure", None, keys)
+        return RuleResult("unverifiable", None if figure is None else str(figure.value),
+                          NO_STATED_ENROLLMENT, None, keys)
     if figure is None:
-        return Outcome("unverifiable", None, f"the {reached.registry} record gives no enrollment", None, keys)
+        return RuleResult("unverifiable", None, f"the {reached.registry} record gives no enrollment", None, keys)
     verdict, detail = compare_enrollment(stated, figure, [o for o in others if o.record_id != figure.record_id])
-    return Outcome(verdict, str(figure.value), detail, None, keys)
+    return RuleResult(verdict, str(figure.value), detail, None, keys)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,15 +13,16 @@
 from __future__ import annotations
 
 import re
-from typing import Any, get_args
+from typing import Any
 
+from pipeline.constants import REGISTRIES
 from pipeline.errors import ParseError
+from pipeline.ids import registry_of_leading
 from pipeline.models import Registry, TrialRecord
 from pipeline.registries.payload import decode_json, looks_like_html
 
 __all__ = ["decode_json", "detect_registry", "looks_like_html", "parse_snapshot", "require_trial"]
 
-_REGISTRIES: tuple[str, ...] = get_args(Registry)
 
 
 def detect_registry(data: bytes, filename: str = "") -> Registry:
@@ -86,16 +87,10 @@ def _detect_json(payload: Any) -> Registry | None:
 def _detect_from_filename(filename: str) -> Registry | None:
     parts = [p for p in re.split(r"[\\/]", filename) if p]
     for part in reversed(parts[:-1]):
-        if part in _REGISTRIES:
+        if part in REGISTRIES:
             return part  # type: ignore[return-value]
     name = parts[-1].lower() if parts else ""
-    if re.match(r"nct\d{8}", name):
-        return "ctgov"
-    if re.match(r"\d{4}-5\d{5}-\d{2}-\d{2}", name):
-        return "ctis"
-    if re.match(r"\d{4}-\d{6}-\d{2}", name) or name.startswith("euctr"):
-        return "euctr"
-    return None
+    return registry_of_leading(name) or ("euctr" if name.startswith("euctr") else None)
 
 
 def parse_snapshot(data: bytes, *, path: str, registry: Registry | None = None) -> list[TrialRecord]:

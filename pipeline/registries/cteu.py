@@ -26,8 +26,8 @@ from selectolax.lexbor import LexborHTMLParser
 
 from pipeline.errors import ParseError
 from pipeline.models import Identifier, TrialRecord
+from pipeline.ids import find_trial_ids
 from pipeline.registries.payload import looks_like_html
-from pipeline.registries.vocab import find_trial_ids
 
 
 # Elements that hold code or inert markup, not page text: node.text(deep=True) would read their

@@ -17,7 +17,8 @@ from pipeline.errors import MissingFieldError, ParseError
 from pipeline.models import Arm, Design, Identifier, Intervention, Outcome, TrialRecord
 from pipeline.registries.payload import decode_json
 from pipeline.registries._json import JsonReader
-from pipeline.registries.vocab import normalize_country, normalize_status, parse_partial_date, parse_phases, trial_id_type
+from pipeline.ids import trial_id_type
+from pipeline.registries.vocab import normalize_country, normalize_status, parse_partial_date, parse_phases
 
 PS = "protocolSection"
 ID = f"{PS}.identificationModule"

@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.errors import MissingFieldError, ParseError
+from pipeline.ids import trial_id_type
 from pipeline.models import Design, EnrollmentFigure, Identifier, Intervention, Outcome, PartialDate, TrialRecord
 from pipeline.registries.payload import decode_json
 from pipeline.registries._json import JsonReader
@@ -36,7 +37,6 @@ from pipeline.registries.vocab import (
     normalize_status,
     parse_partial_date,
     parse_phases,
-    trial_id_type,
 )
 
 EMPTY_RECORD = "CTIS returned an empty record (trial not found)"

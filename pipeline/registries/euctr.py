@@ -34,23 +34,32 @@ from typing import Any
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from pipeline.errors import MissingFieldError, ParseError
+from pipeline.ids import trial_id_type
 from pipeline.models import Design, EnrollmentFigure, Identifier, Intervention, Outcome, Phase, TrialRecord
 from pipeline.registries.vocab import (
+    ICH_E8_CATEGORIES,
     normalize_country,
     normalize_status,
     overall_status,
     parse_partial_date,
-    trial_id_type,
 )
 
 EUDRACT_FIELD = "EudraCT Number"
+SPONSOR_CODE_FIELD = "Sponsor's Protocol Code Number"
 
-_PHASE_ROWS = (
-    ("E.7.1", Phase.PHASE1, "Human pharmacology (Phase I)"),
-    ("E.7.2", Phase.PHASE2, "Therapeutic exploratory (Phase II)"),
-    ("E.7.3", Phase.PHASE3, "Therapeutic confirmatory (Phase III)"),
-    ("E.7.4", Phase.PHASE4, "Therapeutic use (Phase IV)"),
-)
+PHASE_ROWS = tuple((f"E.7.{n}", phase, ICH_E8_CATEGORIES[phase])
+                   for n, phase in enumerate((Phase.PHASE1, Phase.PHASE2, Phase.PHASE3, Phase.PHASE4), start=1))
+"""(code, phase, the register's words) of the E.7 rows that say a trial's phase."""
+LINE_LABELS = {
+    "A.4.1": "A.4.1 Sponsor's protocol code number",
+    "E.1.1": "E.1.1 Medical condition(s) being investigated",
+    "E.2.1": "E.2.1 Main objective of the trial",
+    "F.4.2.1": "F.4.2.1 In the EEA",
+    "F.4.2.2": "F.4.2.2 In the whole clinical trial",
+    **{code: f"{code} {words}" for code, _, words in PHASE_ROWS},
+}
+"""The register's whole line label of the coded lines read by name (field paths cite them;
+pipeline.store.reconstruct writes them)."""
 _IDENTIFIER_ROWS = (("A.5.1", "ISRCTN"), ("A.5.2", "NCT"), ("A.5.3", "WHO_UTN"), ("A.5.4", "OTHER"))
 _SEARCH_AGES = {"under 18": "CHILD", "children": "CHILD", "adolescents": "CHILD", "infant and toddler": "CHILD",
                 "newborn": "CHILD", "preterm new born infants": "CHILD", "in utero": "CHILD",
@@ -64,7 +73,7 @@ _CODED = re.compile(
     r"(?:[ \t]+|(?=:))(?P<rest>.*)$",
     re.ASCII,
 )
-_SUMMARY_LABELS = ("EudraCT Number", "Sponsor's Protocol Code Number", "National Competent Authority",
+_SUMMARY_LABELS = (EUDRACT_FIELD, SPONSOR_CODE_FIELD, "National Competent Authority",
                    "Clinical Trial Type", "Trial Status", "Date on which this record was first entered",
                    "Link", "Trial results")
 _TRANSLATION = re.compile(r"\s*\((?:[a-z]{2})\)$")
@@ -363,7 +372,7 @@ def _merge_trial(trial_id: str, group: list[_MemberStateRecord]) -> TrialRecord:
     put("official_title", _first(group, "A.3"), "A.3 Full title of the trial")
     put("sponsor", _first(group, "B.1.1"), "B.1.1 Name of Sponsor")
 
-    phases = [(phase, label) for code, phase, label in _PHASE_ROWS if any(r.yes(code) for r in group)]
+    phases = [(phase, label) for code, phase, label in PHASE_ROWS if any(r.yes(code) for r in group)]
     if phases:
         put("phases", [phase for phase, _ in phases], "E.7 Trial type and phase (Yes rows)")
         fields["phase_raw"] = "; ".join(label for _, label in phases)
@@ -395,20 +404,20 @@ def _merge_trial(trial_id: str, group: list[_MemberStateRecord]) -> TrialRecord:
     put("completion_date", parse_partial_date(_first(group, "P.", "Date of the global end of the trial")),
         "P. Date of the global end of the trial")
     conditions = _first(group, "E.1.1", "Medical condition(s)")
-    put("conditions", [conditions] if conditions else [], "E.1.1 Medical condition(s) being investigated")
+    put("conditions", [conditions] if conditions else [], LINE_LABELS["E.1.1"])
     if not conditions:
         lay = _first(group, "E.1.1.1")
         put("conditions", [lay] if lay else [], "E.1.1.1 Medical condition in easily understood language")
     put("interventions", _interventions(group[0]), "D. IMP Identification (D.3.1, D.3.8), D.8 Placebo")
     put("outcomes", _outcomes(group[0]), "E.5.1 Primary end point(s), E.5.2 Secondary end point(s)")
-    put("identifiers", _identifiers(group), "A.4.1 Sponsor's protocol code number, A.5 identifiers")
+    put("identifiers", _identifiers(group), f"{LINE_LABELS['A.4.1']}, A.5 identifiers")
     put("design", _design(group[0]), "E.6 Scope of the trial, E.8.1 Design of the trial")
     ages = []
     for code, group_name in (("F.1.1", "CHILD"), ("F.1.2", "ADULT"), ("F.1.3", "OLDER_ADULT")):
         if any(r.yes(code) for r in group):
             ages.append(group_name)
     put("age_groups", ages, "F.1 Age Range")
-    put("brief_summary", _first(group, "E.2.1"), "E.2.1 Main objective of the trial")
+    put("brief_summary", _first(group, "E.2.1"), LINE_LABELS["E.2.1"])
     return TrialRecord(**fields, field_paths=paths)
 
 
@@ -423,8 +432,8 @@ def _enrollment(group: list[_MemberStateRecord]) -> tuple[int | None, str, str]:
     single_state = all(
         not r.yes("E.8.5") and not r.yes("E.8.6.1") and not r.yes("E.8.6.2") for r in group
     ) and len({r.value("A.1") for r in group}) <= 1
-    for code, scope, label in (("F.4.2.2", "whole_trial", "F.4.2.2 In the whole clinical trial"),
-                               ("F.4.2.1", "eea", "F.4.2.1 In the EEA"),
+    for code, scope, label in (("F.4.2.2", "whole_trial", LINE_LABELS["F.4.2.2"]),
+                               ("F.4.2.1", "eea", LINE_LABELS["F.4.2.1"]),
                                ("F.4.1", "whole_trial" if single_state else "member_state",
                                 "F.4.1 In the member state")):
         figures = [int(v) for r in group if (v := (r.value(code) or "").strip()).isascii() and v.isdigit()]
@@ -446,8 +455,8 @@ def _enrollment_figures(group: list[_MemberStateRecord]) -> list[EnrollmentFigur
                                       enrollment_type="estimated", field_path="F.4.1 In the member state")
             if figure not in figures:  # a member state's record given twice
                 figures.append(figure)
-    for code, scope, label in (("F.4.2.1", "eea", "F.4.2.1 In the EEA"),
-                               ("F.4.2.2", "whole_trial", "F.4.2.2 In the whole clinical trial")):
+    for code, scope, label in (("F.4.2.1", "eea", LINE_LABELS["F.4.2.1"]),
+                               ("F.4.2.2", "whole_trial", LINE_LABELS["F.4.2.2"])):
         values = [int(v) for r in group if (v := (r.value(code) or "").strip()).isascii() and v.isdigit()]
         if values:
             figures.append(EnrollmentFigure(scope=scope, figure=Counter(values).most_common(1)[0][0],
@@ -499,7 +508,7 @@ def _identifiers(group: list[_MemberStateRecord]) -> list[Identifier]:
     protocol = _first(group, "A.4.1") or next((v for r in group if (v := r.summary("Sponsor's Protocol Code"))), None)
     if protocol:
         out[(protocol, "SPONSOR_PROTOCOL")] = Identifier(other_id=protocol, id_type="SPONSOR_PROTOCOL",
-                                                         source="A.4.1 Sponsor's protocol code number")
+                                                         source=LINE_LABELS["A.4.1"])
     for code, kind in _IDENTIFIER_ROWS:
         for record in group:
             for entry in record.entries:

@@ -246,13 +246,21 @@ def status_mapping_rows() -> list[tuple[str, str, str]]:
 # Phase
 # ---------------------------------------------------------------------------------------------
 
+ICH_E8_CATEGORIES: dict[Phase, str] = {
+    Phase.PHASE1: "Human pharmacology (Phase I)",
+    Phase.PHASE2: "Therapeutic exploratory (Phase II)",
+    Phase.PHASE3: "Therapeutic confirmatory (Phase III)",
+    Phase.PHASE4: "Therapeutic use (Phase IV)",
+}
+"""The ICH E8 names of the phases, as the EU registers write them (EU CTR E.7.1-E.7.4, CTIS codes 4-6)."""
+
 CTIS_PHASE_CODES: dict[int, tuple[str, tuple[Phase, ...]]] = {
     1: ("Human Pharmacology (Phase I) - First administration to humans", (Phase.PHASE1,)),
     2: ("Human Pharmacology (Phase I) - Bioequivalence Study", (Phase.PHASE1,)),
     3: ("Human Pharmacology (Phase I) - Other", (Phase.PHASE1,)),
-    4: ("Therapeutic exploratory (Phase II)", (Phase.PHASE2,)),
-    5: ("Therapeutic confirmatory (Phase III)", (Phase.PHASE3,)),
-    6: ("Therapeutic use (Phase IV)", (Phase.PHASE4,)),
+    4: (ICH_E8_CATEGORIES[Phase.PHASE2], (Phase.PHASE2,)),
+    5: (ICH_E8_CATEGORIES[Phase.PHASE3], (Phase.PHASE3,)),
+    6: (ICH_E8_CATEGORIES[Phase.PHASE4], (Phase.PHASE4,)),
     7: ("Phase I and Phase II (Integrated) - First administration to humans", (Phase.PHASE1, Phase.PHASE2)),
     8: ("Phase I and Phase II (Integrated) - Bioequivalence Study", (Phase.PHASE1, Phase.PHASE2)),
     9: ("Phase I and Phase II (Integrated) - Other", (Phase.PHASE1, Phase.PHASE2)),
@@ -513,43 +521,3 @@ def _date_parts(text: str) -> tuple[int, int | None, int | None] | None:
 
 def _int(text: str | None) -> int | None:
     return int(text) if text else None
-
-
-# ---------------------------------------------------------------------------------------------
-# Trial numbers
-# ---------------------------------------------------------------------------------------------
-
-_TRIAL_ID_PATTERNS: tuple[tuple[str, str], ...] = (
-    ("NCT", r"NCT\d{8}"),
-    ("EU_CT", r"(?:19|20)\d{2}-5\d{5}-\d{2}-\d{2}"),
-    ("EUDRACT", r"(?:19|20)\d{2}-\d{6}-\d{2}(?!-\d)"),
-    ("ISRCTN", r"ISRCTN\d{8}"),
-)
-_TRIAL_ID = re.compile(
-    "|".join(rf"(?P<{kind}>(?<![\w-]){pattern}(?![\w]))" for kind, pattern in _TRIAL_ID_PATTERNS),
-    re.IGNORECASE | re.ASCII,  # trial numbers are ASCII: "NCT０００…" is not one
-)
-
-
-@lru_cache(maxsize=8192)
-def trial_id_type(text: str) -> str | None:
-    """The kind of trial number ``text`` is: "NCT", "EU_CT", "EUDRACT", "ISRCTN", or None.
-
-    An EU CT number (2023-506979-10-00) is told from an EudraCT number (2015-000590-12) by
-    its form; the whole text must be the number (surrounding spaces aside).
-    """
-    match = _TRIAL_ID.fullmatch(text.strip())
-    return match.lastgroup if match else None
-
-
-def find_trial_ids(text: str) -> list[tuple[str, str]]:
-    """Every trial number named in ``text``, in order of first mention, without repeats.
-
-    Returns:
-        (number, kind) pairs, NCT and ISRCTN numbers upper-cased.
-    """
-    seen: dict[str, str] = {}
-    for match in _TRIAL_ID.finditer(text):
-        kind = match.lastgroup or ""
-        seen.setdefault(match.group().upper(), kind)
-    return list(seen.items())

@@ -34,7 +34,7 @@ from typing import Any
 import orjson
 
 from pipeline.load.rows import IngestCounts, LoadError, RunInfo, history_rows, record_rows, run_row
-from pipeline.errors import SnapshotError
+from pipeline.errors import ExitStatus, SnapshotError
 from pipeline.files import MiB, read_regular_file, size_problem
 from pipeline.load.writer import (
     DB_NAME,
@@ -97,7 +97,7 @@ class IngestReport:
     @property
     def exit_code(self) -> int:
         """0 complete, 3 partial (some records could not be used)."""
-        return 3 if self.load_errors else 0
+        return ExitStatus.PARTIAL if self.load_errors else ExitStatus.OK
 
 
 def iter_study_bytes(source: Path, unreadable: list[LoadError] | None = None) -> Iterator[tuple[str, bytes]]:

@@ -55,8 +55,9 @@ from pipeline.models import SnapshotEntry, TrialRecord
 from pipeline.load.tables import TABLES_BY_NAME, TRIAL_TABLES
 from pipeline.registries import ctgov
 from pipeline.registries.vocab import (
-    country_name, normalize_country, normalize_status, parse_partial_date, parse_phases, trial_id_type,
+    country_name, normalize_country, normalize_status, parse_partial_date, parse_phases,
 )
+from pipeline.ids import trial_id_type
 from pipeline.store.study import parse_one
 
 # Chunks decoded at once, each by one DuckDB query on a worker thread, ahead of the one applied.

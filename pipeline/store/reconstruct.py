@@ -90,7 +90,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from pipeline.constants import RECORD_FORMATS, TRIAL_REGISTRIES, record_api_url
 from pipeline.errors import ParseError
+from pipeline.registries.euctr import EUDRACT_FIELD, LINE_LABELS, PHASE_ROWS, SPONSOR_CODE_FIELD
 from pipeline.models import SnapshotEntry, TrialLink
 from pipeline.store.snapshots import (
     DEFAULT_SNAPSHOTS_DIR,
@@ -119,18 +121,7 @@ DEFAULT_RECIPES_DIR = DEFAULT_SNAPSHOTS_DIR / "reconstruction"
 LINKS_NAME = "links.json"
 
 # Where a registry's record would be fetched from (the snapshot's manifest url).
-API_URLS = {
-    "ctgov": "https://clinicaltrials.gov/api/v2/studies/{id}",
-    "ctis": "https://euclinicaltrials.eu/ctis-public-api/retrieve/{id}",
-    "euctr": "https://www.clinicaltrialsregister.eu/ctr-search/rest/download/full?query={id}&mode=current_page",
-}
-
-# Folder, extension and content type of each registry's snapshot (see pipeline.store.snapshots).
-_LAYOUT = {
-    "ctgov": ("ctgov", "json", "application/json"),
-    "ctis": ("ctis", "json", "application/json"),
-    "euctr": ("euctr", "txt", "text/plain; charset=utf-8"),
-}
+API_URLS = {registry: record_api_url(registry, "{id}") for registry in TRIAL_REGISTRIES}
 
 _REQUIRED_KEYS = ("registry", "trial_id", "url", "facts_file", "values")
 
@@ -258,8 +249,8 @@ _E1 = ("E. General Information on the Trial", "E.1 Medical condition or disease 
 _E7 = ("E. General Information on the Trial", "E.6 and E.7 Scope of the trial", "E.7 Trial type and phase ")
 _F4 = ("F. Population of Trial Subjects", "F.4 Planned number of subjects to be included")
 EUCTR_LINES: list[tuple[str, tuple[str, ...]]] = [
-    ("EudraCT Number", ()),
-    ("Sponsor's Protocol Code Number", ()),
+    (EUDRACT_FIELD, ()),
+    (SPONSOR_CODE_FIELD, ()),
     # The register pads this one line with a trailing space.
     ("National Competent Authority", ()),
     ("Clinical Trial Type", ()),
@@ -271,21 +262,18 @@ EUCTR_LINES: list[tuple[str, tuple[str, ...]]] = [
     ("A.3 Full title of the trial", _A),
     ("A.3.1 Title of the trial for lay people, in easily understood, i.e. non-technical, language", _A),
     ("A.3.2 Name or abbreviated title of the trial where available", _A),
-    ("A.4.1 Sponsor's protocol code number", _A),
+    (LINE_LABELS["A.4.1"], _A),
     ("B.1.1 Name of Sponsor", _B),
-    ("E.1.1 Medical condition(s) being investigated", _E1),
+    (LINE_LABELS["E.1.1"], _E1),
     ("E.1.2", (*_E1, "MedDRA Classification")),
-    ("E.2.1 Main objective of the trial", ("E. General Information on the Trial", "E.2 Objective of the trial")),
+    (LINE_LABELS["E.2.1"], ("E. General Information on the Trial", "E.2 Objective of the trial")),
     ("E.5.1 Primary end point(s)", ("E. General Information on the Trial", "E.5 End points")),
-    ("E.7.1 Human pharmacology (Phase I)", _E7),
-    ("E.7.2 Therapeutic exploratory (Phase II)", _E7),
-    ("E.7.3 Therapeutic confirmatory (Phase III)", _E7),
-    ("E.7.4 Therapeutic use (Phase IV)", _E7),
+    *((LINE_LABELS[code], _E7) for code, _, _ in PHASE_ROWS),
     ("E.8.3 The trial involves single site in the Member State concerned",
      ("E. General Information on the Trial", "E.8 Design of the trial")),
     ("F.4.1 In the member state", _F4),
-    ("F.4.2.1 In the EEA", (*_F4, "F.4.2 For a multinational trial")),
-    ("F.4.2.2 In the whole clinical trial", (*_F4, "F.4.2 For a multinational trial")),
+    (LINE_LABELS["F.4.2.1"], (*_F4, "F.4.2 For a multinational trial")),
+    (LINE_LABELS["F.4.2.2"], (*_F4, "F.4.2 For a multinational trial")),
     ("P. End of Trial Status", ("P. End of Trial",)),
 ]
 _EUCTR_LABELS = {label for label, _ in EUCTR_LINES}
@@ -320,7 +308,7 @@ def load_recipes(folder: Path) -> list[dict[str, Any]]:
             disagree with its place in the folder, or its url is not the registry's API URL.
     """
     recipes: list[dict[str, Any]] = []
-    for registry in sorted(_LAYOUT):
+    for registry in sorted(TRIAL_REGISTRIES):
         for path in sorted((folder / registry).glob("*.json")):
             try:
                 recipe = json.loads(path.read_bytes())
@@ -567,8 +555,8 @@ def rebuild(store: SnapshotStore, recipes_dir: Path, built_at: datetime) -> list
     existing = {entry.path: entry for entry in store.entries()}
     built: list[SnapshotEntry] = []
     for recipe in recipes:
-        folder, ext, content_type = _LAYOUT[recipe["registry"]]
-        path = snapshot_relpath(folder, recipe["trial_id"], ext)
+        ext, content_type = RECORD_FORMATS[recipe["registry"]]
+        path = snapshot_relpath(recipe["registry"], recipe["trial_id"], ext)
         previous = existing.get(path)
         if previous is not None and previous.provenance != "reconstructed":
             continue
@@ -584,7 +572,7 @@ def rebuild(store: SnapshotStore, recipes_dir: Path, built_at: datetime) -> list
         ):
             fetched_at = previous.fetched_at or built_at
         built.append(store.write(
-            folder, recipe["trial_id"], ext, content,
+            recipe["registry"], recipe["trial_id"], ext, content,
             registry=recipe["registry"],
             url=recipe["url"],
             provenance="reconstructed",

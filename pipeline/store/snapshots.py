@@ -27,6 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import TypeAdapter, ValidationError
 
+from pipeline.constants import REGISTRIES
 from pipeline.errors import IntegrityError, SnapshotError, UnsafePathError, validation_problem
 from pipeline.files import MAX_SNAPSHOT_BYTES, MAX_STORE_FILE_BYTES, read_regular_file
 from pipeline.models import Provenance, SnapshotEntry
@@ -36,7 +37,7 @@ MANIFEST_NAME = "manifest.json"
 
 # A snapshot name is one path segment of plain characters: ids and slugs, never '..' or '/'.
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
-_SAFE_DIRS = {"documents", "ctgov", "ctis", "euctr", "cteu"}
+_SAFE_DIRS = {"documents", *REGISTRIES}
 _SAFE_EXTS = {"json", "html", "txt"}
 
 _manifest_adapter = TypeAdapter(list[SnapshotEntry])

@@ -11,13 +11,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from pipeline.constants import record_api_url
 from pipeline.errors import SnapshotError, validation_problem
 from pipeline.load.rows import LoadError
 from pipeline.models import SnapshotEntry, TrialRecord
 from pipeline.registries.ctgov import parse_study
 from pipeline.registries.payload import decode_json
-
-STUDY_URL = "https://clinicaltrials.gov/api/v2/studies/{}"
 
 
 def parse_one(label: str, data: bytes) -> tuple[TrialRecord, SnapshotEntry] | LoadError:
@@ -44,6 +43,6 @@ def _nct_id(study: Any) -> str | None:
 def _entry(label: str, data: bytes, record: TrialRecord) -> SnapshotEntry:
     """A manifest-like entry for a bulk record: where it stood, its sha256, captured from CT.gov."""
     return SnapshotEntry(
-        path=label, registry="ctgov", trial_id=record.trial_id, url=STUDY_URL.format(record.trial_id),
+        path=label, registry="ctgov", trial_id=record.trial_id, url=record_api_url("ctgov", record.trial_id),
         sha256=hashlib.sha256(data).hexdigest(), provenance="captured",
     )
