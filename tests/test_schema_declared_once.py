@@ -5,6 +5,7 @@ description from the model (``pipeline.load.tables.column``) and its value from 
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from conftest import REPO
 from pipeline.extract import extract_document, read_document
-from pipeline.load.rows import document_rows, record_rows, trial_row
+from pipeline.load.rows import LoadError, document_rows, record_rows, trial_row
 from pipeline.load.tables import ALL_TABLES, TABLES_BY_NAME, column, sql_type
 from pipeline.models import (
     Design,
@@ -31,6 +32,7 @@ from pipeline.models import (
     TrialStatus,
 )
 from pipeline.outputs.dictionary import data_dictionary, render_schemas
+from pipeline.reconcile.entities import PageTrial, TrialIdentity
 
 PACKAGE = REPO / "pipeline"
 WHEN = datetime(2026, 1, 1, tzinfo=UTC)
@@ -206,3 +208,10 @@ def test_the_data_dictionary_always_documents_the_status_vocabulary_and_comparis
     text = data_dictionary()
     assert "## Status vocabulary" in text
     assert "## Status comparison" in text
+
+
+@pytest.mark.parametrize("table, kind", [("page_trials", PageTrial), ("page_trial_ids", TrialIdentity),
+                                         ("load_errors", LoadError)])
+def test_a_table_written_from_a_dataclass_has_exactly_its_fields_as_columns(table, kind):
+    # These rows are the dataclasses' vars(): a column no field fills would be NULL in every row.
+    assert [f.name for f in dataclasses.fields(kind)] == [c for c in TABLES_BY_NAME[table].column_names if c != "run_id"]
