@@ -7,8 +7,10 @@ Document side (what a page *states*): :class:`SourceDocument`, :class:`StatedTri
 Registry side (what a registry *records*): :class:`TrialRecord` and its parts, parsed from a
 snapshot described by a :class:`SnapshotEntry`.
 
-These models are the single source of truth for the JSON Schemas and the data dictionary in
-``schemas/`` (``python -m pipeline schemas`` regenerates them).
+The JSON Schemas in ``schemas/`` are generated from these models, and a field's description is
+also that of every output column holding it: :mod:`pipeline.load.tables` derives those columns'
+types and descriptions from the fields (``python -m pipeline schemas`` regenerates the DDL and the
+data dictionary from them). Write a field's description here, once.
 """
 
 from __future__ import annotations
@@ -110,13 +112,13 @@ class Claim(Record):
     """One narrative sentence that names a trial or cites a reference."""
 
     document_id: str
-    claim_id: str = Field(description="Stable id within the document, e.g. 'c012'.")
+    claim_id: str = Field(description="Stable id within the document ('c001', ...).")
     section: str = Field(description="Heading of the section the sentence stands in.")
     sentence: str = Field(description="The sentence, citation markers included.")
     trial_ids: list[str] = Field(description="Trial ids the sentence names, in order.")
     ref_numbers: list[int] = Field(description="Reference numbers the sentence cites, in order.")
     field: ClaimField | None = Field(
-        default=None, description="What the sentence speaks about, where that can be told."
+        default=None, description="Main field the sentence speaks about, where told."
     )
     fields: list[ClaimField] = Field(
         default_factory=list, description="Every field the sentence speaks about (field is the first)."
@@ -128,8 +130,8 @@ class OngoingTrial(Record):
 
     document_id: str
     position: int = Field(description="1-based position in the list.")
-    title: str
-    status: str
+    title: str = Field(description="Title as shown.")
+    status: str = Field(description="Status as shown.")
     countries: list[str] = Field(description="Countries shown, as written on the page.")
     more_countries: int = Field(default=0, description="The '+N' count of countries not shown.")
     trial_id: str | None = Field(
@@ -141,21 +143,21 @@ class Reference(Record):
     """One numbered reference URL."""
 
     document_id: str
-    ref_number: int
-    url: str
+    ref_number: int = Field(description="Reference number.")
+    url: str = Field(description="Reference URL.")
     trial_id: str | None = Field(
         default=None,
         description="The trial the reference points at, told by its URL or by the sentences citing it.",
     )
     trial_id_source: Literal["url", "citing_sentence"] | None = Field(
-        default=None, description="How trial_id was told."
+        default=None, description="'url' or 'citing_sentence': how trial_id was told."
     )
 
 
 class GlossaryEntry(Record):
     document_id: str
-    term: str
-    definition: str
+    term: str = Field(description="Term.")
+    definition: str = Field(description="Definition as stated.")
 
 
 class ExtractedDocument(Record):
@@ -178,18 +180,18 @@ class SnapshotEntry(Record):
     """One manifest line: a stored response (or reconstruction) and where it came from."""
 
     path: str = Field(description="Path of the file relative to the snapshots folder.")
-    registry: Registry | Literal["document"]
+    registry: Registry | Literal["document"] = Field(description="ctgov, ctis, euctr, cteu or document.")
     trial_id: str | None = Field(default=None, description="Trial the snapshot is about, if any.")
     url: str = Field(description="URL the bytes were (or would be) fetched from.")
     fetched_at: datetime | None = Field(
         default=None, description="When fetched (captured) or built (reconstructed), UTC."
     )
-    sha256: str
-    http_status: int | None = None
-    etag: str | None = None
-    last_modified: str | None = None
+    sha256: str = Field(description="sha256 of the file.")
+    http_status: int | None = Field(default=None, description="HTTP status of the response, when fetched.")
+    etag: str | None = Field(default=None, description="ETag header, where given.")
+    last_modified: str | None = Field(default=None, description="Last-Modified header, where given.")
     content_type: str | None = None
-    provenance: Provenance
+    provenance: Provenance = Field(description="captured, captured text or reconstructed.")
     source_urls: list[str] = Field(
         default_factory=list, description="Public pages a reconstruction was built from."
     )
@@ -205,14 +207,14 @@ class PartialDate(Record):
     """A date as precise as the registry gives it: '2023', '2023-03' or '2023-03-30'."""
 
     value: str
-    precision: DatePrecision
+    precision: DatePrecision = Field(description="year, month or day.")
     raw: str | None = Field(default=None, description="The registry's own text, when it differs.")
 
 
 class Intervention(Record):
-    type: str | None = Field(default=None, description="e.g. DRUG, BIOLOGICAL (CT.gov enum).")
-    name: str
-    other_names: list[str] = Field(default_factory=list)
+    type: str | None = Field(default=None, description="DRUG, BIOLOGICAL, ... where given.")
+    name: str = Field(description="Intervention name.")
+    other_names: list[str] = Field(default_factory=list, description="Other names given by the registry.")
     description: str | None = None
 
 
@@ -224,9 +226,9 @@ class Arm(Record):
 
 
 class Outcome(Record):
-    kind: Literal["primary", "secondary"]
-    measure: str
-    time_frame: str | None = None
+    kind: Literal["primary", "secondary"] = Field(description="primary or secondary.")
+    measure: str = Field(description="Outcome measure.")
+    time_frame: str | None = Field(default=None, description="Time frame, where given.")
     description: str | None = None
 
 
@@ -234,15 +236,16 @@ class EnrollmentFigure(Record):
     """One enrollment figure a record gives, at the scope it counts (the trial, the EEA, one
     member state, the rest of the world)."""
 
-    scope: EnrollmentScope
-    country: str | None = Field(default=None, description="ISO 3166-1 alpha-2 code, for a member state's figure.")
-    figure: int
-    enrollment_type: EnrollmentType | None = None
-    field_path: str | None = Field(default=None, description="Path of the figure in the native record.")
+    scope: EnrollmentScope = Field(description="whole_trial, eea, member_state or rest_of_world (outside the EEA).")
+    country: str | None = Field(
+        default=None, description="ISO 3166-1 alpha-2 code of the member state, for scope member_state.")
+    figure: int = Field(description="The figure.")
+    enrollment_type: EnrollmentType | None = Field(default=None, description="actual or estimated (planned).")
+    field_path: str | None = Field(default=None, description="Where the figure is in the native record.")
 
 
 class Identifier(Record):
-    other_id: str
+    other_id: str = Field(description="The other identifier.")
     id_type: str = Field(
         description="NCT, EU_CT, EUDRACT, SPONSOR_PROTOCOL, or the registry's own type name."
     )
@@ -251,7 +254,7 @@ class Identifier(Record):
 
 class Design(Record):
     study_type: str | None = Field(default=None, description="INTERVENTIONAL, OBSERVATIONAL, ...")
-    allocation: str | None = Field(default=None, description="RANDOMIZED, NON_RANDOMIZED, NA")
+    allocation: str | None = Field(default=None, description="RANDOMIZED, NON_RANDOMIZED, NA.")
     masking: str | None = Field(default=None, description="NONE (open label), SINGLE, DOUBLE, ...")
     intervention_model: str | None = None
     primary_purpose: str | None = None
@@ -260,27 +263,31 @@ class Design(Record):
 class TrialRecord(Record):
     """What one registry records about one trial, normalized, with the raw values beside."""
 
-    trial_id: str = Field(description="The registry's own id for the record.")
-    registry: Registry
+    trial_id: str = Field(description="The registry's id of the record (NCT, EU CT or EudraCT number).")
+    registry: Registry = Field(description="ctgov, ctis, euctr or cteu.")
     title: str | None = Field(default=None, description="Brief or public title.")
-    official_title: str | None = None
+    official_title: str | None = Field(default=None, description="Official or scientific title.")
     acronym: str | None = None
-    sponsor: str | None = None
-    phases: list[Phase] = Field(default_factory=list)
+    sponsor: str | None = Field(default=None, description="Lead sponsor.")
+    phases: list[Phase] = Field(
+        default_factory=list, description="Phases on CT.gov's vocabulary (PHASE1, PHASE2, ..., NA).")
     phase_raw: str | None = Field(default=None, description="The registry's phase value(s), as given.")
-    status: TrialStatus | None = Field(default=None, description="Normalized overall status.")
-    status_raw: str | None = Field(default=None, description="The registry's status label or code.")
-    enrollment: int | None = None
-    enrollment_type: EnrollmentType | None = None
-    enrollment_scope: EnrollmentScope | None = None
+    status: TrialStatus | None = Field(
+        default=None, description="Status on one vocabulary across registries (see the status mapping).")
+    status_raw: str | None = Field(default=None, description="The registry's status label or code, as given.")
+    enrollment: int | None = Field(default=None, description="Enrollment figure.")
+    enrollment_type: EnrollmentType | None = Field(default=None, description="actual or estimated.")
+    enrollment_scope: EnrollmentScope | None = Field(default=None, description="whole_trial, eea or member_state.")
     enrollment_figures: list[EnrollmentFigure] = Field(
         default_factory=list,
         description="Every figure the record gives at a scope other than the headline enrollment's "
         "(per member state, EEA, rest of world, whole trial).",
     )
-    start_date: PartialDate | None = None
-    completion_date: PartialDate | None = None
-    last_updated: PartialDate | None = None
+    start_date: PartialDate | None = Field(
+        default=None, description="Start date, as precise as given (YYYY, YYYY-MM or YYYY-MM-DD).")
+    completion_date: PartialDate | None = Field(default=None, description="Completion date, as precise as given.")
+    last_updated: PartialDate | None = Field(
+        default=None, description="Last update of the record, as precise as given.")
     conditions: list[str] = Field(default_factory=list)
     keywords: list[str] = Field(default_factory=list)
     interventions: list[Intervention] = Field(default_factory=list)
@@ -309,7 +316,7 @@ class TrialLink(Record):
         description="confirmed: a source states the link; candidate: plausible, not stated anywhere."
     )
     evidence: str = Field(description="Source URL, or the snapshot field path, that gives the link.")
-    note: str | None = None
+    note: str | None = Field(default=None, description="Remarks.")
 
 
 MissingReason = Literal[
@@ -347,35 +354,36 @@ itself (e.g. its table with its narrative), or one registry's record with anothe
 class Evidence(Record):
     """Where a registry value was read: enough to open the snapshot and find it again."""
 
-    snapshot_path: str | None = None
-    snapshot_sha256: str | None = None
+    snapshot_path: str | None = Field(default=None, description="Snapshot path of the registry value.")
+    snapshot_sha256: str | None = Field(default=None, description="sha256 of that snapshot.")
     provenance: Provenance | None = None
     registry_trial_id: str | None = Field(default=None, description="Id of the registry record used.")
     field_path: str | None = Field(default=None, description="Path of the value in the native record.")
-    link: str | None = Field(default=None, description="How the record was reached, e.g. 'candidate link via ...'.")
+    link: str | None = Field(
+        default=None, description="How the record was reached (link), if not by the same id.")
 
 
 class ReconciliationRow(Record):
     """One stated fact compared with one registry value."""
 
     document_id: str
-    claim_id: str = Field(description="Claim id, or 'table:<row>:<field>', 'ongoing:<n>', 'ref:<n>'.")
-    trial_id: str | None
-    field: str
+    claim_id: str = Field(description="Claim id, or table:<row>:<field>, ongoing:<n>, ref:<n>, cross:<trial>.")
+    trial_id: str | None = Field(description="Trial the fact is about.")
+    field: str = Field(description="Field compared.")
     stated_value: str | None = Field(description=(
         "What the page states; null in registry-vs-registry rows (claim id 'cross:<trial>'), where "
         "the page states nothing and compared_value holds the other registry's value."))
-    registry_value: str | None
-    registry: str | None = Field(description="ctgov, ctis, euctr, cteu, 'document' (page against itself).")
+    registry_value: str | None = Field(description="What the registry records.")
+    registry: str | None = Field(description="Registry compared against ('document': the page against itself).")
     compared_registry: str | None = Field(default=None, description=(
         "Registry-vs-registry rows only: the registry of the record registry_value is compared with "
         "(the record with the page's number, else the first by registry); null in every other row."))
     compared_value: str | None = Field(default=None, description=(
         "Registry-vs-registry rows only: the value of the compared_registry record; null in every other row."))
-    verdict: Verdict
+    verdict: Verdict = Field(description="match, partial, mismatch or unverifiable.")
     rule: str = Field(description="Name of the comparison, e.g. 'phase.set_equal'.")
     detail: str | None = Field(default=None, description="Why, in words (e.g. 'registry figure is 95 lower').")
-    score: float | None = Field(default=None, description="Similarity score where a fuzzy rule was used.")
+    score: float | None = Field(default=None, description="Similarity score, where a fuzzy rule was used.")
     evidence: Evidence = Field(default_factory=Evidence)
 
     @property

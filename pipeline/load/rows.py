@@ -1,4 +1,5 @@
-"""Domain records -> output rows (pure): the one place that knows how models map onto tables."""
+"""Domain records -> output rows (pure): which record fills which table, and the values no record
+holds. Which field fills which column is declared with the tables (``Table.row`` reads it)."""
 
 from __future__ import annotations
 
@@ -12,17 +13,24 @@ from pipeline.load.incremental import OUTCOMES, parser_version
 from pipeline.load.writer import Batch
 from pipeline.models import (
     ExtractedDocument,
-    PartialDate,
     ReconciliationRow,
     SnapshotEntry,
     TrialLink,
     TrialRecord,
 )
 from pipeline.reconcile.entities import PageTrials, ongoing_country_codes, statement
-from pipeline.load.tables import DOCUMENT_TABLES, PAGE_TRIAL_TABLES, TRIAL_TABLES
+from pipeline.load.tables import (
+    DOCUMENT_TABLES,
+    LINKS_TABLE,
+    PAGE_TRIAL_TABLES,
+    RECONCILIATION_HISTORY_TABLE,
+    RECONCILIATION_TABLE,
+    SNAPSHOTS_TABLE,
+    TABLES_BY_NAME,
+    TRIAL_TABLES,
+    Row,
+)
 from pipeline.registries.vocab import country_name
-
-Row = dict[str, object]
 
 
 @dataclass(frozen=True)
@@ -64,7 +72,7 @@ def ongoing_rows(doc: ExtractedDocument, trials: PageTrials | None = None) -> li
     resolved = {o.position: o for o in trials.ongoing} if trials else {}
     rows = []
     for entry in doc.ongoing:
-        row: Row = {**entry.model_dump(), "country_codes": ongoing_country_codes(entry)}
+        row = TABLES_BY_NAME["document_ongoing"].row(entry, country_codes=ongoing_country_codes(entry))
         if (r := resolved.get(entry.position)) is not None:
             row.update(trial_id=r.trial_id, trial_id_source=r.trial_id_source, resolve_score=r.score,
                        unresolved_reason=r.unresolved_reason)
@@ -77,52 +85,20 @@ def ongoing_rows(doc: ExtractedDocument, trials: PageTrials | None = None) -> li
 def document_rows(doc: ExtractedDocument, trials: PageTrials | None = None) -> dict[str, list[Row]]:
     """The rows of every document_* table for one extracted document (the ongoing entries with the
     trials they resolved to, when ``trials`` is given)."""
-    d = doc.document
     return {
-        "documents": [d.model_dump()],
-        "document_trials": [t.model_dump() for t in doc.trials],
-        "document_claims": [c.model_dump() for c in doc.claims],
+        "documents": [TABLES_BY_NAME["documents"].row(doc.document)],
+        "document_trials": [TABLES_BY_NAME["document_trials"].row(t) for t in doc.trials],
+        "document_claims": [TABLES_BY_NAME["document_claims"].row(c) for c in doc.claims],
         "document_ongoing": ongoing_rows(doc, trials),
-        "document_references": [r.model_dump() for r in doc.references],
-        "document_glossary": [g.model_dump() for g in doc.glossary],
+        "document_references": [TABLES_BY_NAME["document_references"].row(r) for r in doc.references],
+        "document_glossary": [TABLES_BY_NAME["document_glossary"].row(g) for g in doc.glossary],
     }
-
-
-def _date(value: PartialDate | None) -> tuple[str | None, str | None]:
-    return (value.value, value.precision) if value else (None, None)
 
 
 def trial_row(record: TrialRecord, entry: SnapshotEntry) -> Row:
-    """The ``trials`` row of one registry record."""
-    start, start_p = _date(record.start_date)
-    done, done_p = _date(record.completion_date)
-    updated, _ = _date(record.last_updated)
-    return {
-        "trial_id": record.trial_id,
-        "registry": record.registry,
-        "title": record.title,
-        "official_title": record.official_title,
-        "sponsor": record.sponsor,
-        "phases": [p.value for p in record.phases],
-        "phase_raw": record.phase_raw,
-        "status": record.status_raw,
-        "status_normalized": record.status.value if record.status else None,
-        "enrollment": record.enrollment,
-        "enrollment_type": record.enrollment_type,
-        "enrollment_scope": record.enrollment_scope,
-        "start_date": start,
-        "start_date_precision": start_p,
-        "completion_date": done,
-        "completion_date_precision": done_p,
-        "last_updated": updated,
-        "study_type": record.design.study_type,
-        "allocation": record.design.allocation,
-        "masking": record.design.masking,
-        "age_groups": list(record.age_groups),
-        "snapshot_path": entry.path,
-        "snapshot_sha256": entry.sha256,
-        "provenance": entry.provenance,
-    }
+    """The ``trials`` row of one registry record, with the snapshot it was parsed from."""
+    return TABLES_BY_NAME["trials"].row(
+        record, snapshot_path=entry.path, snapshot_sha256=entry.sha256, provenance=entry.provenance)
 
 
 def enrollment_rows(record: TrialRecord) -> list[Row]:
@@ -136,9 +112,8 @@ def enrollment_rows(record: TrialRecord) -> list[Row]:
     for figure in record.enrollment_figures:
         if figure.country is None and figure.scope == record.enrollment_scope and figure.figure == record.enrollment:
             continue  # the headline figure, given again at its own scope
-        rows.append({**key, "scope": figure.scope, "country": figure.country,
-                     "country_name": country_name(figure.country), "enrollment": figure.figure,
-                     "enrollment_type": figure.enrollment_type, "headline": False, "field_path": figure.field_path})
+        rows.append(TABLES_BY_NAME["trial_enrollments"].row(
+            figure, **key, country_name=country_name(figure.country), headline=False))
     return rows
 
 
@@ -148,46 +123,17 @@ def record_rows(record: TrialRecord, entry: SnapshotEntry) -> dict[str, list[Row
     return {
         "trials": [trial_row(record, entry)],
         "trial_conditions": [{**key, "condition": c} for c in record.conditions],
-        "trial_interventions": [
-            {**key, "type": i.type, "name": i.name, "other_names": list(i.other_names)}
-            for i in record.interventions
-        ],
-        "trial_outcomes": [
-            {**key, "kind": o.kind, "measure": o.measure, "time_frame": o.time_frame} for o in record.outcomes
-        ],
+        "trial_interventions": [TABLES_BY_NAME["trial_interventions"].row(i, **key) for i in record.interventions],
+        "trial_outcomes": [TABLES_BY_NAME["trial_outcomes"].row(o, **key) for o in record.outcomes],
         "trial_countries": [{**key, "country": c, "country_name": country_name(c)} for c in record.countries],
         "trial_enrollments": enrollment_rows(record),
-        "trial_identifiers": [
-            {**key, "other_id": i.other_id, "id_type": i.id_type} for i in record.identifiers
-        ],
+        "trial_identifiers": [TABLES_BY_NAME["trial_identifiers"].row(i, **key) for i in record.identifiers],
     }
 
 
 def reconciliation_row(row: ReconciliationRow, statement: str | None = None) -> Row:
-    ev = row.evidence
-    return {
-        "document_id": row.document_id,
-        "claim_id": row.claim_id,
-        "comparison": row.comparison,
-        "statement": statement,
-        "trial_id": row.trial_id,
-        "field": row.field,
-        "stated_value": row.stated_value,
-        "registry_value": row.registry_value,
-        "registry": row.registry,
-        "compared_registry": row.compared_registry,
-        "compared_value": row.compared_value,
-        "verdict": row.verdict,
-        "rule": row.rule,
-        "detail": row.detail,
-        "score": row.score,
-        "evidence_snapshot": ev.snapshot_path,
-        "evidence_sha256": ev.snapshot_sha256,
-        "evidence_provenance": ev.provenance,
-        "evidence_record": ev.registry_trial_id,
-        "evidence_field_path": ev.field_path,
-        "evidence_link": ev.link,
-    }
+    """The ``reconciliation`` row of one comparison, with the page's words it rests on."""
+    return RECONCILIATION_TABLE.row(row, comparison=row.comparison, statement=statement)
 
 
 def _stamp(rows: Iterable[Row], run_id: str) -> list[Row]:
@@ -229,12 +175,8 @@ def history_rows(
 
 
 def reconciliation_history_row(row: ReconciliationRow, observed_at: datetime) -> Row:
-    return {
-        "document_id": row.document_id, "claim_id": row.claim_id, "trial_id": row.trial_id,
-        "field": row.field, "registry": row.registry, "rule": row.rule, "verdict": row.verdict,
-        "stated_value": row.stated_value, "registry_value": row.registry_value,
-        "compared_value": row.compared_value, "valid_from": observed_at,
-    }
+    """The ``reconciliation_history`` row of one comparison's current verdict."""
+    return RECONCILIATION_HISTORY_TABLE.row(row, valid_from=observed_at)
 
 
 @dataclass(frozen=True)
@@ -344,10 +286,9 @@ def build_batch(
     batch.truncate |= {"snapshots", "trial_links"}
     stats = file_stats or {}
     batch.add("snapshots", _stamp((
-        {**e.model_dump(exclude={"content_type"}),
-         **dict(zip(("file_size", "file_mtime_ns"), stats.get(e.path, (None, None)), strict=True))}
+        SNAPSHOTS_TABLE.row(e, **dict(zip(("file_size", "file_mtime_ns"), stats.get(e.path, (None, None)), strict=True)))
         for e in manifest), run.run_id))
-    batch.add("trial_links", _stamp((link.model_dump() for link in links), run.run_id))
+    batch.add("trial_links", _stamp((LINKS_TABLE.row(link) for link in links), run.run_id))
     by_doc = {d.document.document_id: d for d in documents}
 
     def said(row: ReconciliationRow) -> str | None:

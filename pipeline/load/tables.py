@@ -1,8 +1,15 @@
 """The output tables: names, columns, types, keys and descriptions — the analysts' contract.
 
 Every table here is created in ``output/trialrecon.duckdb`` and exported to
-``output/parquet/<table>.parquet``. ``schemas/data-dictionary.md`` is generated from these
-definitions (``python -m pipeline schemas``), so the documentation cannot drift from the code.
+``output/parquet/<table>.parquet``. ``schemas/ddl.sql`` and ``schemas/data-dictionary.md`` are
+generated from these definitions (``python -m pipeline schemas``), so the documentation cannot
+drift from the code.
+
+Each column is declared once. A column that holds a field of a domain record
+(:mod:`pipeline.models`) is named here by the field's path (``columns(TrialRecord,
+"status=status_raw")``): its type comes from the field's annotation and its description from the
+field itself, and :meth:`Table.row` reads its value there. Only the columns no record holds (run
+ids, resolved values, file statistics, ...) are declared here with a type and description.
 
 ``replace_by`` names the columns that identify one unit of loading: a run deletes every row
 whose key it is about to write, then inserts. That is why running twice gives the same rows and a
@@ -11,9 +18,35 @@ second document's rows stand beside the first's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import types
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import Enum
+from operator import attrgetter
+from typing import Literal, Union, get_args, get_origin
 
 import pyarrow as pa
+from pydantic import BaseModel
+
+from pipeline.models import (
+    Claim,
+    EnrollmentFigure,
+    GlossaryEntry,
+    Identifier,
+    Intervention,
+    OngoingTrial,
+    Outcome,
+    ReconciliationRow,
+    Reference,
+    SnapshotEntry,
+    SourceDocument,
+    StatedTrial,
+    TrialLink,
+    TrialRecord,
+)
+
+Row = dict[str, object]
 
 
 @dataclass(frozen=True)
@@ -22,6 +55,11 @@ class Column:
     type: str  # DuckDB type
     description: str
     nullable: bool = True
+    source: str | None = None
+    """Dotted path of the record field the column holds (``Table.row`` reads it there); None for a
+    value the row's builder gives."""
+    enum: bool = field(default=False, repr=False)
+    """The field holds enum members (or a list of them): the column holds their values."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +69,12 @@ class Table:
     columns: tuple[Column, ...]
     replace_by: tuple[str, ...]
     primary_key: tuple[str, ...] = field(default=())
+    _readers: tuple[tuple[str, Callable[[object], object]], ...] = field(
+        init=False, repr=False, compare=False, default=())
+
+    def __post_init__(self) -> None:
+        readers = tuple((c.name, _reader(c.source, c)) for c in self.columns if c.source)
+        object.__setattr__(self, "_readers", readers)
 
     @property
     def column_names(self) -> list[str]:
@@ -45,6 +89,14 @@ class Table:
         )
         return f'CREATE TABLE IF NOT EXISTS "{self.name}" (\n  {cols}\n)'
 
+    def row(self, record: object, /, **values: object) -> Row:
+        """The table's row of one record: ``values`` for the columns they name (those the record
+        does not hold, or holds otherwise), every other column that holds a field read from
+        ``record`` (enums as their values)."""
+        row: Row = {name: read(record) for name, read in self._readers if name not in values}
+        row.update(values)
+        return row
+
 
 _ARROW_TYPES: dict[str, pa.DataType] = {
     "VARCHAR": pa.string(),
@@ -57,10 +109,122 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
     "INTEGER[]": pa.list_(pa.int32()),
 }
 
+# Python types of record fields -> DuckDB types, most specific first (bool is an int, a StrEnum a str).
+_SQL_TYPES: tuple[tuple[type, str], ...] = (
+    (bool, "BOOLEAN"), (int, "INTEGER"), (float, "DOUBLE"), (datetime, "TIMESTAMPTZ"), (str, "VARCHAR"),
+)
+
+
+def _leaf_reader(name: str, column: Column) -> Callable[[object], object]:
+    """Reads one field as ``column`` holds it: enums as their values, lists copied."""
+    get = attrgetter(name)
+    if column.type.endswith("[]"):
+        if column.enum:
+            return lambda record: None if (v := get(record)) is None else [e.value for e in v]
+        return lambda record: None if (v := get(record)) is None else list(v)
+    if column.enum:
+        return lambda record: None if (v := get(record)) is None else v.value
+    return get
+
+
+def _reader(path: str, column: Column) -> Callable[[object], object]:
+    """Reads the value at a dotted path of a record; None where a part of the path is None."""
+    head, _, rest = path.partition(".")
+    if not rest:
+        return _leaf_reader(head, column)
+    inner = _reader(rest, column)
+
+    def read(record: object) -> object:
+        part = getattr(record, head)
+        return None if part is None else inner(part)
+
+    return read
+
+
+def _optional_of(annotation: object) -> object:
+    """``X`` of ``X | None``; the annotation itself otherwise."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return annotation
+
+
+def _one_type(annotation: object, kinds: set[str]) -> str:
+    if len(kinds) != 1:
+        raise TypeError(f"no column type for {annotation!r}: its parts have types {sorted(kinds)}")
+    return kinds.pop()
+
+
+def _holds_enum(annotation: object) -> bool:
+    annotation = _optional_of(annotation)
+    if get_origin(annotation) is list:
+        annotation = _optional_of(get_args(annotation)[0])
+    return isinstance(annotation, type) and issubclass(annotation, Enum)
+
+
+def sql_type(annotation: object) -> str:
+    """The DuckDB type of a record field's annotation (``list[Phase] | None`` -> ``VARCHAR[]``)."""
+    annotation = _optional_of(annotation)
+    origin = get_origin(annotation)
+    if origin is list:
+        return f"{sql_type(get_args(annotation)[0])}[]"
+    if origin in (Union, types.UnionType):  # e.g. Registry | Literal["document"]
+        return _one_type(annotation, {sql_type(a) for a in get_args(annotation) if a is not type(None)})
+    if origin is Literal:
+        return _one_type(annotation, {sql_type(type(a)) for a in get_args(annotation)})
+    if isinstance(annotation, type):
+        for python, sql in _SQL_TYPES:
+            if issubclass(annotation, python):
+                return sql
+    raise TypeError(f"no column type for {annotation!r}")
+
+
+def column(model: type[BaseModel], spec: str, *, nullable: bool = True) -> Column:
+    """The column that holds ``model``'s field at a dotted path.
+
+    ``spec`` is the path (``"sponsor"``, the column named after it) or ``"name=path"``
+    (``"study_type=design.study_type"``). The type comes from the field's annotation, the
+    description from the innermost field on the path that has one (``start_date.precision`` is
+    described by ``PartialDate.precision``, ``start_date.value`` by ``TrialRecord.start_date``).
+    """
+    name, _, path = spec.rpartition("=")
+    name = name or path
+    owner: type[BaseModel] = model
+    description: str | None = None
+    annotation: object = None
+    for part in path.split("."):
+        if not (isinstance(owner, type) and issubclass(owner, BaseModel)) or part not in owner.model_fields:
+            raise ValueError(f"column {name}: {model.__name__} has no field {path!r}")
+        info = owner.model_fields[part]
+        description = info.description or description
+        annotation = info.annotation
+        owner = _optional_of(annotation)  # type: ignore[assignment]
+    if not description:
+        raise ValueError(f"column {name}: {model.__name__}.{path} has no description")
+    try:
+        type_ = sql_type(annotation)
+    except TypeError as e:
+        raise TypeError(f"column {name}: {model.__name__}.{path}: {e}") from None
+    return Column(name, type_, description, nullable, source=path, enum=_holds_enum(annotation))
+
+
+def columns(model: type[BaseModel], *specs: str) -> list[Column]:
+    """The columns that hold these fields of ``model`` (each spec as in :func:`column`)."""
+    return [column(model, spec) for spec in specs]
+
+
+def _as_in(table: Table, *names: str) -> list[Column]:
+    """Columns that hold the same values as ``table``'s (read from the same record fields)."""
+    by_name = {c.name: c for c in table.columns}
+    return [Column(n, by_name[n].type, f"As in {table.name}.", source=by_name[n].source or n) for n in names]
+
+
 RUN_ID = Column("run_id", "VARCHAR", "Id of the pipeline run that wrote the row (see pipeline_runs).", False)
-DOC_ID = Column("document_id", "VARCHAR", "Id of the source document (see documents).", False)
-TRIAL_ID = Column("trial_id", "VARCHAR", "The registry's id of the record (NCT, EU CT or EudraCT number).", False)
-REGISTRY = Column("registry", "VARCHAR", "ctgov, ctis, euctr or cteu.", False)
+DOC_ID = Column("document_id", "VARCHAR", "Id of the source document (see documents).", False, source="document_id")
+TRIAL_ID = column(TrialRecord, "trial_id", nullable=False)
+REGISTRY = column(TrialRecord, "registry", nullable=False)
+PROVENANCE = Column("provenance", "VARCHAR", "captured or reconstructed.")
 
 
 def _t(name: str, description: str, columns: list[Column], replace_by: tuple[str, ...], pk: tuple[str, ...] = ()) -> Table:
@@ -69,42 +233,26 @@ def _t(name: str, description: str, columns: list[Column], replace_by: tuple[str
 
 DOCUMENT_TABLES = (
     _t("documents", "One row per source document.", [
-        DOC_ID,
-        Column("source_url", "VARCHAR", "Where the page lives (file:// for a local file)."),
-        Column("title", "VARCHAR", "The page's heading, usually the drug's name."),
-        Column("sha256", "VARCHAR", "sha256 of the document's bytes."),
-        Column("extracted_at", "TIMESTAMPTZ", "When its facts were extracted."),
+        column(SourceDocument, "document_id", nullable=False),
+        *columns(SourceDocument, "source_url", "title", "sha256", "extracted_at"),
     ], ("document_id",), ("document_id",)),
     _t("document_trials", "The page's summary table, one row per table row, every cell as stated.", [
         DOC_ID,
-        Column("row_number", "INTEGER", "1-based position of the row in the table."),
-        Column("trial_id", "VARCHAR", "Trial id cell."),
-        Column("phase", "VARCHAR", "Phase cell as stated, e.g. 'Phase 1/2'."),
-        Column("condition", "VARCHAR", "Condition cell as stated."),
-        Column("status", "VARCHAR", "Status cell as stated."),
-        Column("enrollment", "INTEGER", "Enrollment cell as an integer."),
+        *columns(StatedTrial, "row_number", "trial_id", "phase", "condition", "status", "enrollment"),
     ], ("document_id",), ("document_id", "row_number")),
     _t("document_claims", "Narrative sentences that name a trial or cite a reference.", [
         DOC_ID,
-        Column("claim_id", "VARCHAR", "Stable id within the document ('c001', ...)."),
-        Column("section", "VARCHAR", "Heading of the section the sentence stands in."),
-        Column("sentence", "VARCHAR", "The sentence, citation markers included."),
-        Column("trial_ids", "VARCHAR[]", "Trial ids named by the sentence."),
-        Column("ref_numbers", "INTEGER[]", "Reference numbers cited by the sentence."),
-        Column("field", "VARCHAR", "Main field the sentence speaks about, where told."),
-        Column("fields", "VARCHAR[]", "Every field the sentence speaks about."),
+        *columns(Claim, "claim_id", "section", "sentence", "trial_ids", "ref_numbers", "field", "fields"),
     ], ("document_id",), ("document_id", "claim_id")),
     _t("document_ongoing", "The page's 'ongoing trials' list.", [
         DOC_ID,
-        Column("position", "INTEGER", "1-based position in the list."),
-        Column("title", "VARCHAR", "Title as shown."),
-        Column("status", "VARCHAR", "Status as shown."),
-        Column("countries", "VARCHAR[]", "Countries shown, as written."),
+        *columns(OngoingTrial, "position", "title", "status", "countries"),
         Column("country_codes", "VARCHAR[]", "The countries shown, as ISO 3166-1 alpha-2 codes."),
-        Column("more_countries", "INTEGER", "The '+N' count of countries not shown."),
+        *columns(OngoingTrial, "more_countries"),
+        # Not OngoingTrial.trial_id (the trial the page names): the trial the entry resolved to.
         Column("trial_id", "VARCHAR", "The trial the entry is about: named by the page, or resolved by its "
                "title (see trial_id_source); NULL when it did not resolve (see unresolved_reason). "
-               "Joins page_trials and v_trial_records."),
+               "Joins page_trials and v_trial_records.", source="trial_id"),
         Column("trial_id_source", "VARCHAR", "page (the page names the trial), title (the entry's title "
                "matched a record's title or a reference's) or product (a product only that trial's titles name, "
                "where the titles were not enough)."),
@@ -114,18 +262,13 @@ DOCUMENT_TABLES = (
     ], ("document_id",), ("document_id", "position")),
     _t("document_references", "The page's numbered references.", [
         DOC_ID,
-        Column("ref_number", "INTEGER", "Reference number."),
-        Column("url", "VARCHAR", "Reference URL."),
-        Column("trial_id", "VARCHAR", "Trial the reference points at, where told."),
-        Column("trial_id_source", "VARCHAR", "'url' or 'citing_sentence': how trial_id was told."),
+        *columns(Reference, "ref_number", "url", "trial_id", "trial_id_source"),
     ], ("document_id",), ("document_id", "ref_number")),
     _t("document_glossary", "The page's glossary.", [
         DOC_ID,
-        Column("term", "VARCHAR", "Term."),
-        Column("definition", "VARCHAR", "Definition as stated."),
+        *columns(GlossaryEntry, "term", "definition"),
     ], ("document_id",), ("document_id", "term")),
 )
-
 PAGE_TRIAL_TABLES = (
     _t("page_trials", "One row per trial the page speaks of (by any of its numbers, or an ongoing entry "
        "resolved to it): its number in each registry and whether a registry record backs it, or why not.", [
@@ -162,7 +305,7 @@ PAGE_TRIAL_TABLES = (
         Column("used", "BOOLEAN", "Reconciliation compares the page with this record (one per registry; a "
                "candidate only when nothing else reaches the trial)."),
         Column("snapshot_path", "VARCHAR", "The record's snapshot."),
-        Column("provenance", "VARCHAR", "captured or reconstructed."),
+        PROVENANCE,
         Column("missing_reason", "VARCHAR", "Why there is no record (as page_trials.missing_reason)."),
         Column("missing_detail", "VARCHAR", "In words."),
     ], ("document_id",)),
@@ -170,46 +313,29 @@ PAGE_TRIAL_TABLES = (
 
 _REC_KEY = ("registry", "trial_id")
 
+
 TRIAL_TABLES = (
     _t("trials", "One row per registry record (a trial in several registries has several rows).", [
         TRIAL_ID, REGISTRY,
-        Column("title", "VARCHAR", "Brief or public title."),
-        Column("official_title", "VARCHAR", "Official or scientific title."),
-        Column("sponsor", "VARCHAR", "Lead sponsor."),
-        Column("phases", "VARCHAR[]", "Phases on CT.gov's vocabulary (PHASE1, PHASE2, ..., NA)."),
-        Column("phase_raw", "VARCHAR", "The registry's phase value, as given."),
-        Column("status", "VARCHAR", "The registry's status label or code, as given."),
-        Column("status_normalized", "VARCHAR", "Status on one vocabulary across registries (see the status mapping)."),
-        Column("enrollment", "INTEGER", "Enrollment figure."),
-        Column("enrollment_type", "VARCHAR", "actual or estimated."),
-        Column("enrollment_scope", "VARCHAR", "whole_trial, eea or member_state."),
-        Column("start_date", "VARCHAR", "Start date, as precise as given (YYYY, YYYY-MM or YYYY-MM-DD)."),
-        Column("start_date_precision", "VARCHAR", "year, month or day."),
-        Column("completion_date", "VARCHAR", "Completion date, as precise as given."),
-        Column("completion_date_precision", "VARCHAR", "year, month or day."),
-        Column("last_updated", "VARCHAR", "Last update of the record, as precise as given."),
-        Column("study_type", "VARCHAR", "INTERVENTIONAL, OBSERVATIONAL, ..."),
-        Column("allocation", "VARCHAR", "RANDOMIZED, NON_RANDOMIZED, NA."),
-        Column("masking", "VARCHAR", "NONE (open label), SINGLE, DOUBLE, ..."),
-        Column("age_groups", "VARCHAR[]", "CHILD, ADULT, OLDER_ADULT."),
+        *columns(TrialRecord, "title", "official_title", "sponsor", "phases", "phase_raw", "status=status_raw",
+                 "status_normalized=status", "enrollment", "enrollment_type", "enrollment_scope",
+                 "start_date=start_date.value", "start_date_precision=start_date.precision",
+                 "completion_date=completion_date.value", "completion_date_precision=completion_date.precision",
+                 "last_updated=last_updated.value", "study_type=design.study_type",
+                 "allocation=design.allocation", "masking=design.masking", "age_groups"),
+        # The snapshot's, not the record's: given by the row's builder.
         Column("snapshot_path", "VARCHAR", "Snapshot the record was parsed from."),
-        Column("snapshot_sha256", "VARCHAR", "sha256 of that snapshot."),
-        Column("provenance", "VARCHAR", "captured or reconstructed."),
+        Column("snapshot_sha256", "VARCHAR", "The snapshot's sha256."),
+        PROVENANCE,
     ], _REC_KEY, _REC_KEY),
     _t("trial_conditions", "Conditions of each registry record.", [
         TRIAL_ID, REGISTRY, Column("condition", "VARCHAR", "Condition as the registry names it."),
     ], _REC_KEY),
     _t("trial_interventions", "Interventions of each registry record.", [
-        TRIAL_ID, REGISTRY,
-        Column("type", "VARCHAR", "DRUG, BIOLOGICAL, ... where given."),
-        Column("name", "VARCHAR", "Intervention name."),
-        Column("other_names", "VARCHAR[]", "Other names given by the registry."),
+        TRIAL_ID, REGISTRY, *columns(Intervention, "type", "name", "other_names"),
     ], _REC_KEY),
     _t("trial_outcomes", "Primary and secondary outcomes of each registry record.", [
-        TRIAL_ID, REGISTRY,
-        Column("kind", "VARCHAR", "primary or secondary."),
-        Column("measure", "VARCHAR", "Outcome measure."),
-        Column("time_frame", "VARCHAR", "Time frame, where given."),
+        TRIAL_ID, REGISTRY, *columns(Outcome, "kind", "measure", "time_frame"),
     ], _REC_KEY),
     _t("trial_countries", "Countries of each registry record, by ISO 3166-1 alpha-2 code and name.", [
         TRIAL_ID, REGISTRY, Column("country", "VARCHAR", "ISO 3166-1 alpha-2 code."),
@@ -218,34 +344,21 @@ TRIAL_TABLES = (
     _t("trial_enrollments", "Every enrollment figure of each registry record, one row per scope it counts "
        "(the headline figure in trials.enrollment is one of them).", [
         TRIAL_ID, REGISTRY,
-        Column("scope", "VARCHAR", "whole_trial, eea, member_state or rest_of_world (outside the EEA)."),
-        Column("country", "VARCHAR", "ISO 3166-1 alpha-2 code of the member state, for scope member_state."),
+        *columns(EnrollmentFigure, "scope", "country"),
         Column("country_name", "VARCHAR", "That country's name."),
-        Column("enrollment", "INTEGER", "The figure."),
-        Column("enrollment_type", "VARCHAR", "actual or estimated (planned)."),
+        *columns(EnrollmentFigure, "enrollment=figure", "enrollment_type"),
         Column("headline", "BOOLEAN", "This is the figure in trials.enrollment."),
-        Column("field_path", "VARCHAR", "Where the figure is in the native record."),
+        *columns(EnrollmentFigure, "field_path"),
     ], _REC_KEY),
     _t("trial_identifiers", "Every other identifier a registry record gives.", [
-        TRIAL_ID, REGISTRY,
-        Column("other_id", "VARCHAR", "The other identifier."),
-        Column("id_type", "VARCHAR", "NCT, EU_CT, EUDRACT, SPONSOR_PROTOCOL, or the registry's own type."),
+        TRIAL_ID, REGISTRY, *columns(Identifier, "other_id", "id_type"),
     ], _REC_KEY),
 )
 
 SNAPSHOTS_TABLE = _t("snapshots", "The snapshot manifest: every stored registry response or reconstruction.", [
-    Column("path", "VARCHAR", "Path relative to the snapshots folder.", False),
-    Column("registry", "VARCHAR", "ctgov, ctis, euctr, cteu or document."),
-    Column("trial_id", "VARCHAR", "Trial the snapshot is about."),
-    Column("url", "VARCHAR", "URL the bytes were (or would be) fetched from."),
-    Column("fetched_at", "TIMESTAMPTZ", "When fetched (captured) or built (reconstructed)."),
-    Column("sha256", "VARCHAR", "sha256 of the file."),
-    Column("http_status", "INTEGER", "HTTP status of the response, when fetched."),
-    Column("etag", "VARCHAR", "ETag header, where given."),
-    Column("last_modified", "VARCHAR", "Last-Modified header, where given."),
-    Column("provenance", "VARCHAR", "captured, captured text or reconstructed."),
-    Column("source_urls", "VARCHAR[]", "Public pages a reconstruction was built from."),
-    Column("stale", "BOOLEAN", "The last refresh failed; this is older data."),
+    column(SnapshotEntry, "path", nullable=False),
+    *columns(SnapshotEntry, "registry", "trial_id", "url", "fetched_at", "sha256", "http_status", "etag",
+             "last_modified", "provenance", "source_urls", "stale"),
     Column("file_size", "BIGINT", "Size in bytes of the file the run verified against sha256 (NULL: not verified)."),
     Column("file_mtime_ns", "BIGINT",
            "Its modification time (ns since the epoch): a later run that finds the same size and time "
@@ -253,43 +366,25 @@ SNAPSHOTS_TABLE = _t("snapshots", "The snapshot manifest: every stored registry 
 ], ("path",), ("path",))
 
 LINKS_TABLE = _t("trial_links", "Registry numbers of one trial in several registries, with the evidence.", [
-    TRIAL_ID,
-    Column("other_id", "VARCHAR", "The other registry's number."),
-    Column("other_registry", "VARCHAR", "Where other_id's record lives."),
-    Column("strength", "VARCHAR", "confirmed (a source states it) or candidate (plausible only)."),
-    Column("evidence", "VARCHAR", "Source URL or field path giving the link."),
-    Column("note", "VARCHAR", "Remarks."),
+    column(TrialLink, "trial_id", nullable=False),
+    *columns(TrialLink, "other_id", "other_registry", "strength", "evidence", "note"),
 ], ("trial_id", "other_id"))
 
 RECONCILIATION_TABLE = _t("reconciliation", "Each stated fact compared with a registry value.", [
     DOC_ID,
-    Column("claim_id", "VARCHAR", "Claim id, or table:<row>:<field>, ongoing:<n>, ref:<n>, cross:<trial>."),
+    column(ReconciliationRow, "claim_id"),
     Column("comparison", "VARCHAR", "page_vs_registry (a stated fact against a registry record), page_vs_page "
            "(the page against itself: registry 'document') or registry_vs_registry (cross:<trial> rows: one "
            "registry's record against another's; stated_value is then the first registry's value)."),
     Column("statement", "VARCHAR", "The page's words the fact comes from: the sentence, the summary-table row, "
            "the ongoing entry or the reference; NULL for registry_vs_registry rows."),
-    Column("trial_id", "VARCHAR", "Trial the fact is about."),
-    Column("field", "VARCHAR", "Field compared."),
-    Column("stated_value", "VARCHAR", "What the document states; null in registry-vs-registry rows "
-                                      "(claim_id cross:<trial>), where the page states nothing."),
-    Column("registry_value", "VARCHAR", "What the registry records."),
-    Column("registry", "VARCHAR", "Registry compared against ('document': the page against itself)."),
-    Column("compared_registry", "VARCHAR", "Registry-vs-registry rows only: the registry whose record "
-                                           "registry_value is compared with; null otherwise."),
-    Column("compared_value", "VARCHAR", "Registry-vs-registry rows only: that record's value; null otherwise."),
-    Column("verdict", "VARCHAR", "match, partial, mismatch or unverifiable."),
-    Column("rule", "VARCHAR", "Name of the comparison."),
-    Column("detail", "VARCHAR", "Why, in words."),
-    Column("score", "DOUBLE", "Similarity score, where a fuzzy rule was used."),
-    Column("evidence_snapshot", "VARCHAR", "Snapshot path of the registry value."),
-    Column("evidence_sha256", "VARCHAR", "sha256 of that snapshot."),
-    Column("evidence_provenance", "VARCHAR", "captured or reconstructed."),
-    Column("evidence_record", "VARCHAR", "Id of the registry record used."),
-    Column("evidence_field_path", "VARCHAR", "Path of the value in the native record."),
-    Column("evidence_link", "VARCHAR", "How the record was reached (link), if not by the same id."),
+    *columns(ReconciliationRow, "trial_id", "field", "stated_value", "registry_value", "registry",
+             "compared_registry", "compared_value", "verdict", "rule", "detail", "score",
+             "evidence_snapshot=evidence.snapshot_path", "evidence_sha256=evidence.snapshot_sha256"),
+    replace(PROVENANCE, name="evidence_provenance", source="evidence.provenance"),
+    *columns(ReconciliationRow, "evidence_record=evidence.registry_trial_id", "evidence_field_path=evidence.field_path",
+             "evidence_link=evidence.link"),
 ], ("document_id",))
-
 LOAD_ERRORS_TABLE = _t("load_errors", "Snapshots or documents that could not be used in a run.", [
     Column("snapshot", "VARCHAR", "Snapshot path (or document path)."),
     Column("registry", "VARCHAR", "Registry of the snapshot."),
@@ -330,7 +425,7 @@ PAGE_BASIS_TABLE = _t("document_basis", "What each document's reconciliation res
 ], ("document_id",))
 
 RUN_COUNTS_TABLE = _t("run_registry_counts", "Per run and registry, what happened to its snapshots.", [
-    Column("registry", "VARCHAR", "ctgov, ctis, euctr, cteu or document."),
+    column(SnapshotEntry, "registry"),
     Column("new", "INTEGER", "Snapshots seen for the first time (parsed and loaded)."),
     Column("changed", "INTEGER", "Snapshots whose sha256 changed since the last run (parsed and loaded)."),
     Column("unchanged", "INTEGER", "Snapshots with the same sha256 as last run (not parsed, not loaded)."),
@@ -354,18 +449,14 @@ TRIAL_HISTORY_TABLE = _t("trial_history", "Every value a registry record has had
 
 RECONCILIATION_HISTORY_TABLE = _t("reconciliation_history", "Every verdict a comparison has had.", [
     DOC_ID,
-    Column("claim_id", "VARCHAR", "As in reconciliation."),
-    Column("trial_id", "VARCHAR", "As in reconciliation."),
-    Column("field", "VARCHAR", "As in reconciliation."),
-    Column("registry", "VARCHAR", "As in reconciliation."),
-    Column("rule", "VARCHAR", "As in reconciliation."),
-    Column("verdict", "VARCHAR", "The verdict while it held."),
-    Column("stated_value", "VARCHAR", "The stated value while it held."),
-    Column("registry_value", "VARCHAR", "The registry value while it held."),
-    Column("compared_value", "VARCHAR", "The compared registry's value while it held (registry-vs-registry rows)."),
+    *_as_in(RECONCILIATION_TABLE, "claim_id", "trial_id", "field", "registry", "rule"),
+    Column("verdict", "VARCHAR", "The verdict while it held.", source="verdict"),
+    Column("stated_value", "VARCHAR", "The stated value while it held.", source="stated_value"),
+    Column("registry_value", "VARCHAR", "The registry value while it held.", source="registry_value"),
+    Column("compared_value", "VARCHAR", "The compared registry's value while it held (registry-vs-registry rows).",
+           source="compared_value"),
     *_VALID,
 ], ())
-
 # History tables are kept by comparing each new value with the open row of its key.
 HISTORY_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # table: (key columns, tracked value columns)

@@ -40,17 +40,20 @@ class BaselineError(InputError):
         super().__init__(f"{self.path}: {problem}")
 
 
+_AS_IN_RECONCILIATION = "As in reconciliation."
+
+
 class AcceptedDiscrepancy(BaseModel):
     """A discrepancy someone has looked at and accepted, with the reason."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    document_id: str = Field(description="As in reconciliation.")
-    claim_id: str = Field(description="As in reconciliation.")
-    trial_id: str | None = Field(description="As in reconciliation.")
-    field: str = Field(description="As in reconciliation.")
-    registry: str | None = Field(description="As in reconciliation.")
-    rule: str = Field(description="As in reconciliation.")
+    document_id: str = Field(description=_AS_IN_RECONCILIATION)
+    claim_id: str = Field(description=_AS_IN_RECONCILIATION)
+    trial_id: str | None = Field(description=_AS_IN_RECONCILIATION)
+    field: str = Field(description=_AS_IN_RECONCILIATION)
+    registry: str | None = Field(description=_AS_IN_RECONCILIATION)
+    rule: str = Field(description=_AS_IN_RECONCILIATION)
     stated_value: str | None = Field(description="The stated value accepted.")
     registry_value: str | None = Field(
         description="The registry value accepted; when the registry's value changes, the discrepancy re-opens.")

@@ -12,7 +12,10 @@ from pydantic import BaseModel
 
 from pipeline import models
 from pipeline.load.tables import ALL_TABLES, VIEWS
+from pipeline.outputs.baseline import AcceptedDiscrepancy
 from pipeline.paths import SCHEMAS_DIR
+from pipeline.reconcile import status_compatibility_rows
+from pipeline.registries.vocab import status_mapping_rows
 
 
 SCHEMA_MODELS: tuple[type[BaseModel], ...] = (
@@ -22,6 +25,7 @@ SCHEMA_MODELS: tuple[type[BaseModel], ...] = (
     models.TrialLink,
     models.MissingRecord,
     models.ReconciliationRow,
+    AcceptedDiscrepancy,
 )
 
 VERDICTS = {
@@ -33,10 +37,6 @@ VERDICTS = {
 
 
 def _status_mapping_md() -> list[str]:
-    try:
-        from pipeline.registries.vocab import status_mapping_rows
-    except ImportError:  # vocabularies not built yet
-        return []
     lines = ["## Status vocabulary", "",
              "`trials.status_normalized` puts every registry's status on one vocabulary:", "",
              "| registry | registry label or code | status_normalized |", "|---|---|---|"]
@@ -45,23 +45,11 @@ def _status_mapping_md() -> list[str]:
 
 
 def _status_comparison_md() -> list[str]:
-    try:
-        from pipeline.reconcile import status_compatibility_rows
-    except ImportError:  # reconciliation not built yet
-        return []
     lines = ["## Status comparison", "",
              "How a stated status (normalized) is judged against a registry's (rule `status.vocabulary`):", "",
              "| stated | registry | verdict | why |", "|---|---|---|---|"]
     lines += [f"| {s} | {r} | {v} | {d} |" for s, r, v, d in status_compatibility_rows()]
     return [*lines, ""]
-
-
-def _extra_models() -> tuple[type[BaseModel], ...]:
-    try:
-        from pipeline.outputs.baseline import AcceptedDiscrepancy
-    except ImportError:
-        return ()
-    return (AcceptedDiscrepancy,)
 
 
 def data_dictionary() -> str:
@@ -106,7 +94,7 @@ def ddl() -> str:
 def render_schemas() -> dict[str, str]:
     """File name -> content of everything in ``schemas/``."""
     files = {"data-dictionary.md": data_dictionary(), "ddl.sql": ddl()}
-    for model in (*SCHEMA_MODELS, *_extra_models()):
+    for model in SCHEMA_MODELS:
         files[f"{model.__name__}.schema.json"] = json.dumps(model.model_json_schema(), indent=2) + "\n"
     return files
 
