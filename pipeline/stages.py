@@ -414,14 +414,21 @@ def batches(items: Sequence[T], parts: int = MAX_TASKS) -> list[list[T]]:
     return [list(items[i:i + size]) for i in range(0, len(items), size)]
 
 
-def describe_trials(docs: Sequence[ExtractedDocument], records: RecordSet) -> list[PageTrials]:
-    """Every trial of every document as one entity: its numbers, records and missing reasons."""
-    from pipeline.reconcile import LoadedRecord
+def describe_trials(
+    docs: Sequence[ExtractedDocument], records: RecordSet, inputs: Sequence[PageRecords] | None = None
+) -> list[PageTrials]:
+    """Every trial of every document as one entity: its numbers, records and missing reasons.
+
+    Each page is described from the records it needs (``inputs``, :func:`page_inputs`, found
+    here when not given), as it is reconciled: an index of the whole store per page made a
+    page's time grow with the store (a site's run spent nearly all its time here).
+    """
     from pipeline.reconcile.entities import Unusable, page_trials
 
-    loaded = [LoadedRecord(record=r, entry=e) for r, e in records.records]
+    pages = page_inputs(docs, records) if inputs is None else inputs
     unusable = [Unusable(e.trial_id, e.snapshot, e.error) for e in records.errors]
-    return [page_trials(doc, loaded, records.links, records.missing, unusable) for doc in docs]
+    return [page_trials(doc, page.records, page.links, records.missing, unusable)
+            for doc, page in zip(docs, pages, strict=True)]
 
 
 def load_baselines(docs: Sequence[ExtractedDocument], baseline_dir: Path) -> dict[str, list[AcceptedDiscrepancy]]:

@@ -224,7 +224,7 @@ def trialrecon_flow(
             futures = reconcile_task.map(_parcels(stages.batches(docs)), _parcels(stages.batches(inputs)))
             rows = [row for future in futures for row in future.result()]
         run = RunInfo(run_id=run_id, started_at=started, finished_at=datetime.now(UTC))
-        trials = stages.describe_trials(docs, records)
+        trials = stages.describe_trials(docs, records, inputs)
         batch = stages.run_batch(run, docs, records, store, rows, previous, plan.fingerprint,
                                  file_stats=plan.file_stats, basis=plan.basis, trials=trials)
         checks = stages.check_documents(rows, baselines)
