@@ -45,7 +45,7 @@ from pipeline.orchestrate.progress import NoProgress, Progress
 from pipeline.store.snapshots import SnapshotStore, atomic_write_bytes, sha256_bytes
 
 if TYPE_CHECKING:
-    from pipeline.reconcile import PageRecords
+    from pipeline.reconcile import PageRecords, RunRecords
     from pipeline.outputs.baseline import AcceptedDiscrepancy, CheckResult
     from pipeline.reconcile.entities import PageTrials
     from pipeline.outputs.report import ReportContext
@@ -84,9 +84,22 @@ class RecordSet:
     parsed: set[str] = field(default_factory=set)
     # snapshot path -> every record it gave, a duplicate left out of ``records`` included (the cache)
     by_path: dict[str, list[TrialRecord]] = field(default_factory=dict)
+    _index: RunRecords | None = field(default=None, repr=False, compare=False)
 
     def ids(self) -> set[str]:
         return {r.trial_id for r, _ in self.records}
+
+    def run_records(self) -> RunRecords:
+        """The records and links indexed once for the run (:class:`~pipeline.reconcile.RunRecords`),
+        shared by every step that asks for pages' records (reconciliation, the pages' trials, the report)."""
+        from pipeline.reconcile import LoadedRecord, RunRecords
+
+        if self._index is None:
+            self._index = RunRecords([LoadedRecord(record=r, entry=e) for r, e in self.records], self.links)
+        return self._index
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_index": None}  # rebuilt where needed, never sent to a worker
 
     def fresh(self) -> set[str]:
         """Paths whose records are (re)loaded and cached under their path: those parsed in this
@@ -423,11 +436,9 @@ def load_records(
 
 def page_inputs(docs: Sequence[ExtractedDocument], records: RecordSet) -> list[PageRecords]:
     """For each document, the records and links it needs, found through one index of the run's records."""
-    from pipeline.reconcile import LoadedRecord, RunRecords
-
     if not docs:
         return []
-    run = RunRecords([LoadedRecord(record=r, entry=e) for r, e in records.records], records.links)
+    run = records.run_records()
     return [run.for_page(doc) for doc in docs]
 
 
