@@ -495,8 +495,8 @@ def measure_site(workdir: Path, corpus: Path, pages: int, records: int, seed: in
             start = time.perf_counter()
             summary = run(documents=[site.pages], output_dir=output, snapshots_dir=site.store)
             figures[name] = time.perf_counter() - start
-            phase(f"site: {what} run took {figures[name]:.1f} s ({len(summary.documents):,} pages reconciled, "
-                  f"peak RSS so far {_mib(peak_rss())})")
+            done = f"{len(summary.documents):,} pages reconciled" if summary.work_done else "nothing to do"
+            phase(f"site: {what} run took {figures[name]:.1f} s ({done}, peak RSS so far {_mib(peak_rss())})")
             return summary
 
         cold = timed("cold_seconds")
