@@ -473,9 +473,11 @@ def measure_site(workdir: Path, corpus: Path, pages: int, records: int, seed: in
     from pipeline.orchestrate.flows import flow_on
     from devtools.site import build_site, change_one_page, change_one_record
 
+    phase(f"site: writing {records:,} records and {pages:,} pages")
     site = build_site(corpus, records, pages, workdir / "site", seed=seed)
     output = workdir / "site-output"
     shutil.rmtree(output, ignore_errors=True)
+    phase("site: starting Prefect's temporary server (an empty flow, not counted)")
     flow(name="warm-up")(lambda: None)()
     figures: dict[str, Any] = {"pages": pages, "records": records}
     cluster = None
@@ -488,9 +490,13 @@ def measure_site(workdir: Path, corpus: Path, pages: int, records: int, seed: in
 
         def timed(name: str) -> Any:
             gc.collect()
+            what = name.removesuffix("_seconds").replace("_", " ")
+            phase(f"site: {what} run ...")
             start = time.perf_counter()
             summary = run(documents=[site.pages], output_dir=output, snapshots_dir=site.store)
             figures[name] = time.perf_counter() - start
+            done = f"{len(summary.documents):,} pages reconciled" if summary.work_done else "nothing to do"
+            phase(f"site: {what} run took {figures[name]:.1f} s ({done}, peak RSS so far {_mib(peak_rss())})")
             return summary
 
         cold = timed("cold_seconds")
@@ -559,17 +565,32 @@ CHILDREN = {
 }
 
 
-def in_subprocess(kind: str, *args: object) -> dict[str, Any]:
+def in_subprocess(kind: str, *args: object, live: bool = False) -> dict[str, Any]:
     """Run one measurement in a fresh Python process and return its figures.
 
+    With ``live``, the child's stderr (its progress, see :func:`phase`) goes straight to ours as
+    it is written, and Prefect logs only its warnings there: a measurement of many minutes
+    says what it is doing.
+
     Raises:
-        RuntimeError: the measurement failed (its stderr is in the message).
+        RuntimeError: the measurement failed (its stderr is in the message, or above it when ``live``).
     """
     command = [sys.executable, "-m", "devtools.bench", "_child", kind, *map(str, args)]
-    proc = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+    env = {**os.environ, "PREFECT_LOGGING_LEVEL": "WARNING"} if live else None
+    proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=None if live else subprocess.PIPE, text=True,
+                          cwd=REPO, env=env)
     if proc.returncode != 0:
-        raise RuntimeError(f"bench {kind} failed (exit {proc.returncode}):\n{proc.stderr.strip()}")
+        said = "its stderr is above" if live else proc.stderr.strip()
+        raise RuntimeError(f"bench {kind} failed (exit {proc.returncode}):\n{said}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+_PHASE_START = time.perf_counter()
+
+
+def phase(text: str) -> None:
+    """One progress line on stderr, with the seconds since the process started (stdout carries the figures)."""
+    print(f"[{time.perf_counter() - _PHASE_START:7.1f} s] {text}", file=sys.stderr, flush=True)
 
 
 def startup_commands(scratch: Path) -> dict[str, list[str]]:
@@ -842,8 +863,9 @@ def run_site_bench(args: argparse.Namespace, workdir: Path) -> Report:
     report.say(f"trialrecon site bench: {pages:,} pages over {records:,} records, on {runner}; {os.cpu_count()} cores "
                f"(load average {os.getloadavg()[0]:.1f} at the start), Python {platform.python_version()}, "
                f"seed {args.seed}")
+    phase(f"corpus: {records:,} varied CT.gov records")
     corpus = build_corpus(args.samples, records, workdir / f"corpus-{records}.ndjson", seed=args.seed)
-    site = in_subprocess("site", workdir, corpus.path, pages, records, args.seed, args.site_dask)
+    site = in_subprocess("site", workdir, corpus.path, pages, records, args.seed, args.site_dask, live=True)
     cold = site["cold_seconds"]
     report.say("")
     report.say("the flow, end to end (Prefect's temporary server already up)")
@@ -865,7 +887,8 @@ def run_site_bench(args: argparse.Namespace, workdir: Path) -> Report:
     one_page = site["one_page_seconds"] / cold
     report.target(f"warm, one page changed, under {MAX_ONE_PAGE_TO_COLD:.0%} of cold{size}",
                   one_page < MAX_ONE_PAGE_TO_COLD if full else None, f"{one_page:.1%}")
-    per_page = in_subprocess("page-time", workdir, args.site_small, args.repeat)
+    phase(f"per-page time: the same pages against {args.site_small:,} and {records:,} records")
+    per_page = in_subprocess("page-time", workdir, args.site_small, args.repeat, live=True)
     ratio = per_page["large_seconds"] / per_page["small_seconds"]
     report.say("")
     report.say(f"per-page reconcile time, the same {per_page['pages']} pages, median of {max(3, args.repeat)} interleaved")
@@ -873,6 +896,7 @@ def run_site_bench(args: argparse.Namespace, workdir: Path) -> Report:
                f"{per_page['large_records']:,} records: {per_page['large_seconds'] * 1000:.1f} ms a page")
     report.target(f"per-page time within {MAX_PAGE_TIME_RATIO:g}x from {per_page['small_records']:,} to "
                   f"{per_page['large_records']:,} records", ratio <= MAX_PAGE_TIME_RATIO, f"{ratio:.2f}x")
+    report.say(f"load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())} (1, 5, 15 min)")
     return report
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gc
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,6 +37,7 @@ from pipeline.load.incremental import (
     records_from_json,
     records_json,
     registry_counts,
+    sha_key,
 )
 from pipeline.models import (
     ExtractedDocument, MissingRecord, ReconciliationRow, SnapshotEntry, TrialLink, TrialRecord,
@@ -45,7 +46,7 @@ from pipeline.orchestrate.progress import NoProgress, Progress
 from pipeline.store.snapshots import SnapshotStore, atomic_write_bytes, sha256_bytes
 
 if TYPE_CHECKING:
-    from pipeline.reconcile import PageRecords
+    from pipeline.reconcile import PageRecords, RunRecords
     from pipeline.outputs.baseline import AcceptedDiscrepancy, CheckResult
     from pipeline.reconcile.entities import PageTrials
     from pipeline.outputs.report import ReportContext
@@ -83,13 +84,32 @@ class RecordSet:
     parsed: set[str] = field(default_factory=set)
     # snapshot path -> every record it gave, a duplicate left out of ``records`` included (the cache)
     by_path: dict[str, list[TrialRecord]] = field(default_factory=dict)
+    _index: RunRecords | None = field(default=None, repr=False, compare=False)
 
     def ids(self) -> set[str]:
         return {r.trial_id for r, _ in self.records}
 
+    def run_records(self) -> RunRecords:
+        """The records and links indexed once for the run (:class:`~pipeline.reconcile.RunRecords`),
+        shared by every step that asks for pages' records (reconciliation, the pages' trials, the report)."""
+        from pipeline.reconcile import LoadedRecord, RunRecords
+
+        if self._index is None:
+            self._index = RunRecords([LoadedRecord(record=r, entry=e) for r, e in self.records], self.links)
+        return self._index
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_index": None}  # rebuilt where needed, never sent to a worker
+
+    def fresh(self) -> set[str]:
+        """Paths whose records are (re)loaded and cached under their path: those parsed in this
+        run and the new or changed ones whose bytes were parsed before (at another path)."""
+        return self.parsed | {path for path, outcome in self.outcomes.items() if outcome in ("new", "changed")}
+
     def to_load(self) -> list[tuple[TrialRecord, SnapshotEntry]]:
-        """Records from snapshots parsed in this run."""
-        return [(r, e) for r, e in self.records if e.path in self.parsed]
+        """Records from snapshots parsed in this run, or new or changed since the last."""
+        fresh = self.fresh()
+        return [(r, e) for r, e in self.records if e.path in fresh]
 
 
 def default_documents(store: SnapshotStore) -> list[DocumentSource]:
@@ -246,14 +266,29 @@ def _of_entry_trial(records: list[TrialRecord], entry: SnapshotEntry) -> list[Tr
 
 
 @dataclass(frozen=True)
+class Reuse:
+    """How a snapshot's records are had without parsing its bytes (a record is parsed once per sha256).
+
+    ``records_json``: the records an earlier run parsed from the same bytes, at this path or
+    another (``record_cache``); ``twin``: an earlier path of this run's manifest with the same
+    bytes, whose records these are; ``verified``: this run's plan found the file holding its
+    entry's bytes (:func:`plan_run`), so it is not read again.
+    """
+
+    records_json: str | None = None
+    twin: str | None = None
+    verified: bool = False
+
+
+@dataclass(frozen=True)
 class SnapshotJobs:
-    """The registry snapshots a run loads, each with last run's records of the same bytes (or None).
+    """The registry snapshots a run loads, each with how its records can be reused (or None: parse it).
 
     ``outcomes`` says for each path whether it is new, changed or unchanged since the last run.
     """
 
     entries: list[SnapshotEntry]
-    cached: list[str | None]
+    cached: list[Reuse | None]
     outcomes: dict[str, str]
     links: list[TrialLink]
     missing: list[MissingRecord] = field(default_factory=list)
@@ -267,10 +302,20 @@ class SnapshotRecords:
     records: list[TrialRecord]
     parsed: bool
     error: LoadError | None = None
+    twin: str | None = None  # the earlier path with the same bytes whose records these are (collect_records)
 
 
-def plan_snapshots(store: SnapshotStore, previous: PreviousState) -> SnapshotJobs:
-    """The registry snapshots to load, and the cached records an unchanged one can reuse.
+def plan_snapshots(
+    store: SnapshotStore, previous: PreviousState, verified: Collection[str] = frozenset()
+) -> SnapshotJobs:
+    """The registry snapshots to load, and how each one's records can be had without parsing it.
+
+    A snapshot is parsed only when no run has parsed its bytes before (with these parsers) and
+    no earlier path of this manifest holds the same bytes: its sha256 is the key, not its path.
+
+    Args:
+        verified: paths whose files this run's plan found holding their entries' bytes
+            (:attr:`RunPlan.verified`): their records are reused without reading them again.
 
     Raises:
         SnapshotError: the manifest or the links file is not valid.
@@ -278,24 +323,35 @@ def plan_snapshots(store: SnapshotStore, previous: PreviousState) -> SnapshotJob
     links = load_links(store)
     entries = [e for e in store.entries() if e.registry in REGISTRIES]
     outcomes = classify(entries, previous)
-    cached = [
-        previous.cached_records.get((e.path, e.sha256)) if outcomes[e.path] == "unchanged" else None
-        for e in entries
-    ]
+    by_sha = previous.records_by_sha()
+    first: dict[tuple[str, str], str] = {}
+    cached: list[Reuse | None] = []
+    for entry in entries:
+        key = sha_key(entry.path, entry.sha256)
+        raw = by_sha.get(key)
+        twin = None if raw is not None else first.get(key)
+        first.setdefault(key, entry.path)
+        cached.append(Reuse(raw, twin, entry.path in verified) if raw is not None or twin else None)
     return SnapshotJobs(entries=entries, cached=cached, outcomes=outcomes, links=links, missing=load_missing(store))
 
 
-def load_snapshot(store: SnapshotStore, entry: SnapshotEntry, cached: str | None) -> SnapshotRecords:
-    """One snapshot's records: parsed, or taken from ``cached`` (last run's records of the same bytes).
+def load_snapshot(store: SnapshotStore, entry: SnapshotEntry, cached: Reuse | str | None) -> SnapshotRecords:
+    """One snapshot's records: parsed, or reused (``cached``: records parsed from the same bytes
+    before, as JSON, or a :class:`Reuse`).
 
     A snapshot that cannot be used (unreadable, changed behind the manifest's back,
     unparseable) gives an error instead of records.
     """
+    reuse = Reuse(records_json=cached) if isinstance(cached, str) else cached
     try:
-        if cached is None:
+        if reuse is None:
             return SnapshotRecords(entry, parse_entry(store, entry), parsed=True)
-        store.read(entry)  # still refuse a file changed behind the manifest's back
-        return SnapshotRecords(entry, _of_entry_trial(records_from_json(cached), entry), parsed=False)
+        if not reuse.verified:
+            store.read(entry)  # still refuse a file changed behind the manifest's back
+        if reuse.twin is not None:
+            return SnapshotRecords(entry, [], parsed=False, twin=reuse.twin)
+        assert reuse.records_json is not None
+        return SnapshotRecords(entry, _of_entry_trial(records_from_json(reuse.records_json), entry), parsed=False)
     except SnapshotError as exc:
         error = LoadError(entry.path, entry.registry, entry.trial_id, exc.problem)
         return SnapshotRecords(entry, [], parsed=False, error=error)
@@ -315,6 +371,8 @@ def collect_records(jobs: SnapshotJobs, loaded: Sequence[SnapshotRecords]) -> Re
     first: dict[tuple[str, str], tuple[TrialRecord, SnapshotEntry]] = {}
     for item in loaded:
         path = item.entry.path
+        if item.twin is not None:
+            item = _twin_records(item, result.by_path.get(item.twin))
         if item.error is not None:
             result.outcomes[path] = "failed"
             result.errors.append(item.error)
@@ -329,12 +387,26 @@ def collect_records(jobs: SnapshotJobs, loaded: Sequence[SnapshotRecords]) -> Re
                 result.records.append((record, item.entry))
                 continue
             kept, kept_entry = first[key]
-            differ = _differing_fields(kept, record)
+            differ = [] if kept is record else _differing_fields(kept, record)
             if differ:
                 result.errors.append(LoadError(path, item.entry.registry, record.trial_id, (
                     f"duplicate record of {record.trial_id}: {kept_entry.path} gives it too, with other "
                     f"values ({', '.join(differ)}); this snapshot's record is not used")))
     return result
+
+
+def _twin_records(item: SnapshotRecords, records: list[TrialRecord] | None) -> SnapshotRecords:
+    """The records of a snapshot whose bytes an earlier path of the run gave (``records``, None
+    when that path could not be used), refused as that path's would be."""
+    entry = item.entry
+    if records is None:
+        return SnapshotRecords(entry, [], parsed=False, error=LoadError(
+            entry.path, entry.registry, entry.trial_id, f"same bytes as {item.twin}, which could not be used"))
+    try:
+        return SnapshotRecords(entry, _of_entry_trial(records, entry), parsed=False)
+    except SnapshotError as exc:
+        return SnapshotRecords(entry, [], parsed=False,
+                               error=LoadError(entry.path, entry.registry, entry.trial_id, exc.problem))
 
 
 def _differing_fields(a: TrialRecord, b: TrialRecord) -> list[str]:
@@ -364,11 +436,9 @@ def load_records(
 
 def page_inputs(docs: Sequence[ExtractedDocument], records: RecordSet) -> list[PageRecords]:
     """For each document, the records and links it needs, found through one index of the run's records."""
-    from pipeline.reconcile import LoadedRecord, RunRecords
-
     if not docs:
         return []
-    run = RunRecords([LoadedRecord(record=r, entry=e) for r, e in records.records], records.links)
+    run = records.run_records()
     return [run.for_page(doc) for doc in docs]
 
 
@@ -414,14 +484,21 @@ def batches(items: Sequence[T], parts: int = MAX_TASKS) -> list[list[T]]:
     return [list(items[i:i + size]) for i in range(0, len(items), size)]
 
 
-def describe_trials(docs: Sequence[ExtractedDocument], records: RecordSet) -> list[PageTrials]:
-    """Every trial of every document as one entity: its numbers, records and missing reasons."""
-    from pipeline.reconcile import LoadedRecord
+def describe_trials(
+    docs: Sequence[ExtractedDocument], records: RecordSet, inputs: Sequence[PageRecords] | None = None
+) -> list[PageTrials]:
+    """Every trial of every document as one entity: its numbers, records and missing reasons.
+
+    Each page is described from the records it needs (``inputs``, :func:`page_inputs`, found
+    here when not given), as it is reconciled: an index of the whole store per page made a
+    page's time grow with the store (a site's run spent nearly all its time here).
+    """
     from pipeline.reconcile.entities import Unusable, page_trials
 
-    loaded = [LoadedRecord(record=r, entry=e) for r, e in records.records]
+    pages = page_inputs(docs, records) if inputs is None else inputs
     unusable = [Unusable(e.trial_id, e.snapshot, e.error) for e in records.errors]
-    return [page_trials(doc, loaded, records.links, records.missing, unusable) for doc in docs]
+    return [page_trials(doc, page.records, page.links, records.missing, unusable)
+            for doc, page in zip(docs, pages, strict=True)]
 
 
 def load_baselines(docs: Sequence[ExtractedDocument], baseline_dir: Path) -> dict[str, list[AcceptedDiscrepancy]]:
@@ -441,8 +518,10 @@ def check_documents(
     """Each document's rows against its baseline: which discrepancies are accepted, and why."""
     from pipeline.outputs.baseline import check
 
-    return {doc_id: check([r for r in rows if r.document_id == doc_id], accepted)
-            for doc_id, accepted in baselines.items()}
+    by_doc: dict[str, list[ReconciliationRow]] = {}
+    for row in rows:  # grouped once: a site's rows scanned once per page grew with the square of the pages
+        by_doc.setdefault(row.document_id, []).append(row)
+    return {doc_id: check(by_doc.get(doc_id, []), accepted) for doc_id, accepted in baselines.items()}
 
 
 # What a baseline entry matches on (pipeline.outputs.baseline.row_key), and the verdict.
@@ -570,6 +649,7 @@ class RunPlan:
     file_stats: dict[str, tuple[int, int]] = field(default_factory=dict)  # path -> (size, mtime_ns)
     document_shas: list[str] = field(default_factory=list)
     basis: str = ""
+    verified: frozenset[str] = frozenset()  # paths whose files hold their entries' bytes (see plan_snapshots)
 
     @property
     def snapshot_count(self) -> int:
@@ -617,6 +697,7 @@ def plan_run(sources: Sequence[DocumentSource], store: SnapshotStore, previous: 
         file_stats=stats,
         document_shas=doc_shas,
         basis=page_basis(side),
+        verified=frozenset(path for path, held in on_disk.items() if held == "ok"),
     )
 
 
@@ -762,7 +843,8 @@ def run_batch(
         for (path, _), raw in previous.cached_records.items() if path in removed
         for r in records_from_json(raw)
     } - {(r.registry, r.trial_id) for r, _ in records.records})
-    cache = [(e, records_json(records.by_path.get(e.path, []))) for e in manifest if e.path in records.parsed]
+    fresh = records.fresh()
+    cache = [(e, records_json(records.by_path[e.path])) for e in manifest if e.path in fresh and e.path in records.by_path]
     registry_entries = [e for e in manifest if e.registry in REGISTRIES]
     counts = registry_counts(registry_entries, records.outcomes, previous)
     return build_batch(

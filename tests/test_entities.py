@@ -109,3 +109,15 @@ def test_an_ongoing_entry_no_title_resolves_carries_why(page):
     [resolution] = page_trials(odd, [LoadedRecord(r, e) for r, e in records.records], records.links).ongoing
     assert (resolution.trial_id, resolution.trial_id_source) == (None, None)
     assert resolution.unresolved_reason.startswith("best score ") and "below 85" in resolution.unresolved_reason
+
+
+@pytest.mark.parametrize("name", ["aldesleukin.txt", "aldesleukin-shuffled.txt", "ravoleukin-tabs.txt", "zelvotamab.txt"])
+def test_a_pages_trials_from_its_own_records_are_those_from_the_whole_store(name):
+    from capture_rows import PAGES
+
+    store = SnapshotStore(REPO / "snapshots")
+    records = stages.load_records(store)
+    [path] = [p for p in PAGES if p.name == name]
+    [doc] = stages.extract_documents([stages.document_source(path, store)])
+    whole = page_trials(doc, [LoadedRecord(r, e) for r, e in records.records], records.links, records.missing)
+    assert stages.describe_trials([doc], records) == [whole]

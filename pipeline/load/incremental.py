@@ -70,6 +70,10 @@ class PreviousState:
             self._cached_records = _read_record_cache(self._database) if self._database else {}
         return self._cached_records
 
+    def records_by_sha(self) -> dict[tuple[str, str], str]:
+        """:attr:`cached_records` by :func:`sha_key` (the snapshot's folder and sha256), whatever its path."""
+        return {sha_key(path, sha): raw for (path, sha), raw in self.cached_records.items()}
+
     @property
     def pages(self) -> dict[str, PageBasis]:
         """document_id -> what its last reconciliation rested on (read on first use)."""
@@ -151,6 +155,12 @@ def _read_page_basis(database: Path) -> dict[str, PageBasis]:
         if path:
             snaps.setdefault(doc_id, {})[path] = sha
     return {d: PageBasis(d, sha, basis, frozenset(ids.get(d, ())), snaps.get(d, {})) for d, (sha, basis) in head.items()}
+
+
+def sha_key(path: str, sha256: str) -> tuple[str, str]:
+    """What parsed records are reused by: the snapshot's sha256 and its folder (the registry whose
+    parser read it), not its path; the same bytes at another path are not parsed again."""
+    return path.split("/", 1)[0], sha256
 
 
 def classify(entries: Iterable[SnapshotEntry], previous: PreviousState) -> dict[str, str]:

@@ -119,7 +119,7 @@ def extract_task(sources: Parcel[list[stages.DocumentSource]], taken: dict[str, 
 
 @_task(name="load snapshot", task_run_name="load {first} (+{extra})")
 def load_snapshot_task(
-    store: SnapshotStore, entries: Parcel[list[SnapshotEntry]], cached: Parcel[list[str | None]], first: str,
+    store: SnapshotStore, entries: Parcel[list[SnapshotEntry]], cached: Parcel[list[stages.Reuse | None]], first: str,
     extra: int = 0,
 ) -> list[stages.SnapshotRecords]:
     """Parse some registry snapshots (the first named ``first``), or reuse last run's records of the same bytes."""
@@ -211,7 +211,7 @@ def trialrecon_flow(
         changed = list(sources) if interrupted else stages.pages_to_extract(sources, plan, previous)
         docs = _extract(changed, previous.document_urls)
         # A task per batch of snapshots, so a distributed task runner has the parsing to spread.
-        jobs = stages.plan_snapshots(store, previous)
+        jobs = stages.plan_snapshots(store, previous, plan.verified)
         entries, cached = stages.batches(jobs.entries), stages.batches(jobs.cached)
         futures = load_snapshot_task.map(unmapped(store), _parcels(entries), _parcels(cached),
                                          [b[0].path for b in entries], [len(b) - 1 for b in entries])
@@ -227,7 +227,7 @@ def trialrecon_flow(
             futures = reconcile_task.map(_parcels(stages.batches(docs)), _parcels(stages.batches(inputs)))
             rows = [row for future in futures for row in future.result()]
         run = RunInfo(run_id=run_id, started_at=started, finished_at=datetime.now(UTC))
-        trials = stages.describe_trials(docs, records)
+        trials = stages.describe_trials(docs, records, inputs)
         batch = stages.run_batch(run, docs, records, store, rows, previous, plan.fingerprint,
                                  file_stats=plan.file_stats, basis=plan.basis, trials=trials)
         checks = stages.check_documents(rows, baselines)
