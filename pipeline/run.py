@@ -40,6 +40,7 @@ from pipeline.load.writer import (
 )
 from pipeline.models import ExtractedDocument, ReconciliationRow
 from pipeline.orchestrate.progress import NoProgress, Progress
+from pipeline.outputs.baseline import format_findings
 from pipeline.store.snapshots import SnapshotStore
 
 if TYPE_CHECKING:
@@ -120,7 +121,7 @@ class Steps:
     items), calling the same functions of :mod:`pipeline.stages`.
     """
 
-    def __init__(self, logger: logging.Logger | logging.LoggerAdapter | None = None,  # type: ignore[type-arg]
+    def __init__(self, logger: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
                  progress: Progress | None = None) -> None:
         self.logger = logger or logging.getLogger("pipeline.run")
         self.progress = progress or NoProgress()
@@ -259,8 +260,6 @@ def run_pipeline(
     for err in records.errors:
         log.warning("could not use %s: %s", err.snapshot, err.error)
     log.info("run %s wrote %s", run_id, result.database)
-    from pipeline.outputs.baseline import format_findings
-
     return RunSummary(
         run_id=run_id,
         database=result.database,
