@@ -48,6 +48,7 @@ class Parcel(Generic[T]):
     pydantic model in a task's parameters looking for futures, which for a site's records, pages
     and rows cost more than the work itself; it does not look inside an object of another kind.
     (``prefect.utilities.annotations.quote`` says the same, but the Dask runner hands it on unopened.)
+    As a flow's parameter it is not JSON, so it is never stored with the flow run.
     """
 
     __slots__ = ("value",)
@@ -127,6 +128,8 @@ class TaskSteps(run.Steps):
     def extract(self, pages: Sequence[stages.Page], taken: Mapping[str, str]) -> list[ExtractedDocument]:
         """The documents extracted by one task per batch of pages, in order (their ids not yet
         settled across batches: see :func:`stages.settle_ids`)."""
+        if all(page.extracted is not None for page in pages):  # read by the caller: ids to settle, no work to spread
+            return super().extract(pages, taken)
         futures = extract_task.map(_parcels(stages.batches(pages)), unmapped(dict(taken)))
         return [doc for future in futures for doc in future.result()]
 
