@@ -67,12 +67,12 @@ def test_the_summary_names_the_trials_page_trials_gives_no_record(store, tmp_pat
     assert summary.candidate_only["2023-506979-10-00"] == LISTING
 
 
-def _count_manifest_reads(monkeypatch):
+def _count_manifest_reads(monkeypatch, name=snapshots_module.MANIFEST_NAME):
     reads = []
     real = snapshots_module.read_regular_file
 
     def counting(path, **kwargs):
-        if path.name == snapshots_module.MANIFEST_NAME:
+        if path.name == name:
             reads.append(path)
         return real(path, **kwargs)
 
@@ -80,8 +80,9 @@ def _count_manifest_reads(monkeypatch):
     return reads
 
 
-def test_a_run_reads_the_manifest_once_cold_and_warm(store, tmp_path, monkeypatch):
-    reads = _count_manifest_reads(monkeypatch)
+@pytest.mark.parametrize("name", [snapshots_module.MANIFEST_NAME, stages.LINKS_NAME, stages.MISSING_NAME])
+def test_a_run_reads_the_manifest_and_the_files_beside_it_once_cold_and_warm(store, tmp_path, monkeypatch, name):
+    reads = _count_manifest_reads(monkeypatch, name)
     assert _run(store, tmp_path / "out").work_done
     assert len(reads) == 1
     reads.clear()

@@ -106,20 +106,19 @@ class SnapshotStore:
         """This store as it is now, for one run to read: the manifest is read (and validated) once,
         here, and each file beside the snapshots the first time it is asked for; later changes to
         them are not seen, so everything the run fingerprints is what it parses. Snapshot files
-        are still read when asked for, and checked against the pinned entries' sha256.
+        are still read when asked for, and checked against the pinned entries' sha256. A pinned
+        store is its own pinned view.
 
         A pinned store is read-only: writing goes through a store that is not pinned.
 
         Raises:
             SnapshotError: the manifest is not valid.
         """
+        if self._pinned is not None:
+            return self
         view = SnapshotStore(self.root)
         view._pinned = tuple(self._read_entries())
         return view
-
-    @property
-    def is_pinned(self) -> bool:
-        return self._pinned is not None
 
     def unpinned(self) -> SnapshotStore:
         """The same folder, read afresh on every call (to write to, or to hand to another process)."""
