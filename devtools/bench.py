@@ -8,8 +8,8 @@ One run prints, side by side:
 * **fetch** (:func:`pipeline.fetch.refresh.run_refresh` on :mod:`pipeline.fetch.client`) against
   a loopback server that answers every request after a fixed latency: records/s against the
   bound ``concurrency cap / latency``;
-* a **warm re-run** with nothing changed against the **cold** run: the stage functions' time
-  (what the flow's tasks run), not Prefect's;
+* a **warm re-run** with nothing changed against the **cold** run: the run's own sequence
+  (:func:`pipeline.run.run_pipeline`, what the flow runs) with its steps in this process, not Prefect's;
 * **make run** on the Aldesleukin default against an **empty Prefect flow**'s start-up;
 * a **warm re-run** of the embedded page through ``python -m pipeline run``, wall clock, with a
   **local Prefect server** running against the same with Prefect's **temporary server**.
@@ -422,45 +422,18 @@ def measure_rerun(workdir: Path, repeat: int, corpus: Path | None = None, record
 
 
 def pipeline_work(output_dir: Path, snapshots_dir: Path | None = None) -> bool:
-    """What ``trialrecon_flow`` does, as the same stage functions in the same order, without Prefect.
+    """One run of the product's own sequence (:func:`pipeline.run.run_pipeline`, what
+    ``trialrecon_flow`` runs), its steps executed in this process rather than as Prefect tasks.
 
     Returns:
         Whether work was done (False: nothing had changed, the run only recorded itself).
     """
-    from datetime import UTC, datetime
+    from pipeline import run
+    from pipeline.outputs.baseline import DEFAULT_BASELINE_DIR
+    from pipeline.store.snapshots import DEFAULT_SNAPSHOTS_DIR
 
-    from pipeline import stages
-    from pipeline.load.rows import RunInfo
-    from pipeline.load.incremental import read_previous_state
-    from pipeline.load.writer import DB_NAME, open_output_database, output_lock, record_run_only, write_outputs
-    from pipeline.store.snapshots import SnapshotStore
-
-    started = datetime.now(UTC)
-    run_id = stages.new_run_id(started)
-    store = SnapshotStore(snapshots_dir) if snapshots_dir else SnapshotStore()
-    sources = stages.default_documents(store)
-    with output_lock(output_dir):
-        with open_output_database(output_dir) as con:
-            previous = read_previous_state(output_dir / DB_NAME, con)
-            plan = stages.plan_run(sources, store, previous)
-            if not plan.work_needed:
-                run = RunInfo(run_id=run_id, started_at=started, finished_at=datetime.now(UTC))
-                record_run_only(output_dir, stages.unchanged_run_rows(run, plan), con)
-                return False
-        changed = stages.pages_to_extract(sources, plan, previous)
-        docs = stages.extract_documents(changed, taken=previous.document_urls)
-        records = stages.load_records(store, previous)
-        affected = stages.pages_affected(sources, plan, previous, records, changed)
-        docs = stages.settle_ids([*docs, *stages.extract_documents(affected, taken=previous.document_urls)],
-                                 [*changed, *affected], previous.document_urls)
-        rows = stages.reconcile_documents(docs, records)
-        run = RunInfo(run_id=run_id, started_at=started, finished_at=datetime.now(UTC))
-        batch = stages.run_batch(run, docs, records, store, rows, previous, plan.fingerprint,
-                                 file_stats=plan.file_stats, basis=plan.basis)
-        write_outputs(batch, output_dir, version=run_id)
-        if docs:
-            stages.write_reports(docs, rows, records, output_dir)
-        return True
+    inputs = run.read_inputs(None, snapshots_dir or DEFAULT_SNAPSHOTS_DIR)
+    return run.run_pipeline(inputs, output_dir, DEFAULT_BASELINE_DIR).work_done
 
 
 def measure_site(workdir: Path, corpus: Path, pages: int, records: int, seed: int, dask_workers: int) -> dict[str, Any]:
@@ -810,7 +783,7 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> Report:
         # The embedded page alone is tiny (its cold run is a few tenths of a second, mostly fixed
         # costs of opening DuckDB), so the target is judged on a store of realistic size; both print.
         small = in_subprocess("rerun", workdir / "rerun", args.repeat, "", 0)
-        report.say(f"re-run, pipeline work (stage functions) only, median of {args.repeat}")
+        report.say(f"re-run, the run's sequence without Prefect (pipeline.run.run_pipeline), median of {args.repeat}")
         report.say(f"  embedded default (20 snapshots): cold {small['cold_seconds']:.3f} s, "
                    f"warm {small['warm_seconds']:.3f} s ({small['warm_seconds'] / small['cold_seconds']:.1%}; "
                    f"work done: cold {small['cold_work_done']}, warm {small['warm_work_done']})")

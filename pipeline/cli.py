@@ -186,25 +186,23 @@ def _print_outputs(row_counts: dict[str, int], database: Path, parquet_dir: Path
     print(f"parquet:  {parquet_dir}/")
 
 
-def _check_documents(args: argparse.Namespace) -> None:
-    """Extract the documents a run would (milliseconds; reads the manifest too) and read the links, for their errors."""
-    from pipeline import stages
+def _read_inputs(args: argparse.Namespace):  # -> pipeline.run.RunInputs
+    """Read every input a run would, once: the manifest, the links, the missing-record reasons and
+    every page, extracted (milliseconds a page), so that a bad one is refused now."""
+    from pipeline import run
 
-    store = SnapshotStore(args.snapshots)
-    stages.extract_documents(stages.document_sources(args.documents, store) if args.documents
-                             else stages.default_documents(store))
-    stages.load_links(store)
+    return run.read_inputs(args.documents, args.snapshots, extract=True)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from pipeline.load.writer import check_output_folder
 
-    # Bad input must cost nothing: extract every document (milliseconds) and read the manifest and
-    # links before a flow starts or the output folder is touched; then make sure the output folder
-    # takes files.
-    _check_documents(args)
+    # Bad input must cost nothing: every input is read (and every page extracted) before a flow
+    # starts or the output folder is touched; then make sure the output folder takes files. The
+    # flow runs on what was read here: nothing is read or extracted twice.
+    inputs = _read_inputs(args)
     check_output_folder(args.output)
-    from pipeline.orchestrate.flows import flow_on
+    from pipeline.orchestrate.flows import Parcel, flow_on
     from pipeline.orchestrate.server import LocalServer, choose_for_run, configured_api_url, using_api
 
     # The run goes where the operator looks: the configured server, else the local one if it is up.
@@ -214,7 +212,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with using_api(server.api_url):
         summary = flow_on(args.dask_address)(documents=args.documents, output_dir=args.output,
                                              snapshots_dir=args.snapshots, online=args.online,
-                                             baseline_dir=args.baseline_dir)
+                                             baseline_dir=args.baseline_dir, inputs=Parcel(inputs))
     if summary.work_done:
         print(f"run {summary.run_id}: documents {', '.join(summary.documents)}; "
               f"{summary.records} registry records ({summary.parsed} snapshots parsed, {summary.reused} reused)")
@@ -246,23 +244,25 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from pipeline import stages
+    from pipeline import run
     from pipeline.outputs.baseline import check, format_check, load_baseline
 
-    store = SnapshotStore(args.snapshots)
-    sources = stages.document_sources(args.documents, store) if args.documents else stages.default_documents(store)
-    docs = stages.extract_documents(sources)
-    records = stages.load_records(store)
-    rows = stages.reconcile_documents(docs, records)
+    def baseline_path(doc_id: str) -> Path:
+        return args.baseline or Path("baseline") / f"{doc_id}.json"
+
+    def baselines(docs):  # -> dict[str, list[AcceptedDiscrepancy]]
+        return {d.document.document_id: load_baseline(baseline_path(d.document.document_id),
+                                                      required=args.baseline is not None) for d in docs}
+
+    # The run's own sequence, from no previous run: every page against every snapshot.
+    done = run.reconcile(run.read_inputs(args.documents, args.snapshots), run.Steps(), baselines)
     # A snapshot that could not be used takes its comparisons with it: the gate fails (exit 3).
-    unusable = [f"{err.snapshot}: {err.error}" for err in records.errors]
+    unusable = [f"{err.snapshot}: {err.error}" for err in done.records.errors]
     exit_code = EXIT_OK
-    for doc in docs:
+    for doc in done.docs:
         doc_id = doc.document.document_id
-        baseline_path = args.baseline or Path("baseline") / f"{doc_id}.json"
-        accepted = load_baseline(baseline_path, required=args.baseline is not None)
-        result = check([r for r in rows if r.document_id == doc_id], accepted, unusable)
-        print(f"# {doc_id} (baseline: {baseline_path})")
+        result = check([r for r in done.rows if r.document_id == doc_id], done.baselines[doc_id], unusable)
+        print(f"# {doc_id} (baseline: {baseline_path(doc_id)})")
         print(format_check(result))
         exit_code = max(exit_code, result.exit_code)
     for line in unusable:
@@ -365,7 +365,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     # Bad input costs nothing: the schedule and the documents are checked before a server starts.
     schedule = make_schedule(args.cron, args.interval, args.timezone)
-    _check_documents(args)
+    _read_inputs(args)  # each scheduled run reads its own
     local = LocalServer.from_environ(port=args.port)
     # Until Prefect's runner installs its own handler, SIGTERM unwinds like Ctrl-C, so a server
     # started here is stopped. Ctrl-C stops serve even when started where SIGINT is ignored (a

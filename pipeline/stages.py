@@ -1,4 +1,5 @@
-"""The pipeline's steps as plain functions: data in, data out. ``flows.py`` wraps each in a task.
+"""The pipeline's steps as plain functions: data in, data out. :mod:`pipeline.run` runs them in
+their order (for the flow, ``check`` and the bench); the flow wraps each in a task.
 
     documents --extract--> ExtractedDocument ─┐
     snapshots --parse----> TrialRecord ───────┼─reconcile─> ReconciliationRow ─┐
@@ -12,7 +13,7 @@ import gc
 from collections import Counter
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -27,7 +28,6 @@ from pipeline.load.rows import LoadError, RunInfo, RunSummaryCounts, build_batch
 from pipeline.load.writer import Batch
 from pipeline.errors import DocumentError, SnapshotError, UnsafePathError, validation_problem
 from pipeline.extract import extract_document, read_document
-from pipeline.files import MAX_STORE_FILE_BYTES, read_regular_file
 from pipeline.load.incremental import (
     PageBasis,
     PreviousState,
@@ -66,6 +66,25 @@ class DocumentSource:
 
     path: Path
     source_url: str
+
+
+@dataclass(frozen=True)
+class Page:
+    """A document as a run read it, once: its text and sha256, and its extracted facts when they
+    were extracted already (the CLI extracts every page before a run, to refuse a bad one).
+
+    ``key`` is what a run knows the page by from one run to the next: its bytes and its URL (the
+    same text from another URL is another page).
+    """
+
+    source: DocumentSource
+    text: str
+    sha256: str
+    extracted: ExtractedDocument | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.sha256} {self.source.source_url}"
 
 
 @dataclass
@@ -161,70 +180,99 @@ def document_sources(paths: Sequence[Path], store: SnapshotStore) -> list[Docume
     return sources
 
 
-def extract_documents(
-    sources: Sequence[DocumentSource], now: datetime | None = None, taken: Mapping[str, str] | None = None
+def read_pages(sources: Sequence[DocumentSource]) -> list[Page]:
+    """Read every document once: its text and sha256.
+
+    Raises:
+        DocumentError: a document is missing, not a regular file, too large, empty or binary.
+    """
+    return [Page(source, *read_document(source.path)) for source in sources]
+
+
+def extract_pages(
+    pages: Sequence[Page], now: datetime | None = None, taken: Mapping[str, str] | None = None
 ) -> list[ExtractedDocument]:
-    """Read and extract every document, each under a document_id of its own.
+    """Extract every page from the text already read, each under a document_id of its own (a
+    page extracted already keeps its facts, its id settled as below).
 
     A page's id is the slug of its title. Two pages with one title are two documents: a page
-    whose id another page (another source URL) holds already, earlier in ``sources`` or in
+    whose id another page (another source URL) holds already, earlier in ``pages`` or in
     ``taken``, gets its id followed by the first 8 hex digits of its URL's sha256
     ('aldesleukin-1a2b3c4d'), so neither replaces the other's rows.
 
     Args:
-        sources: the documents, in order.
+        pages: the documents, in order.
         now: the extraction time to stamp.
         taken: document_id -> source_url of the documents already in the output.
 
     Raises:
-        DocumentError: a document is missing, empty, binary or has no summary table.
+        DocumentError: a document has no title, no summary table, or a table that cannot be read.
     """
     extracted_at = now or datetime.now(UTC)
     owners = dict(taken or {})
     docs = []
-    for source in sources:
-        text, sha = read_document(source.path)
-        doc = extract_document(
-            text, source_url=source.source_url, sha256=sha, extracted_at=extracted_at, path=str(source.path)
-        )
+    for page in pages:
+        source = page.source
+        doc = page.extracted or _extract(page, extracted_at)
         doc_id = doc.document.document_id
         if owners.get(doc_id, source.source_url) != source.source_url:
             doc_id = f"{doc_id}-{sha256_bytes(source.source_url.encode())[:8]}"
-            doc = extract_document(text, source_url=source.source_url, sha256=sha, extracted_at=extracted_at,
-                                   path=str(source.path), document_id=doc_id)
+            doc = _extract(page, doc.document.extracted_at, doc_id)
         owners.setdefault(doc_id, source.source_url)
         docs.append(doc)
     return docs
 
 
+def _extract(page: Page, extracted_at: datetime, document_id: str | None = None) -> ExtractedDocument:
+    return extract_document(page.text, source_url=page.source.source_url, sha256=page.sha256,
+                            extracted_at=extracted_at, path=str(page.source.path), document_id=document_id)
+
+
+def extract_documents(
+    sources: Sequence[DocumentSource], now: datetime | None = None, taken: Mapping[str, str] | None = None
+) -> list[ExtractedDocument]:
+    """Read and extract every document (see :func:`extract_pages`).
+
+    Raises:
+        DocumentError: a document is missing, empty, binary or has no summary table.
+    """
+    return extract_pages(read_pages(sources), now=now, taken=taken)
+
+
+def with_extracted(pages: Sequence[Page], docs: Sequence[ExtractedDocument]) -> list[Page]:
+    """``pages`` holding their extracted facts, so that no later step extracts them again."""
+    return [replace(page, extracted=doc) for page, doc in zip(pages, docs, strict=True)]
+
+
 def settle_ids(
-    docs: Sequence[ExtractedDocument], sources: Sequence[DocumentSource], taken: Mapping[str, str] | None = None
+    docs: Sequence[ExtractedDocument], pages: Sequence[Page], taken: Mapping[str, str] | None = None
 ) -> list[ExtractedDocument]:
     """Documents extracted in separate batches (each batch blind to the others), with the ids
-    :func:`extract_documents` would have given them in one go: the second of two pages under
+    :func:`extract_pages` would have given them in one go: the second of two pages under
     one title (two source URLs) is extracted again under an id of its own."""
-    owners = dict(taken or {})
-    out = []
-    for doc, source in zip(docs, sources, strict=True):
-        if owners.get(doc.document.document_id, source.source_url) != source.source_url:
-            [doc] = extract_documents([source], now=doc.document.extracted_at, taken=owners)
-        owners.setdefault(doc.document.document_id, source.source_url)
-        out.append(doc)
-    return out
+    return extract_pages(with_extracted(pages, docs), taken=taken)
 
 
 def _side_list(store: SnapshotStore, name: str, adapter: TypeAdapter[list[Any]], what: str) -> list[Any]:
     """A JSON list kept beside the snapshots, read within the store's size limit and validated
     (none when the file is absent)."""
     path = store.root / name
-    try:
-        data = read_regular_file(path, limit=MAX_STORE_FILE_BYTES, what=f"a {what} file", fail=SnapshotError)
-    except FileNotFoundError:
+    data = _side_bytes(store, name)
+    if data is None:
         return []
     try:
         return adapter.validate_json(data)
     except ValidationError as exc:
         raise SnapshotError(path, f"not a valid list of {what}: {validation_problem(exc)}") from exc
+
+
+_SIDE_FILES = {LINKS_NAME: "a trial links file", MISSING_NAME: "a missing records file"}
+
+
+def _side_bytes(store: SnapshotStore, name: str) -> bytes | None:
+    """The bytes of a file kept beside the snapshots (as the run first read it when the store
+    is pinned), None when absent."""
+    return store.side_file(name, what=_SIDE_FILES[name])
 
 
 def load_links(store: SnapshotStore) -> list[TrialLink]:
@@ -415,15 +463,10 @@ def _differing_fields(a: TrialRecord, b: TrialRecord) -> list[str]:
     return sorted(k for k in left if k != "field_paths" and left[k] != right.get(k))
 
 
-def load_records(
-    store: SnapshotStore, previous: PreviousState | None = None, progress: Progress | None = None
-) -> RecordSet:
-    """Parse every registry snapshot in the store, reusing last run's records for unchanged ones.
-
-    A bad snapshot (unreadable, changed behind the manifest's back, unparseable) becomes a
-    LoadError and the other records still load. (The flow does the same, one task per snapshot.)
-    """
-    jobs = plan_snapshots(store, previous or PreviousState())
+def load_snapshots(
+    store: SnapshotStore, jobs: SnapshotJobs, progress: Progress | None = None
+) -> list[SnapshotRecords]:
+    """Each snapshot's records (:func:`load_snapshot`), in the jobs' order."""
     progress = progress or NoProgress()
     progress.start("registry snapshots", len(jobs.entries))
     loaded = []
@@ -431,7 +474,19 @@ def load_records(
         progress.advance(entry.path)
         loaded.append(load_snapshot(store, entry, cached))
     progress.finish()
-    return collect_records(jobs, loaded)
+    return loaded
+
+
+def load_records(
+    store: SnapshotStore, previous: PreviousState | None = None, progress: Progress | None = None
+) -> RecordSet:
+    """Parse every registry snapshot in the store, reusing last run's records for unchanged ones.
+
+    A bad snapshot (unreadable, changed behind the manifest's back, unparseable) becomes a
+    LoadError and the other records still load. (A run does the same, see :func:`pipeline.run.reconcile`.)
+    """
+    jobs = plan_snapshots(store, previous or PreviousState())
+    return collect_records(jobs, load_snapshots(store, jobs, progress))
 
 
 def page_inputs(docs: Sequence[ExtractedDocument], records: RecordSet) -> list[PageRecords]:
@@ -554,10 +609,10 @@ def stored_rows(database: Path, document_ids: Sequence[str]) -> list[Reconciliat
     return rows
 
 
-def pages_kept(sources: Sequence[DocumentSource], redone: Sequence[DocumentSource]) -> list[DocumentSource]:
+def pages_kept(pages: Sequence[Page], redone: Sequence[Page]) -> list[Page]:
     """The pages a run leaves as they were (neither extracted nor reconciled again)."""
-    again = set(redone)
-    return [source for source in sources if source not in again]
+    again = {page.source for page in redone}
+    return [page for page in pages if page.source not in again]
 
 
 def stored_findings(con: duckdb.DuckDBPyConnection | None, baseline_dir: Path, report: Path) -> list[str]:
@@ -611,25 +666,23 @@ def report_context(
     )
 
 
-def trials_without_records(docs: Sequence[ExtractedDocument], records: RecordSet) -> list[str]:
-    """Trial ids stated by the documents that no snapshot gives a record for, by their own
-    number or through a confirmed link."""
-    have = records.ids()
-    linked = {link.trial_id for link in records.links if link.other_id in have and link.strength == "confirmed"}
-    stated = {t.trial_id for d in docs for t in d.trials} | {i for d in docs for c in d.claims for i in c.trial_ids}
-    return sorted(stated - have - linked)
+def trials_without_records(trials: Sequence[PageTrials]) -> list[str]:
+    """The trials the documents speak of that no record backs by their own number or a
+    confirmed link (a candidate-only one included): the ``page_trials`` rows whose
+    ``record_status`` is not ``record``, the records being those reconciliation compares with."""
+    return sorted({t.trial_id for page in trials for t in page.trials if t.record_status != "record"})
 
 
-def trials_with_candidate_only(docs: Sequence[ExtractedDocument], records: RecordSet) -> dict[str, str]:
-    """Of the trials without a record, those a candidate (unconfirmed) link reaches: id -> other id."""
-    have = records.ids()
-    missing = set(trials_without_records(docs, records))
-    return {
-        link.trial_id: link.other_id
-        for link in sorted(records.links, key=lambda k: k.trial_id)
-        if link.trial_id in missing and link.strength == "candidate" and link.other_id in have
-    }
-
+def trials_with_candidate_only(trials: Sequence[PageTrials]) -> dict[str, str]:
+    """Of the trials without a record, those only a candidate (unconfirmed) link reaches: id ->
+    the number(s) of the candidate record(s) reconciliation compares with."""
+    candidates: dict[str, set[str]] = {}
+    for page in trials:
+        only = {t.trial_id for t in page.trials if t.record_status == "candidate_only"}
+        for ident in page.identities:
+            if ident.trial_id in only and ident.used:
+                candidates.setdefault(ident.trial_id, set()).add(ident.registry_id)
+    return {trial_id: ", ".join(sorted(ids)) for trial_id, ids in sorted(candidates.items())}
 
 
 def new_run_id(started: datetime) -> str:
@@ -647,7 +700,6 @@ class RunPlan:
     entries: list[SnapshotEntry]
     registry_counts: dict[str, Counter[str]]
     file_stats: dict[str, tuple[int, int]] = field(default_factory=dict)  # path -> (size, mtime_ns)
-    document_shas: list[str] = field(default_factory=list)
     basis: str = ""
     verified: frozenset[str] = frozenset()  # paths whose files hold their entries' bytes (see plan_snapshots)
 
@@ -658,13 +710,13 @@ class RunPlan:
 
 def _side_files_sha(store: SnapshotStore) -> str | None:
     """sha256 of the links and the missing-record reasons: inputs too, a change to either is work to do."""
-    found = [(name, store.root / name) for name in (LINKS_NAME, MISSING_NAME) if (store.root / name).exists()]
+    found = [(name, data) for name in (LINKS_NAME, MISSING_NAME) if (data := _side_bytes(store, name)) is not None]
     if not found:
         return None
-    return sha256_bytes(b"".join(f"{name} {sha256_bytes(path.read_bytes())}\n".encode() for name, path in found))
+    return sha256_bytes(b"".join(f"{name} {sha256_bytes(data)}\n".encode() for name, data in found))
 
 
-def plan_run(sources: Sequence[DocumentSource], store: SnapshotStore, previous: PreviousState) -> RunPlan:
+def plan_run(pages: Sequence[Page], store: SnapshotStore, previous: PreviousState) -> RunPlan:
     """Fingerprint every input; when it equals the last complete run's, there is nothing to do.
 
     The fingerprint is taken from what is on disk, not from the manifest alone: a snapshot file
@@ -674,7 +726,7 @@ def plan_run(sources: Sequence[DocumentSource], store: SnapshotStore, previous: 
     from the cached records once, to record the file's new size and time.
     """
     # A page is its bytes and where it comes from: the same text from another URL is another page.
-    doc_shas = [f"{read_document(s.path)[1]} {s.source_url}" for s in sources]
+    doc_shas = [page.key for page in pages]
     entries = [e for e in store.entries() if e.registry in REGISTRIES]
     on_disk: dict[str, str] = {}
     stats: dict[str, tuple[int, int]] = {}
@@ -691,11 +743,10 @@ def plan_run(sources: Sequence[DocumentSource], store: SnapshotStore, previous: 
     return RunPlan(
         fingerprint=fp,
         work_needed=fp != previous.fingerprint or unrecorded,
-        document_ids=[s.path.name for s in sources],
+        document_ids=[page.source.path.name for page in pages],
         entries=entries,
         registry_counts=registry_counts(entries, classify(entries, previous), previous),
         file_stats=stats,
-        document_shas=doc_shas,
         basis=page_basis(side),
         verified=frozenset(path for path, held in on_disk.items() if held == "ok"),
     )
@@ -735,13 +786,10 @@ def page_basis(links_sha: str | None) -> str:
     return sha256_bytes(f"links {links_sha}\ncode {code_version()}\n".encode())
 
 
-def pages_to_extract(sources: Sequence[DocumentSource], plan: RunPlan, previous: PreviousState) -> list[DocumentSource]:
-    """The pages whose text (or the links, or the code) changed since they were last reconciled."""
+def pages_to_extract(pages: Sequence[Page], basis: str, previous: PreviousState) -> list[Page]:
+    """The pages whose text (or the links, or the code: ``basis``) changed since they were last reconciled."""
     known = _known_pages(previous)
-    return [
-        source for source, sha in zip(sources, plan.document_shas, strict=True)
-        if sha not in known or known[sha].basis != plan.basis
-    ]
+    return [page for page in pages if page.key not in known or known[page.key].basis != basis]
 
 
 def _known_pages(previous: PreviousState) -> dict[str, PageBasis]:
@@ -767,18 +815,17 @@ def changed_records(records: RecordSet, previous: PreviousState) -> tuple[set[st
 
 
 def pages_affected(
-    sources: Sequence[DocumentSource], plan: RunPlan, previous: PreviousState, records: RecordSet,
-    extracted: Sequence[DocumentSource],
-) -> list[DocumentSource]:
+    pages: Sequence[Page], previous: PreviousState, records: RecordSet, extracted: Sequence[Page],
+) -> list[Page]:
     """The pages unchanged themselves that cite a record that came, changed or went (or whose
     rows cite its snapshot), besides the ``extracted`` ones."""
     ids, paths = changed_records(records, previous)
     known = _known_pages(previous)
-    taken = {s.path for s in extracted}
+    taken = {page.source for page in extracted}
     return [
-        source for source, sha in zip(sources, plan.document_shas, strict=True)
-        if source.path not in taken and sha in known
-        and (known[sha].trial_ids & ids or known[sha].snapshots.keys() & paths)
+        page for page in pages
+        if page.source not in taken and (basis := known.get(page.key)) is not None
+        and (basis.trial_ids & ids or basis.snapshots.keys() & paths)
     ]
 
 
@@ -863,6 +910,23 @@ def run_batch(
                     if path not in {e.snapshot for e in records.errors}},
         page_basis=basis_rows(docs, rows, basis),
     )
+
+
+def refresh_store(store: SnapshotStore, docs: Sequence[ExtractedDocument], progress: Progress | None = None) -> list[str]:
+    """Fetch every record of :func:`refresh_targets` live into ``store`` (conditional GETs); a
+    target whose refresh fails keeps its old snapshot, marked stale.
+
+    Returns:
+        One "path: why" line per target whose refresh failed.
+
+    Raises:
+        FetchError: a registry could not be fetched from at all.
+    """
+    from pipeline.fetch.refresh import FetchTarget, run_refresh
+
+    targets = [FetchTarget(registry=r, trial_id=t) for r, t in refresh_targets(store, docs)]
+    report = run_refresh(targets, store=store, progress=progress)
+    return [f"{o.path}: {o.error}" for o in report.failed]
 
 
 def refresh_targets(

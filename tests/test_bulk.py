@@ -301,7 +301,7 @@ def test_two_pages_stand_apart_by_document_id_and_share_one_parse_per_snapshot(t
     records = stages.load_records(store)
     rows = stages.reconcile_documents(docs, records)
     previous = PreviousState()
-    plan = stages.plan_run(sources, store, previous)
+    plan = stages.plan_run(stages.read_pages(sources), store, previous)
     run = RunInfo(run_id="r1", started_at=datetime.now(UTC), finished_at=datetime.now(UTC))
     result = write_outputs(stages.run_batch(run, docs, records, store, rows, previous, plan.fingerprint), tmp_path, "r1")
 

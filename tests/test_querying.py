@@ -29,7 +29,7 @@ def db(tmp_path_factory):
     docs = stages.extract_documents(stages.default_documents(store), now=T0)
     records = stages.load_records(store)
     rows = stages.reconcile_documents(docs, records)
-    plan = stages.plan_run(stages.default_documents(store), store, PreviousState())
+    plan = stages.plan_run(stages.read_pages(stages.default_documents(store)), store, PreviousState())
     batch = stages.run_batch(RunInfo("r1", T0, T0), docs, records, store, rows, PreviousState(), plan.fingerprint)
     write_outputs(batch, out, "r1")
     con = duckdb.connect(str(out / DB_NAME), read_only=True)

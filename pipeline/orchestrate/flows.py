@@ -1,4 +1,5 @@
-"""Prefect orchestration: thin tasks over :mod:`pipeline.stages`, one flow per command.
+"""Prefect orchestration: the run's sequence (:mod:`pipeline.run`) as a flow, its steps as thin tasks
+over :mod:`pipeline.stages`.
 
 Importing this module imports Prefect (about a second), so the CLI imports it only for the
 commands that run a flow.
@@ -14,38 +15,23 @@ from pipeline.orchestrate.server import OFFLINE_ENVIRONMENT
 for _name, _value in OFFLINE_ENVIRONMENT.items():
     os.environ.setdefault(_name, _value)
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Generic, TypeVar
 
-import duckdb  # noqa: E402
 from prefect import Flow, flow, get_run_logger, task, unmapped  # noqa: E402
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 
-from pipeline import stages
-from pipeline.outputs.baseline import format_findings
-from pipeline.outputs.report import ReportContext
-from pipeline.load.rows import LoadError, RunInfo
-from pipeline.errors import ExitStatus, InputError
-from pipeline.load.incremental import read_previous_state
-from pipeline.load.writer import (
-    DB_NAME,
-    Batch,
-    LoadResult,
-    interrupted_publish,
-    open_output_database,
-    output_errors,
-    output_lock,
-    publishing,
-    record_run_only,
-    write_outputs,
-)
+from pipeline import run, stages
+from pipeline.errors import InputError
+from pipeline.load.writer import Batch, LoadResult
 from pipeline.models import ExtractedDocument, ReconciliationRow, SnapshotEntry
 from pipeline.orchestrate.progress import Progress, make_progress
-from pipeline.reconcile import PageRecords
+from pipeline.outputs.report import ReportContext
 from pipeline.paths import DEFAULT_BASELINE_DIR, DEFAULT_OUTPUT_DIR, DEFAULT_SNAPSHOTS_DIR
+from pipeline.reconcile import PageRecords
+from pipeline.run import RunSummary
 from pipeline.store.snapshots import SnapshotStore
 
 T = TypeVar("T")
@@ -59,39 +45,12 @@ DEFAULT_CRON = "0 6 * * *"  # daily at 06:00
 _task = task(cache_policy=NO_CACHE, persist_result=False)
 
 
-@dataclass
-class RunSummary:
-    """What a run did, for the CLI to print and for callers to assert on."""
-
-    run_id: str
-    database: Path
-    parquet_dir: Path
-    row_counts: dict[str, int]
-    documents: list[str]
-    records: int
-    parsed: int
-    reused: int
-    work_done: bool
-    registry_counts: list[dict[str, object]]
-    trials_without_records: list[str]
-    candidate_only: dict[str, str] = field(default_factory=dict)
-    load_errors: list[LoadError] = field(default_factory=list)
-    refresh_failures: list[str] = field(default_factory=list)  # "path: why" of each target a refresh failed
-    findings: list[str] = field(default_factory=list)  # the lines the summary leads with
-    record_provenance: dict[str, int] = field(default_factory=dict)
-    report: Path | None = None
-
-    @property
-    def exit_code(self) -> int:
-        """0 complete, 3 partial (some snapshots could not be used, or could not be refreshed)."""
-        return ExitStatus.PARTIAL if self.load_errors or self.refresh_failures else ExitStatus.OK
-
-
 class Parcel(Generic[T]):
     """A task's large input, passed whole: Prefect walks every list, tuple, dict, dataclass and
     pydantic model in a task's parameters looking for futures, which for a site's records, pages
     and rows cost more than the work itself; it does not look inside an object of another kind.
     (``prefect.utilities.annotations.quote`` says the same, but the Dask runner hands it on unopened.)
+    As a flow's parameter it is not JSON, so it is never stored with the flow run.
     """
 
     __slots__ = ("value",)
@@ -111,10 +70,10 @@ def _parcels(items: list[T]) -> list[Parcel[T]]:
 
 
 @_task(name="extract documents")
-def extract_task(sources: Parcel[list[stages.DocumentSource]], taken: dict[str, str]) -> list[ExtractedDocument]:
+def extract_task(pages: Parcel[list[stages.Page]], taken: dict[str, str]) -> list[ExtractedDocument]:
     """Extract the stated facts of some documents (one batch of a site's pages; ``taken``: the
     output's document ids and their URLs)."""
-    return stages.extract_documents(sources.value, taken=taken)
+    return stages.extract_pages(pages.value, taken=taken)
 
 
 @_task(name="load snapshot", task_run_name="load {first} (+{extra})")
@@ -133,25 +92,19 @@ def reconcile_task(docs: Parcel[list[ExtractedDocument]], inputs: Parcel[list[Pa
 
 
 @_task(name="refresh snapshots", retries=0)
-def refresh_task(store: SnapshotStore, sources: list[stages.DocumentSource]) -> list[str]:
+def refresh_task(store: SnapshotStore, docs: Parcel[list[ExtractedDocument]]) -> list[str]:
     """Fetch every record live into the store (conditional GETs); failures keep the old snapshot.
 
     Returns:
         One "path: why" line per target whose refresh failed (its snapshot is marked stale).
     """
-    from pipeline.fetch.refresh import FetchTarget, run_refresh
-
-    docs = stages.extract_documents(sources)
-    targets = [FetchTarget(registry=r, trial_id=t) for r, t in stages.refresh_targets(store, docs)]
-    report = run_refresh(targets, store=store, progress=make_progress(logger=get_run_logger()))  # type: ignore[arg-type]
-    return [f"{o.path}: {o.error}" for o in report.failed]
+    return stages.refresh_store(store, docs.value, make_progress(logger=get_run_logger()))  # type: ignore[arg-type]
 
 
 @_task(name="write outputs")
 def write_task(batch: Parcel[Batch], output_dir: Path, run_id: str) -> LoadResult:
     """Write DuckDB and Parquet atomically."""
-    with output_errors(output_dir):
-        return write_outputs(batch.value, output_dir, version=run_id)
+    return run.Steps().write(batch.value, output_dir, run_id)
 
 
 @_task(name="write report")
@@ -160,8 +113,47 @@ def report_task(
     output_dir: Path, context: Parcel[ReportContext],
 ) -> list[Path]:
     """Write output/report.html and output/report.md (each replaced atomically)."""
-    with output_errors(output_dir):
-        return stages.write_reports(docs.value, rows.value, records.value, output_dir, context.value)
+    return run.Steps().report(docs.value, rows.value, records.value, output_dir, context.value)
+
+
+class TaskSteps(run.Steps):
+    """The run's steps as Prefect tasks: extraction, snapshot loading and reconciliation mapped
+    over batches (a distributed task runner has them to spread), the others one task each."""
+
+    def __init__(self) -> None:
+        logger = get_run_logger()
+        super().__init__(logger, make_progress(logger=logger))  # type: ignore[arg-type]
+
+    def refresh(self, store: SnapshotStore, docs: Sequence[ExtractedDocument]) -> list[str]:
+        return refresh_task(store, Parcel(list(docs)))
+
+    def extract(self, pages: Sequence[stages.Page], taken: Mapping[str, str]) -> list[ExtractedDocument]:
+        """The documents extracted by one task per batch of pages, in order (their ids not yet
+        settled across batches: see :func:`stages.settle_ids`)."""
+        if all(page.extracted is not None for page in pages):  # read by the caller: ids to settle, no work to spread
+            return super().extract(pages, taken)
+        futures = extract_task.map(_parcels(stages.batches(pages)), unmapped(dict(taken)))
+        return [doc for future in futures for doc in future.result()]
+
+    def load_snapshots(self, store: SnapshotStore, jobs: stages.SnapshotJobs) -> list[stages.SnapshotRecords]:
+        entries, cached = stages.batches(jobs.entries), stages.batches(jobs.cached)
+        # The tasks read snapshot files only: they get the store's folder, not the run's manifest.
+        futures = load_snapshot_task.map(unmapped(store.unpinned()), _parcels(entries), _parcels(cached),
+                                         [b[0].path for b in entries], [len(b) - 1 for b in entries])
+        return _results(futures, len(jobs.entries), self.progress)
+
+    def reconcile(self, docs: Sequence[ExtractedDocument], inputs: Sequence[PageRecords]) -> list[ReconciliationRow]:
+        futures = reconcile_task.map(_parcels(stages.batches(docs)), _parcels(stages.batches(inputs)))
+        return [row for future in futures for row in future.result()]
+
+    def write(self, batch: Batch, output_dir: Path, run_id: str) -> LoadResult:
+        return write_task(Parcel(batch), output_dir, run_id)
+
+    def report(
+        self, docs: Sequence[ExtractedDocument], rows: Sequence[ReconciliationRow], records: stages.RecordSet,
+        output_dir: Path, context: ReportContext,
+    ) -> list[Path]:
+        return report_task(Parcel(list(docs)), Parcel(list(rows)), Parcel(records), output_dir, Parcel(context))
 
 
 @flow(name="trialrecon", description="Extract, reconcile and load the stated facts of trial pages.")
@@ -171,8 +163,9 @@ def trialrecon_flow(
     snapshots_dir: Path = DEFAULT_SNAPSHOTS_DIR,
     online: bool = False,
     baseline_dir: Path = DEFAULT_BASELINE_DIR,
+    inputs: Parcel[run.RunInputs] | None = None,
 ) -> RunSummary:
-    """Run the pipeline from the snapshot store (offline unless ``online``).
+    """Run the pipeline (:func:`pipeline.run.run_pipeline`) from the snapshot store, offline unless ``online``.
 
     Args:
         documents: page files to extract; the store's embedded documents when omitted.
@@ -181,107 +174,15 @@ def trialrecon_flow(
         online: refresh the store from the live registries first (registry hosts only).
         baseline_dir: accepted discrepancies, ``<document_id>.json`` per document: the summary
             and the report say which discrepancies no baseline accepts.
+        inputs: the pages and store of ``documents`` and ``snapshots_dir`` as the caller read them
+            already (:func:`pipeline.run.read_inputs`), so that the run reads them no more;
+            never stored with the flow run (not JSON).
     """
-    logger = get_run_logger()
-    started = datetime.now(UTC)
-    run_id = stages.new_run_id(started)
-    store = SnapshotStore(snapshots_dir)
-    sources = stages.document_sources(documents, store) if documents else stages.default_documents(store)
-    # A system or DuckDB error about the output folder is one OutputError naming the file.
-    with output_errors(output_dir), output_lock(output_dir):
-        refresh_failures = refresh_task(store, sources) if online else []
-        for line in refresh_failures:
-            logger.warning("refresh failed, previous snapshot kept (stale): %s", line)
-        interrupted = interrupted_publish(output_dir)
-        if interrupted:
-            logger.warning("run %s was stopped while publishing its outputs: they may disagree, "
-                           "so this run writes all of them again", interrupted)
-        with open_output_database(output_dir) as con:  # closed before the work below replaces the file
-            previous = read_previous_state(output_dir / DB_NAME, con)
-            plan = stages.plan_run(sources, store, previous)
-            if not plan.work_needed and not interrupted:
-                logger.info("nothing changed since the last run: recording the run only")
-                findings = stages.stored_findings(con, baseline_dir, output_dir / "report.html")
-                with publishing(output_dir, run_id):
-                    unchanged = _record_unchanged_run(run_id, started, plan, output_dir, con, findings)
-                unchanged.refresh_failures = refresh_failures
-                return unchanged
-        # Pages whose text changed are read first: a bad page stops the run before any parsing.
-        # After an interrupted publish every page is done again, so that every output is whole.
-        changed = list(sources) if interrupted else stages.pages_to_extract(sources, plan, previous)
-        docs = _extract(changed, previous.document_urls)
-        # A task per batch of snapshots, so a distributed task runner has the parsing to spread.
-        jobs = stages.plan_snapshots(store, previous, plan.verified)
-        entries, cached = stages.batches(jobs.entries), stages.batches(jobs.cached)
-        futures = load_snapshot_task.map(unmapped(store), _parcels(entries), _parcels(cached),
-                                         [b[0].path for b in entries], [len(b) - 1 for b in entries])
-        progress = make_progress(logger=get_run_logger())
-        records = stages.collect_records(jobs, _results(futures, len(jobs.entries), progress))  # type: ignore[arg-type]
-        # Pages unchanged themselves are reconciled again only when a record they use changed.
-        affected = stages.pages_affected(sources, plan, previous, records, changed)
-        docs = stages.settle_ids([*docs, *_extract(affected, previous.document_urls)], [*changed, *affected],
-                                 previous.document_urls)
-        baselines = stages.load_baselines(docs, baseline_dir)  # a bad baseline: refused before anything is written
-        inputs = stages.page_inputs(docs, records)
-        with stages.records_spared():
-            futures = reconcile_task.map(_parcels(stages.batches(docs)), _parcels(stages.batches(inputs)))
-            rows = [row for future in futures for row in future.result()]
-        run = RunInfo(run_id=run_id, started_at=started, finished_at=datetime.now(UTC))
-        trials = stages.describe_trials(docs, records, inputs)
-        batch = stages.run_batch(run, docs, records, store, rows, previous, plan.fingerprint,
-                                 file_stats=plan.file_stats, basis=plan.basis, trials=trials)
-        checks = stages.check_documents(rows, baselines)
-        context = stages.report_context(run, docs, rows, records, checks, trials)
-        report = None
-        # Database, Parquet and reports are published as one unit (see pipeline.load.writer.publishing).
-        with publishing(output_dir, run_id):
-            result = write_task(Parcel(batch), output_dir, run_id)
-            if docs:  # with no page reconciled again, the last report still tells every row
-                report_docs, report_rows, report_context = docs, rows, context
-                kept = stages.pages_kept(sources, [*changed, *affected])
-                if kept:  # the report tells every page of the output, not only those redone
-                    kept_docs = stages.settle_ids(_extract(kept, previous.document_urls), kept,
-                                                  previous.document_urls)
-                    by_source = dict(zip([*changed, *affected, *kept], [*docs, *kept_docs], strict=True))
-                    report_docs = [by_source[source] for source in sources]
-                    report_rows = [*rows, *stages.stored_rows(result.database,
-                                                              [d.document.document_id for d in kept_docs])]
-                    report_context = stages.report_context(
-                        run, report_docs, report_rows, records,
-                        stages.check_documents(report_rows, stages.load_baselines(report_docs, baseline_dir)),
-                        stages.describe_trials(report_docs, records))
-                [report, _] = report_task(Parcel(report_docs), Parcel(report_rows), Parcel(records), output_dir,
-                                          Parcel(report_context))
-    for err in records.errors:
-        logger.warning("could not use %s: %s", err.snapshot, err.error)
-    logger.info("run %s wrote %s", run_id, result.database)
-    _publish_summary(rows)
-    return RunSummary(
-        run_id=run_id,
-        database=result.database,
-        parquet_dir=result.parquet_dir,
-        row_counts=result.row_counts,
-        documents=[d.document.document_id for d in docs],
-        records=len(records.records),
-        parsed=len(records.parsed),
-        reused=len(records.records and {e.path for _, e in records.records} - records.parsed),
-        work_done=True,
-        registry_counts=batch.rows.get("run_registry_counts", []),
-        trials_without_records=stages.trials_without_records(docs, records),
-        candidate_only=stages.trials_with_candidate_only(docs, records),
-        load_errors=records.errors,
-        refresh_failures=refresh_failures,
-        findings=format_findings(list(checks.values()), report) if docs else [],
-        record_provenance=context.record_provenance,
-        report=report,
-    )
-
-
-def _extract(sources: list[stages.DocumentSource], taken: dict[str, str]) -> list[ExtractedDocument]:
-    """The documents extracted by one task per batch of pages, in order (their ids not yet
-    settled across batches: see :func:`stages.settle_ids`)."""
-    futures = extract_task.map(_parcels(stages.batches(sources)), unmapped(taken))
-    return [doc for future in futures for doc in future.result()]
+    read = inputs.value if inputs is not None else run.read_inputs(documents, snapshots_dir)
+    summary = run.run_pipeline(read, output_dir, baseline_dir, TaskSteps(), online=online)
+    if summary.work_done:
+        _publish_summary(summary.verdicts)
+    return summary
 
 
 def _results(
@@ -298,13 +199,10 @@ def _results(
     return results
 
 
-def _publish_summary(rows: list[ReconciliationRow]) -> None:
+def _publish_summary(counts: Mapping[str, int]) -> None:
     """Counts by verdict as a keyed Prefect artifact, so the UI shows them per run and over time."""
-    from collections import Counter
-
     from prefect.artifacts import create_table_artifact
 
-    counts = Counter(r.verdict for r in rows)
     create_table_artifact(
         key="trialrecon-reconciliation",
         table=[{"verdict": v, "comparisons": counts.get(v, 0)} for v in ("match", "partial", "mismatch", "unverifiable")],
@@ -326,29 +224,6 @@ def flow_on(dask_address: str | None = None) -> Flow:  # type: ignore[type-arg]
     from prefect_dask import DaskTaskRunner
 
     return trialrecon_flow.with_options(task_runner=DaskTaskRunner(address=address))
-
-
-def _record_unchanged_run(
-    run_id: str, started: datetime, plan: stages.RunPlan, output_dir: Path, con: duckdb.DuckDBPyConnection | None,
-    findings: list[str],
-) -> RunSummary:
-    run = RunInfo(run_id=run_id, started_at=started, finished_at=datetime.now(UTC))
-    rows = stages.unchanged_run_rows(run, plan)
-    result = record_run_only(output_dir, rows, con)
-    return RunSummary(
-        run_id=run_id,
-        database=result.database,
-        parquet_dir=result.parquet_dir,
-        row_counts=result.row_counts,
-        documents=plan.document_ids,
-        records=0,
-        parsed=0,
-        reused=plan.snapshot_count,
-        work_done=False,
-        registry_counts=rows["run_registry_counts"],
-        trials_without_records=[],
-        findings=findings,
-    )
 
 
 def make_schedule(cron: str | None = None, interval: float | None = None, timezone: str = "UTC"):  # -> Schedule

@@ -100,11 +100,63 @@ class SnapshotStore:
     def __init__(self, root: Path = DEFAULT_SNAPSHOTS_DIR) -> None:
         self.root = Path(root)
         self.manifest_path = self.root / MANIFEST_NAME
+        self._pinned: tuple[SnapshotEntry, ...] | None = None
+        self._side: dict[str, bytes | None] = {}
+
+    def pinned(self) -> SnapshotStore:
+        """This store as it is now, for one run to read: the manifest is read (and validated) once,
+        here, and each file beside the snapshots the first time it is asked for; later changes to
+        them are not seen, so everything the run fingerprints is what it parses. Snapshot files
+        are still read when asked for, and checked against the pinned entries' sha256. A pinned
+        store is its own pinned view.
+
+        A pinned store is read-only: writing goes through a store that is not pinned.
+
+        Raises:
+            SnapshotError: the manifest is not valid.
+        """
+        if self._pinned is not None:
+            return self
+        view = SnapshotStore(self.root)
+        view._pinned = tuple(self._read_entries())
+        return view
+
+    def unpinned(self) -> SnapshotStore:
+        """The same folder, read afresh on every call (to write to, or to hand to another process)."""
+        return SnapshotStore(self.root)
+
+    def side_file(self, name: str, what: str) -> bytes | None:
+        """The bytes of a file kept beside the snapshots (``links.json``...), None when absent;
+        a pinned store reads each once.
+
+        Raises:
+            SnapshotError: the file is not a regular file, is too large or cannot be read.
+        """
+        if name in self._side:
+            return self._side[name]
+        try:
+            data: bytes | None = read_regular_file(self.root / name, limit=MAX_STORE_FILE_BYTES, what=what,
+                                                   fail=SnapshotError)
+        except FileNotFoundError:
+            data = None
+        if self._pinned is not None:
+            self._side[name] = data
+        return data
 
     # -- manifest ---------------------------------------------------------------------------
 
     def entries(self) -> list[SnapshotEntry]:
-        """Every manifest entry, sorted by path (empty when there is no manifest yet)."""
+        """Every manifest entry, sorted by path (empty when there is no manifest yet); a pinned
+        store's entries as it read them once.
+
+        Raises:
+            SnapshotError: the manifest is not valid.
+        """
+        if self._pinned is not None:
+            return list(self._pinned)
+        return self._read_entries()
+
+    def _read_entries(self) -> list[SnapshotEntry]:
         try:
             raw = read_regular_file(self.manifest_path, limit=MAX_STORE_FILE_BYTES, what="a manifest",
                                     fail=SnapshotError)
@@ -125,6 +177,8 @@ class SnapshotStore:
 
     def save_entries(self, entries: Iterable[SnapshotEntry]) -> None:
         """Replace the manifest with ``entries`` (one per path, the last one wins)."""
+        if self._pinned is not None:
+            raise TypeError("a pinned snapshot store is read-only: write through store.unpinned()")
         by_path = {e.path: e for e in entries}
         ordered = [by_path[p] for p in sorted(by_path)]
         data = json.dumps(
@@ -201,6 +255,8 @@ class SnapshotStore:
         fetched_at: datetime | None = None,
     ) -> SnapshotEntry:
         """Store ``content`` atomically and record it in the manifest."""
+        if self._pinned is not None:
+            raise TypeError("a pinned snapshot store is read-only: write through store.unpinned()")
         rel = snapshot_relpath(folder, name, ext)
         atomic_write_bytes(self._inside(rel), content)
         entry = SnapshotEntry(
