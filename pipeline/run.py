@@ -46,7 +46,6 @@ from pipeline.store.snapshots import SnapshotStore
 
 if TYPE_CHECKING:
     from pipeline.outputs.baseline import AcceptedDiscrepancy
-    from pipeline.outputs.report import ReportContext
     from pipeline.reconcile import PageRecords
 
 Baselines = Callable[[Sequence[ExtractedDocument]], dict[str, list["AcceptedDiscrepancy"]]]
@@ -148,13 +147,10 @@ class Steps:
         with output_errors(output_dir):
             return write_outputs(batch, output_dir, version=run_id)
 
-    def report(
-        self, docs: Sequence[ExtractedDocument], rows: Sequence[ReconciliationRow], records: stages.RecordSet,
-        output_dir: Path, context: ReportContext,
-    ) -> list[Path]:
-        """The HTML and Markdown reports, each replaced atomically."""
+    def report(self, inputs: stages.ReportInputs, output_dir: Path, baseline_dir: Path) -> list[Path]:
+        """Each reconciled page's report, then report.html and report.md (see :func:`stages.write_reports`)."""
         with output_errors(output_dir):
-            return stages.write_reports(docs, rows, records, output_dir, context)
+            return stages.write_reports(inputs, output_dir, baseline_dir)
 
 
 @dataclass(frozen=True)
@@ -251,15 +247,14 @@ def run_pipeline(
         batch = stages.run_batch(run, docs, records, inputs.store, rows, previous, plan.fingerprint,
                                  file_stats=plan.file_stats, basis=plan.basis, trials=trials)
         checks = stages.check_documents(rows, done.baselines)
-        context = stages.report_context(run, docs, rows, records, checks, trials)
+        reports = stages.ReportInputs(run, docs, rows, done.page_records, trials, checks,
+                                      stages.record_provenance(records))
         report = None
         # Database, Parquet and reports are published as one unit (see pipeline.load.writer.publishing).
         with publishing(output_dir, run_id):
             result = steps.write(batch, output_dir, run_id)
-            if docs:  # with no page reconciled again, the last report still tells every row
-                report_docs, report_rows, report_context = _whole_report(
-                    inputs, done, steps, previous, run, context, result.database, baseline_dir)
-                [report, _] = steps.report(report_docs, report_rows, records, output_dir, report_context)
+            if docs:  # with no page reconciled again, the last reports stand
+                [report, *_] = steps.report(reports, output_dir, baseline_dir)
     for err in records.errors:
         log.warning("could not use %s: %s", err.snapshot, err.error)
     log.info("run %s wrote %s", run_id, result.database)
@@ -279,7 +274,7 @@ def run_pipeline(
         load_errors=records.errors,
         refresh_failures=refresh_failures,
         findings=format_findings(list(checks.values()), report) if docs else [],
-        record_provenance=context.record_provenance,
+        record_provenance=reports.record_provenance,
         report=report,
         verdicts=dict(Counter(r.verdict for r in rows)),
         fingerprint=plan.fingerprint,
@@ -294,22 +289,3 @@ def _refreshed(inputs: RunInputs, steps: Steps) -> tuple[RunInputs, list[str]]:
     for line in failures:
         steps.logger.warning("refresh failed, previous snapshot kept (stale): %s", line)
     return RunInputs(inputs.store.unpinned().pinned(), stages.with_extracted(inputs.pages, docs)), failures
-
-
-def _whole_report(
-    inputs: RunInputs, done: Reconciled, steps: Steps, previous: PreviousState, run: RunInfo,
-    context: ReportContext, database: Path, baseline_dir: Path,
-) -> tuple[list[ExtractedDocument], list[ReconciliationRow], ReportContext]:
-    """What the report tells: every page of the output, not only those reconciled in this run
-    (the others' rows are read back from the database)."""
-    kept = stages.pages_kept(inputs.pages, done.pages)
-    if not kept:
-        return done.docs, done.rows, context
-    taken = previous.document_urls
-    kept_docs = stages.settle_ids(steps.extract(kept, taken), kept, taken)
-    by_source = {page.source: doc for page, doc in zip([*done.pages, *kept], [*done.docs, *kept_docs], strict=True)}
-    docs = [by_source[page.source] for page in inputs.pages]
-    rows = [*done.rows, *stages.stored_rows(database, [d.document.document_id for d in kept_docs])]
-    checks = stages.check_documents(rows, stages.load_baselines(docs, baseline_dir))
-    return docs, rows, stages.report_context(run, docs, rows, done.records, checks,
-                                             stages.describe_trials(docs, done.records))

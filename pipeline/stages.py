@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import gc
 from collections import Counter
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -579,91 +579,126 @@ def check_documents(
     return {doc_id: check(by_doc.get(doc_id, []), accepted) for doc_id, accepted in baselines.items()}
 
 
-# What a baseline entry matches on (pipeline.outputs.baseline.row_key), and the verdict.
-_STORED_ROW_COLUMNS = ("document_id", "claim_id", "trial_id", "field", "stated_value", "registry_value", "registry",
-                       "compared_registry", "compared_value", "verdict", "rule", "detail")
-
-
-_EVIDENCE_COLUMNS = {"evidence_snapshot": "snapshot_path", "evidence_sha256": "snapshot_sha256",
-                     "evidence_provenance": "provenance", "evidence_record": "registry_trial_id",
-                     "evidence_field_path": "field_path", "evidence_link": "link"}
-
-
-def stored_rows(database: Path, document_ids: Sequence[str]) -> list[ReconciliationRow]:
-    """The comparisons of these documents as the output database holds them: for the pages a run
-    did not reconcile again, whose rows stand from an earlier run."""
-    from pipeline.models import Evidence
-
-    if not document_ids:
-        return []
-    columns = [*_STORED_ROW_COLUMNS, "score", *_EVIDENCE_COLUMNS]
-    with duckdb.connect(str(database), read_only=True) as con:
-        found = con.execute(
-            f"SELECT {', '.join(columns)} FROM reconciliation WHERE document_id IN (SELECT unnest(?)) "
-            "ORDER BY document_id, claim_id", [list(document_ids)]).fetchall()
-    rows = []
-    for values in found:
-        row = dict(zip(columns, values, strict=True))
-        evidence = Evidence(**{name: row.pop(column) for column, name in _EVIDENCE_COLUMNS.items()})
-        rows.append(ReconciliationRow(**row, evidence=evidence))
-    return rows
-
-
-def pages_kept(pages: Sequence[Page], redone: Sequence[Page]) -> list[Page]:
-    """The pages a run leaves as they were (neither extracted nor reconciled again)."""
-    again = {page.source for page in redone}
-    return [page for page in pages if page.source not in again]
-
-
 def stored_findings(con: duckdb.DuckDBPyConnection | None, baseline_dir: Path, report: Path) -> list[str]:
     """The summary's findings lines for a run that found nothing changed: last run's comparisons
-    (still in the output database) against today's baselines. Only the discrepancies are read,
-    and the counts by verdict are counted in DuckDB, so the cost follows the discrepancies."""
-    from dataclasses import replace
-
-    from pipeline.outputs.baseline import format_findings, load_baseline
+    (still in the output database) against today's baselines (:func:`pipeline.outputs.site.stored_checks`)."""
+    from pipeline.outputs.baseline import format_findings
+    from pipeline.outputs.site import stored_checks
 
     if con is None:
         return []
-    cols = ", ".join(_STORED_ROW_COLUMNS)
-    rows = [ReconciliationRow(**dict(zip(_STORED_ROW_COLUMNS, values, strict=True))) for values in con.execute(
-        f"SELECT {cols} FROM reconciliation WHERE verdict IN ('mismatch', 'partial')").fetchall()]
-    counts: dict[str, Counter[str]] = {}
-    for doc_id, verdict, n in con.execute(
-            "SELECT document_id, verdict, count(*) FROM reconciliation GROUP BY ALL").fetchall():
-        counts.setdefault(doc_id, Counter())[verdict] = n
-    checks = check_documents(rows, {doc_id: load_baseline(baseline_dir / f"{doc_id}.json") for doc_id in sorted(counts)})
-    results = [replace(result, counts={v: counts[doc_id].get(v, 0) for v in VERDICT_ORDER})
-               for doc_id, result in checks.items()]
-    return format_findings(results, report if report.exists() else None)
+    return format_findings(list(stored_checks(con, baseline_dir).values()), report if report.exists() else None)
 
 
 def record_provenance(records: RecordSet) -> dict[str, int]:
     """How many registry records were captured and how many reconstructed."""
-    counts = Counter(entry.provenance for _, entry in records.records)
+    return _provenance(entry for _, entry in records.records)
+
+
+def _provenance(entries: Iterable[SnapshotEntry]) -> dict[str, int]:
+    counts = Counter(entry.provenance for entry in entries)
     return {kind: counts.get(kind, 0) for kind in ("captured", "reconstructed")}
 
 
-def report_context(
-    run: RunInfo, docs: Sequence[ExtractedDocument], rows: Sequence[ReconciliationRow], records: RecordSet,
-    checks: dict[str, CheckResult], trials: Sequence[PageTrials],
-) -> ReportContext:
-    """What the report shows beside the rows: the run, the records' provenance, the checks against
-    the baselines, the page's trials and the page's words of every claim compared."""
+REPORT_NAMES = ("report.html", "report.md")
+PAGE_REPORTS_DIR = "pages"
+"""Each page's own report is ``output/pages/<document_id>.html`` (and ``.md``)."""
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    """What a run's reports are made of: the pages it reconciled, in order, with their rows, the
+    records each used, their trials and their checks against their baselines."""
+
+    run: RunInfo
+    docs: list[ExtractedDocument]
+    rows: list[ReconciliationRow]
+    page_records: list[PageRecords]
+    trials: list[PageTrials]
+    checks: dict[str, CheckResult]
+    record_provenance: dict[str, int]  # of every record of the run, for the site report
+
+
+def page_report_context(inputs: ReportInputs, index: int, site_report: str | None = None) -> tuple[
+        ExtractedDocument, list[ReconciliationRow], list[TrialRecord], ReportContext]:
+    """The ``index``-th page's report inputs: its document, rows and records, and what its report
+    shows beside them (the run, its records' provenance, its check, its trials and the page's
+    words of every claim compared)."""
     from pipeline.reconcile.entities import statement
     from pipeline.outputs.report import ReportContext
 
-    by_doc = {d.document.document_id: d for d in docs}
-    statements = {}
-    for row in rows:
-        doc = by_doc.get(row.document_id)
-        words = statement(doc, row.claim_id) if doc is not None else None
-        if words:
-            statements[(row.document_id, row.claim_id)] = words
-    return ReportContext(
-        run_id=run.run_id, generated_at=run.started_at, record_provenance=record_provenance(records),
-        checks=checks, trials=[t for described in trials for t in described.trials], statements=statements,
-    )
+    doc = inputs.docs[index]
+    doc_id = doc.document.document_id
+    rows = [row for row in inputs.rows if row.document_id == doc_id]
+    records = inputs.page_records[index].records
+    statements = {(doc_id, row.claim_id): words for row in rows if (words := statement(doc, row.claim_id))}
+    checks = {doc_id: inputs.checks[doc_id]} if doc_id in inputs.checks else {}
+    context = ReportContext(
+        run_id=inputs.run.run_id, generated_at=inputs.run.started_at,
+        record_provenance=_provenance(loaded.entry for loaded in records), checks=checks,
+        trials=list(inputs.trials[index].trials), statements=statements, site_report=site_report)
+    return doc, rows, [loaded.record for loaded in records], context
+
+
+def render_page_reports(inputs: ReportInputs, indexes: Sequence[int] | None = None) -> list[tuple[str, str, str]]:
+    """(document_id, HTML, Markdown) of each page's own report (those at ``indexes``, else every
+    one), each linking to the site report beside its folder."""
+    from pipeline.outputs.report import render_html, render_markdown
+
+    out = []
+    for index in range(len(inputs.docs)) if indexes is None else indexes:
+        doc, rows, records, context = page_report_context(inputs, index, site_report=f"../{REPORT_NAMES[0]}")
+        out.append((doc.document.document_id, render_html([doc], rows, records, context),
+                    render_markdown([doc], rows, records, context)))
+    return out
+
+
+def write_reports(
+    inputs: ReportInputs, output_dir: Path, baseline_dir: Path,
+    rendered: Sequence[tuple[str, str, str]] | None = None,
+) -> list[Path]:
+    """Write each reconciled page's own report (``pages/<document_id>.html`` and ``.md``; the
+    ``rendered`` ones, else rendered here), then ``report.html`` and ``report.md`` from the
+    published database: the page's report when the output holds one page, else the site report
+    over every page of the output (:func:`pipeline.outputs.site.site_overview`). Every file is
+    replaced atomically; a page report of a page no longer in the output is removed.
+
+    Returns:
+        report.html and report.md, then the page reports written.
+
+    Raises:
+        BaselineError: a baseline file is not a valid list of accepted discrepancies.
+    """
+    from pipeline.load.writer import DB_NAME
+    from pipeline.outputs.report import render_html, render_markdown, render_site_html, render_site_markdown
+    from pipeline.outputs.site import site_overview
+
+    folder = output_dir / PAGE_REPORTS_DIR
+    written = []
+    for doc_id, html, markdown in render_page_reports(inputs) if rendered is None else rendered:
+        for suffix, text in ((".html", html), (".md", markdown)):
+            path = folder / f"{doc_id}{suffix}"
+            atomic_write_bytes(path, text.encode("utf-8"))
+            written.append(path)
+    addresses = {path.stem: f"{PAGE_REPORTS_DIR}/{path.name}" for path in folder.glob("*.html")}
+    site = site_overview(output_dir / DB_NAME, baseline_dir, addresses, run_id=inputs.run.run_id,
+                         generated_at=inputs.run.started_at, record_provenance=inputs.record_provenance)
+    held = {page.document_id for page in site.pages}
+    for path in [*folder.glob("*.html"), *folder.glob("*.md")]:
+        if path.stem not in held:
+            path.unlink(missing_ok=True)
+    own = [n for n, doc in enumerate(inputs.docs) if doc.document.document_id in held]
+    if len(held) == 1 and own:  # one page: its report is the report, as it always was
+        doc, rows, records, context = page_report_context(inputs, own[0])
+        texts = (render_html([doc], rows, records, context), render_markdown([doc], rows, records, context))
+    else:
+        texts = (render_site_html(site), render_site_markdown(site))
+    top = []
+    for name, text in zip(REPORT_NAMES, texts, strict=True):
+        path = output_dir / name
+        atomic_write_bytes(path, text.encode("utf-8"))
+        top.append(path)
+    return [*top, *written]
 
 
 def trials_without_records(trials: Sequence[PageTrials]) -> list[str]:
@@ -949,20 +984,3 @@ def refresh_targets(
     if only:
         keys = [k for k in keys if k[1] in set(only)]
     return sorted(keys)
-
-
-def write_reports(
-    docs: Sequence[ExtractedDocument], rows: Sequence[ReconciliationRow], records: RecordSet, output_dir: Path,
-    context: ReportContext | None = None,
-) -> list[Path]:
-    """Render the HTML and Markdown reports into the output folder, each file replaced atomically."""
-    from pipeline.outputs.report import render_html, render_markdown
-
-    plain = [r for r, _ in records.records]
-    written = []
-    for name, text in (("report.html", render_html(docs, rows, plain, context)),
-                       ("report.md", render_markdown(docs, rows, plain, context))):
-        path = output_dir / name
-        atomic_write_bytes(path, text.encode("utf-8"))
-        written.append(path)
-    return written

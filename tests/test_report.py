@@ -167,8 +167,10 @@ def embedded_report():
     now = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
     checks = stages.check_documents(rows, stages.load_baselines(docs, DEFAULT_BASELINE_DIR))
     trials = stages.describe_trials(docs, records)
-    context = stages.report_context(RunInfo("20261201T060000-abc123", now, now), docs, rows, records, checks, trials)
-    return {"html": render_html(docs, rows, [r for r, _ in records.records], context), "rows": rows,
+    inputs = stages.ReportInputs(RunInfo("20261201T060000-abc123", now, now), docs, rows,
+                                 stages.page_inputs(docs, records), trials, checks, stages.record_provenance(records))
+    doc, page_rows, page_records, context = stages.page_report_context(inputs, 0)
+    return {"html": render_html([doc], page_rows, page_records, context), "rows": rows,
             "trials": [t.trial_id for described in trials for t in described.trials]}
 
 
@@ -254,3 +256,66 @@ def test_markdown_report_escapes_html_and_lists_findings_first():
     md = render_markdown([_doc()], ROWS, RECORDS)
     assert "<b>" not in md and "&lt;b&gt;not bold&lt;/b&gt;" in md
     assert md.index("## Findings") < md.index("## NCT00000001")
+
+
+# -- the site report (an output of several pages) ----------------------------------------------------
+
+
+def _summary(doc_id, title, unaccepted=(), accepted=(), report="auto"):
+    from pipeline.outputs.baseline import CheckResult
+    from pipeline.outputs.report import PageSummary
+
+    counts = {"mismatch": len(unaccepted) + len(accepted), "partial": 0, "unverifiable": 0, "match": 3}
+    return PageSummary(doc_id, title, f"https://clinicaltrials.eu/drug/{doc_id}/",
+                       CheckResult(unaccepted=list(unaccepted), accepted=list(accepted), counts=counts),
+                       f"pages/{doc_id}.html" if report == "auto" else report)
+
+
+def _site_row(doc_id, trial, stated="810", registry_value="670"):
+    return ReconciliationRow(
+        document_id=doc_id, claim_id="table:1:enrollment", trial_id=trial, field="enrollment", stated_value=stated,
+        registry_value=registry_value, registry="ctgov", verdict="mismatch", rule="enrollment.equal",
+        evidence=Evidence())
+
+
+def test_site_report_leads_with_the_unaccepted_discrepancies_of_every_page_then_ranks_the_pages():
+    from pipeline.outputs.report import SiteOverview, render_site_html
+
+    site = SiteOverview([
+        _summary("calm", "Calm", accepted=[_site_row("calm", "NCT00000009")]),
+        _summary("busy", "Busy", unaccepted=[_site_row("busy", "NCT00000001"), _site_row("busy", "NCT00000002")]),
+        _summary("some", "Some", unaccepted=[_site_row("some", "NCT00000003")]),
+    ], run_id="20261201T060000-abc123")
+    tree = LexborHTMLParser(render_site_html(site))
+    assert [s.attributes["id"] for s in tree.css("body > section")] == ["unaccepted", "pages"]
+    shown = [f.attributes["data-document"] for f in tree.css("#unaccepted .finding")]
+    assert sorted(shown) == ["busy", "busy", "some"]  # the accepted one of "calm" is not among them
+    assert [tr.attributes["data-document"] for tr in tree.css("#pages tr[data-document]")] == ["busy", "some", "calm"]
+    assert tree.css_first('#summary [data-count="findings"]').text() == "4findings · 3 unaccepted"
+    links = {a.attributes["href"] for a in tree.css("#unaccepted a")}
+    assert "pages/busy.html#d-NCT00000001-enrollment" in links
+
+
+def test_site_report_shows_at_most_the_limit_of_discrepancies_and_says_how_many_more():
+    from pipeline.outputs.report import SiteOverview, render_site_html, render_site_markdown
+
+    rows = [_site_row("busy", f"NCT{n:08d}") for n in range(5)]
+    site = SiteOverview([_summary("busy", "Busy", unaccepted=rows)])
+    tree = LexborHTMLParser(render_site_html(site, shown=2))
+    assert len(tree.css("#unaccepted .finding")) == 2
+    assert "and 3 more" in tree.css_first("#unaccepted .note").text()
+    assert "and 3 more: see each page's report." in render_site_markdown(site, shown=2)
+
+
+def test_site_report_escapes_page_titles_and_links_only_plain_relative_report_addresses():
+    from pipeline.outputs.report import SiteOverview, render_site_html
+
+    site = SiteOverview([
+        _summary("evil", "<script>alert(1)</script>", unaccepted=[_site_row("evil", "NCT00000001")],
+                 report="javascript:alert(1)"),
+        _summary("up", "Up", report="../../etc/passwd"),
+    ])
+    html = render_site_html(site)
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
+    hrefs = [a.attributes["href"] for a in LexborHTMLParser(html).css("a")]
+    assert not any(h.startswith("javascript:") or ".." in h for h in hrefs)

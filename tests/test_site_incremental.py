@@ -36,15 +36,22 @@ def runs(prefect_harness, site, tmp_path_factory):
     first = run()
     page = change_one_page(site)
     after_page = run()
-    report_after_page = (output / "report.md").read_text(encoding="utf-8")
+    report_after_page = _reports(output)
     fresh = tmp_path_factory.mktemp("fresh")
     trialrecon_flow(documents=[site.pages], output_dir=fresh, snapshots_dir=site.store)
-    report_from_scratch = (fresh / "report.md").read_text(encoding="utf-8")
+    report_from_scratch = _reports(fresh)
     nct, citing = change_one_record(site, name="page-00002.txt")
     after_record = run()
     return {"first": first, "page": page, "after_page": after_page, "nct": nct, "citing": citing,
             "after_record": after_record, "output": output,
             "reports": (report_after_page, report_from_scratch)}
+
+
+def _reports(output):
+    """Every Markdown report of an output folder (the site's and each page's), by file name, the run's own line aside."""
+    return {path.relative_to(output).as_posix(): [line for line in path.read_text(encoding="utf-8").splitlines()
+                                                  if not line.startswith("Run ")]
+            for path in [output / "report.md", *sorted((output / "pages").glob("*.md"))]}
 
 
 def _rows(output):
@@ -82,12 +89,21 @@ def test_pages_not_reconciled_keep_their_rows_and_history(runs):
     assert {row[-1] for row in new[runs["page"]]} == {second.run_id}
 
 
-def test_the_report_after_one_page_changed_tells_every_page_as_a_full_run_does(runs):
-    # Every line but the run's own; the rows kept from the earlier run come back from the database
-    # in its order, so a trial's table may list them in another order than reconciliation did.
-    incremental, scratch = (sorted(line for line in report.splitlines() if not line.startswith("Run "))
-                            for report in runs["reports"])
+def test_the_reports_after_one_page_changed_say_what_a_full_run_s_say(runs):
+    # The site report is made from the database, every page's own report when the page was last
+    # reconciled: after one page changed, each says what it says after a run from scratch.
+    incremental, scratch = runs["reports"]
+    assert set(incremental) == set(scratch) == {"report.md", *(f"pages/{doc}.md" for doc in runs["first"][0].documents)}
     assert incremental == scratch
+
+
+def test_the_site_report_leads_with_the_unaccepted_discrepancies_then_every_page(runs):
+    site = runs["reports"][0]["report.md"]
+    assert site[0] == "# Reconciliation report: 6 pages"
+    headings = [line for line in site if line.startswith("## ")]
+    assert headings[0].startswith("## Discrepancies no baseline accepts (") and headings[1] == "## Every page (6)"
+    pages = [line for line in site[site.index(headings[1]):] if "| pages/" in line]
+    assert len(pages) == 6
 
 
 def test_the_changed_page_gets_its_new_verdict(runs):

@@ -25,10 +25,9 @@ from prefect.futures import PrefectFuture
 
 from pipeline import run, stages
 from pipeline.errors import InputError
-from pipeline.load.writer import Batch, LoadResult
+from pipeline.load.writer import Batch, LoadResult, output_errors
 from pipeline.models import ExtractedDocument, ReconciliationRow, SnapshotEntry
 from pipeline.orchestrate.progress import Progress, make_progress
-from pipeline.outputs.report import ReportContext
 from pipeline.paths import DEFAULT_BASELINE_DIR, DEFAULT_OUTPUT_DIR, DEFAULT_SNAPSHOTS_DIR
 from pipeline.reconcile import PageRecords
 from pipeline.run import RunSummary
@@ -107,13 +106,20 @@ def write_task(batch: Parcel[Batch], output_dir: Path, run_id: str) -> LoadResul
     return run.Steps().write(batch.value, output_dir, run_id)
 
 
-@_task(name="write report")
+@_task(name="render page reports")
+def render_reports_task(inputs: Parcel[stages.ReportInputs], indexes: list[int]) -> list[tuple[str, str, str]]:
+    """(document_id, HTML, Markdown) of some pages' own reports."""
+    return stages.render_page_reports(inputs.value, indexes)
+
+
+@_task(name="write reports")
 def report_task(
-    docs: Parcel[list[ExtractedDocument]], rows: Parcel[list[ReconciliationRow]], records: Parcel[stages.RecordSet],
-    output_dir: Path, context: Parcel[ReportContext],
+    inputs: Parcel[stages.ReportInputs], output_dir: Path, baseline_dir: Path,
+    rendered: Parcel[list[tuple[str, str, str]]],
 ) -> list[Path]:
-    """Write output/report.html and output/report.md (each replaced atomically)."""
-    return run.Steps().report(docs.value, rows.value, records.value, output_dir, context.value)
+    """Write the pages' reports, then output/report.html and report.md (each replaced atomically)."""
+    with output_errors(output_dir):
+        return stages.write_reports(inputs.value, output_dir, baseline_dir, rendered.value)
 
 
 class TaskSteps(run.Steps):
@@ -149,11 +155,11 @@ class TaskSteps(run.Steps):
     def write(self, batch: Batch, output_dir: Path, run_id: str) -> LoadResult:
         return write_task(Parcel(batch), output_dir, run_id)
 
-    def report(
-        self, docs: Sequence[ExtractedDocument], rows: Sequence[ReconciliationRow], records: stages.RecordSet,
-        output_dir: Path, context: ReportContext,
-    ) -> list[Path]:
-        return report_task(Parcel(list(docs)), Parcel(list(rows)), Parcel(records), output_dir, Parcel(context))
+    def report(self, inputs: stages.ReportInputs, output_dir: Path, baseline_dir: Path) -> list[Path]:
+        """The pages' reports rendered by one task per batch of pages, then written with the site's."""
+        futures = render_reports_task.map(unmapped(Parcel(inputs)), stages.batches(range(len(inputs.docs))))
+        rendered = [page for future in futures for page in future.result()]
+        return report_task(Parcel(inputs), output_dir, baseline_dir, Parcel(rendered))
 
 
 @flow(name="trialrecon", description="Extract, reconcile and load the stated facts of trial pages.")

@@ -1,9 +1,16 @@
 """The reconciliation report for people: ``output/report.html`` (self-contained) and ``report.md``.
 
-Findings first: the run and its inputs at the top, then the page's facts a registry contradicts,
-then the registries that disagree with each other, then a trial x field matrix coloured by
-verdict (inline SVG, each cell a link to its detail), then the detail per trial with the
-baseline's reason beside each accepted discrepancy.
+A page's report (:func:`render_html`, :func:`render_markdown`), findings first: the run and its
+inputs at the top, then the page's facts a registry contradicts, then the registries that
+disagree with each other, then a trial x field matrix coloured by verdict (inline SVG, each cell
+a link to its detail), then the detail per trial with the baseline's reason beside each accepted
+discrepancy.
+
+An output of several pages (a site) is reported in two levels: each page's report as above, and
+a site report (:func:`render_site_html`, :func:`render_site_markdown`) that leads with the
+discrepancies no baseline accepts, across every page, then lists every page with its counts and
+a link to its report. The site report is made from counts and discrepancies only, so it costs
+the same whether one page or every page was reconciled again.
 
 Pure rendering: the caller passes the extracted documents, the reconciliation rows, the registry
 records and a :class:`ReportContext`; nothing here reads files or the network. Every value is
@@ -59,6 +66,7 @@ class ReportContext:
     checks: dict[str, CheckResult] = field(default_factory=dict)
     trials: Sequence[PageTrial] = ()
     statements: dict[tuple[str, str], str] = field(default_factory=dict)  # (document_id, claim_id) -> words
+    site_report: str | None = None  # the site report's address from this page's report, when there is one
 
 
 def safe_url(url: str | None) -> str | None:
@@ -215,6 +223,8 @@ def render_html(
         f"<title>trialrecon report: {escape(names)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{escape(names)}: what the page says, against the registries</h1>",
     ]
+    if ctx.site_report:
+        out.append(f'<p class="small"><a href="{escape(ctx.site_report)}">Every page of the site</a></p>')
     out += _header(docs, rows, ctx)
     scopes = enrollment_scopes(records)
     findings = order_findings([r for r in rows if r.is_finding], ctx.checks, scopes)
@@ -236,35 +246,43 @@ def render_html(
 
 
 def _header(docs: Sequence[ExtractedDocument], rows: Sequence[ReconciliationRow], ctx: ReportContext) -> list[str]:
-    out = ['<div class="meta">']
-    if ctx.run_id:
-        out.append(f"<span>run <b>{escape(ctx.run_id)}</b></span>")
-    if ctx.generated_at:
-        out.append(f"<span>{escape(ctx.generated_at.strftime('%Y-%m-%d %H:%M UTC'))}</span>")
-    for d in docs:
-        src = d.document.source_url
-        out.append(f"<span>source: {_link(src, src)} (sha256 {escape(d.document.sha256[:12])})</span>")
-    if ctx.record_provenance:
-        captured = ctx.record_provenance.get("captured", 0)
-        rebuilt = ctx.record_provenance.get("reconstructed", 0)
-        out.append(f'<span id="provenance">registry records: <b>{captured}</b> captured, '
-                   f"<b>{rebuilt}</b> reconstructed</span>")
-    out.append("</div>")
-    counts = Counter(r.verdict for r in rows)
-    findings = sum(1 for r in rows if r.is_finding)
+    sources = [f"<span>source: {_link(d.document.source_url, d.document.source_url)} "
+               f"(sha256 {escape(d.document.sha256[:12])})</span>" for d in docs]
+    out = _html_meta(ctx.run_id, ctx.generated_at, sources, ctx.record_provenance)
     unaccepted = sum(len(c.unaccepted) for c in ctx.checks.values())
-    out.append('<div class="counts" id="summary">')
-    out.append(f'<div class="count findings" data-count="findings"><b>{findings}</b>findings'
-               + (f" · {unaccepted} unaccepted" if ctx.checks else "") + "</div>")
-    for verdict in VERDICT_ORDER:
-        out.append(f'<div class="count v-{verdict}" data-verdict="{verdict}"><b>{counts.get(verdict, 0)}</b>'
-                   f"{verdict}</div>")
-    out.append(f'<div class="count v-total" style="background:#424a53" data-verdict="total"><b>{len(rows)}</b>'
-               "comparisons</div></div>")
+    out += _html_counts(Counter(r.verdict for r in rows), sum(1 for r in rows if r.is_finding),
+                        unaccepted if ctx.checks else None)
     if ctx.record_provenance.get("reconstructed") and not ctx.record_provenance.get("captured"):
         out.append('<p class="note">No registry record was fetched: every record compared here is '
                    "<b>reconstructed</b> in the registry's format from public facts (see each snapshot's "
                    "source URLs), not captured from the registry.</p>")
+    return out
+
+
+def _html_meta(run_id: str | None, generated_at: datetime | None, sources: Sequence[str],
+               provenance: dict[str, int]) -> list[str]:
+    """The line under a report's title: the run, its date, the sources, the records' provenance."""
+    out = ['<div class="meta">']
+    if run_id:
+        out.append(f"<span>run <b>{escape(run_id)}</b></span>")
+    if generated_at:
+        out.append(f"<span>{escape(generated_at.strftime('%Y-%m-%d %H:%M UTC'))}</span>")
+    out += sources
+    if provenance:
+        out.append(f'<span id="provenance">registry records: <b>{provenance.get("captured", 0)}</b> captured, '
+                   f'<b>{provenance.get("reconstructed", 0)}</b> reconstructed</span>')
+    return [*out, "</div>"]
+
+
+def _html_counts(counts: Counter[str], findings: int, unaccepted: int | None) -> list[str]:
+    """The findings (and how many no baseline accepts, when checked) and the comparisons by verdict."""
+    out = ['<div class="counts" id="summary">',
+           f'<div class="count findings" data-count="findings"><b>{findings}</b>findings'
+           + (f" · {unaccepted} unaccepted" if unaccepted is not None else "") + "</div>"]
+    out += [f'<div class="count v-{verdict}" data-verdict="{verdict}"><b>{counts.get(verdict, 0)}</b>{verdict}</div>'
+            for verdict in VERDICT_ORDER]
+    out.append(f'<div class="count v-total" style="background:#424a53" data-verdict="total">'
+               f"<b>{sum(counts.values())}</b>comparisons</div></div>")
     return out
 
 
@@ -455,17 +473,10 @@ def render_markdown(
     titles = _titles(records)
     counts = Counter(r.verdict for r in rows)
     lines = [f"# Reconciliation report: {_md(', '.join(d.document.title for d in docs))}", ""]
-    if ctx.run_id:
-        when = f", {ctx.generated_at.strftime('%Y-%m-%d %H:%M UTC')}" if ctx.generated_at else ""
-        lines += [f"Run {_md(ctx.run_id)}{when}.", ""]
-    for d in docs:
-        lines += [f"Source: {_md(d.document.source_url)} (sha256 {d.document.sha256[:12]})", ""]
-    if ctx.record_provenance:
-        lines += [f"Registry records: {ctx.record_provenance.get('captured', 0)} captured, "
-                  f"{ctx.record_provenance.get('reconstructed', 0)} reconstructed.", ""]
-    lines += ["| verdict | comparisons |", "|---|---|"]
-    lines += [f"| {v} | {counts.get(v, 0)} |" for v in VERDICT_ORDER]
-    lines += [f"| total | {len(rows)} |", ""]
+    if ctx.site_report:
+        lines += [f"Every page of the site: {_md(ctx.site_report)}", ""]
+    sources = [f"Source: {_md(d.document.source_url)} (sha256 {d.document.sha256[:12]})" for d in docs]
+    lines += _md_head(ctx.run_id, ctx.generated_at, sources, ctx.record_provenance, counts)
     findings = order_findings([r for r in rows if r.is_finding], ctx.checks, enrollment_scopes(records))
     lines += [f"## Findings: the page against the registries ({len(findings)})", ""]
     lines += ["| trial | field | the page says | stated | registry | verdict | evidence |", "|---|---|---|---|---|---|---|"]
@@ -491,8 +502,167 @@ def render_markdown(
     return "\n".join(lines)
 
 
+def _md_head(run_id: str | None, generated_at: datetime | None, sources: Sequence[str],
+             provenance: dict[str, int], counts: Counter[str]) -> list[str]:
+    """A Markdown report's first lines: the run, the sources, the records' provenance, the counts by verdict."""
+    lines: list[str] = []
+    if run_id:
+        when = f", {generated_at.strftime('%Y-%m-%d %H:%M UTC')}" if generated_at else ""
+        lines += [f"Run {_md(run_id)}{when}.", ""]
+    for source in sources:
+        lines += [source, ""]
+    if provenance:
+        lines += [f"Registry records: {provenance.get('captured', 0)} captured, "
+                  f"{provenance.get('reconstructed', 0)} reconstructed.", ""]
+    lines += ["| verdict | comparisons |", "|---|---|"]
+    lines += [f"| {v} | {counts.get(v, 0)} |" for v in VERDICT_ORDER]
+    return [*lines, f"| total | {sum(counts.values())} |", ""]
+
+
 def _by_trial(rows: Sequence[ReconciliationRow]) -> dict[str, list[ReconciliationRow]]:
     grouped: dict[str, list[ReconciliationRow]] = defaultdict(list)
     for row in rows:
         grouped[row.trial_id or PAGE_WIDE].append(row)
     return dict(sorted(grouped.items(), key=lambda kv: (kv[0] == PAGE_WIDE, kv[0])))
+
+
+# ---------------------------------------------------------------------------------------------
+# The site: every page of the output
+# ---------------------------------------------------------------------------------------------
+
+SITE_FINDINGS_SHOWN = 200
+"""The site report lists at most this many unaccepted discrepancies (the rest are in the pages' reports)."""
+
+
+@dataclass(frozen=True)
+class PageSummary:
+    """One page of the output as the site report shows it: its check against its baseline (the
+    counts by verdict, the discrepancies accepted and not) and where its own report is."""
+
+    document_id: str
+    title: str
+    source_url: str
+    check: CheckResult
+    report: str | None = None  # its report's address, relative to the site report
+
+    @property
+    def findings(self) -> int:
+        return sum(1 for row in (*self.check.accepted, *self.check.unaccepted) if row.is_finding)
+
+    @property
+    def comparisons(self) -> int:
+        return sum(self.check.counts.values())
+
+
+@dataclass(frozen=True)
+class SiteOverview:
+    """What the site report tells: the run, where the records came from, and every page."""
+
+    pages: Sequence[PageSummary]
+    run_id: str | None = None
+    generated_at: datetime | None = None
+    record_provenance: dict[str, int] = field(default_factory=dict)
+
+    def ranked(self) -> list[PageSummary]:
+        """The pages with the most unaccepted discrepancies first, then the most findings, then by title."""
+        return sorted(self.pages, key=lambda p: (-len(p.check.unaccepted), -p.findings, p.title, p.document_id))
+
+    def unaccepted(self) -> list[tuple[PageSummary, ReconciliationRow]]:
+        """Every discrepancy no baseline accepts, mismatches and the main fields first (:func:`order_findings`)."""
+        by_doc = {page.document_id: page for page in self.pages}
+        rows = order_findings([row for page in self.pages for row in page.check.unaccepted],
+                              {p.document_id: p.check for p in self.pages})
+        return [(by_doc[row.document_id], row) for row in rows]
+
+
+def _site_counts(site: SiteOverview) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for page in site.pages:
+        counts.update(page.check.counts)
+    return counts
+
+
+def _page_link(page: PageSummary, text: str | None = None, fragment: str = "") -> str:
+    """A link to the page's report (to ``fragment`` in it), or the text alone when it has none."""
+    target = safe_page_address(page.report)
+    shown = escape(text if text is not None else (page.title or page.document_id))
+    return f'<a href="{escape(target + fragment)}">{shown}</a>' if target else shown
+
+
+def safe_page_address(address: str | None) -> str | None:
+    """A page report's relative address (``pages/<id>.html``), None for anything else: only a
+    plain relative path of letters, digits, '-', '_', '.' and '/' becomes a link."""
+    if not address or not re.fullmatch(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*", address) or ".." in address.split("/"):
+        return None
+    return address
+
+
+def render_site_html(site: SiteOverview, shown: int = SITE_FINDINGS_SHOWN) -> str:
+    """The site report: the discrepancies no baseline accepts across every page first (at most
+    ``shown``), then every page with its counts and a link to its own report."""
+    counts = _site_counts(site)
+    unaccepted = site.unaccepted()
+    findings = sum(p.findings for p in site.pages)
+    title = f"{len(site.pages)} pages"
+    out = [
+        "<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>trialrecon report: {escape(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{escape(title)}: what they say, against the registries</h1>",
+    ]
+    out += _html_meta(site.run_id, site.generated_at, [], site.record_provenance)
+    out += _html_counts(counts, findings, len(unaccepted))
+    out.append(f'<section id="unaccepted"><h2>Discrepancies no baseline accepts ({len(unaccepted)})</h2>')
+    if not unaccepted:
+        out.append("<p>Every discrepancy of every page is accepted by its baseline.</p>")
+    for page, row in unaccepted[:shown]:
+        where = "#" + anchor("d", row.trial_id or PAGE_WIDE, row.field)
+        first = _registry_name(row.compared_registry) if row.compared_registry is not None else "page"
+        out.append(
+            f'<div class="finding {row.verdict}" data-verdict="{row.verdict}" data-document="{escape(page.document_id)}">'
+            f'<div class="head">{_badge(row.verdict)} <span class="what">{_page_link(page)} · '
+            f"{_page_link(page, row.trial_id or PAGE_WIDE, where)} · {escape(row.field)}"
+            f'</span><span class="muted small">{escape(row.claim_id)} · {escape(row.rule)}</span></div>'
+            f'<div class="values"><span>{first}: <b>{escape(_show(_stated(row)))}</b></span>'
+            f"<span>{escape(_registry_name(row.registry))}: <b>{escape(_show(row.registry_value))}</b></span></div>"
+            f'<div class="small">{escape(row.detail or "")}</div></div>'
+        )
+    if len(unaccepted) > shown:
+        out.append(f'<p class="note">and {len(unaccepted) - shown} more: see each page\'s report below.</p>')
+    out.append(f'</section><section id="pages"><h2>Every page ({len(site.pages)})</h2>')
+    out.append('<table><tr><th style="width:34%">page</th><th>unaccepted</th><th>findings</th>'
+               + "".join(f"<th>{v}</th>" for v in VERDICT_ORDER) + "<th>comparisons</th></tr>")
+    for page in site.ranked():
+        out.append(f'<tr data-document="{escape(page.document_id)}"><td>{_page_link(page)}'
+                   f'<div class="small muted">{_link(page.source_url, page.source_url)}</div></td>'
+                   f"<td>{len(page.check.unaccepted)}</td><td>{page.findings}</td>"
+                   + "".join(f"<td>{page.check.counts.get(v, 0)}</td>" for v in VERDICT_ORDER)
+                   + f"<td>{page.comparisons}</td></tr>")
+    out.append("</table></section></body></html>")
+    return "\n".join(out) + "\n"
+
+
+def render_site_markdown(site: SiteOverview, shown: int = SITE_FINDINGS_SHOWN) -> str:
+    """The site report in Markdown (see :func:`render_site_html`)."""
+    counts = _site_counts(site)
+    unaccepted = site.unaccepted()
+    lines = [f"# Reconciliation report: {len(site.pages)} pages", ""]
+    lines += _md_head(site.run_id, site.generated_at, [], site.record_provenance, counts)
+    lines += [f"## Discrepancies no baseline accepts ({len(unaccepted)})", ""]
+    lines += ["| page | trial | field | stated | registry | verdict | rule |", "|---|---|---|---|---|---|---|"]
+    for page, row in unaccepted[:shown]:
+        lines.append(f"| {_md(page.title or page.document_id)} | {_md(row.trial_id)} | {_md(row.field)} "
+                     f"| {_md(_stated(row))} | {_md(row.registry)} {_md(row.registry_value)} | **{row.verdict}** "
+                     f"| {_md(row.rule)} |")
+    if len(unaccepted) > shown:
+        lines += ["", f"and {len(unaccepted) - shown} more: see each page's report."]
+    lines += ["", f"## Every page ({len(site.pages)})", ""]
+    lines += ["| page | report | unaccepted | findings | " + " | ".join(VERDICT_ORDER) + " | comparisons |",
+              "|---|---|---|---|" + "---|" * len(VERDICT_ORDER) + "---|"]
+    for page in site.ranked():
+        lines.append(f"| {_md(page.title or page.document_id)} | {_md(safe_page_address(page.report))} "
+                     f"| {len(page.check.unaccepted)} | {page.findings} | "
+                     + " | ".join(str(page.check.counts.get(v, 0)) for v in VERDICT_ORDER)
+                     + f" | {page.comparisons} |")
+    lines.append("")
+    return "\n".join(lines)
