@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -618,6 +619,14 @@ class ReportInputs:
     checks: dict[str, CheckResult]
     record_provenance: dict[str, int]  # of every record of the run, for the site report
 
+    @cached_property
+    def rows_by_document(self) -> dict[str, list[ReconciliationRow]]:
+        """The rows grouped by page, once: scanning every row for each page grew with the square of the pages."""
+        grouped: dict[str, list[ReconciliationRow]] = {}
+        for row in self.rows:
+            grouped.setdefault(row.document_id, []).append(row)
+        return grouped
+
 
 def page_report_context(inputs: ReportInputs, index: int, site_report: str | None = None) -> tuple[
         ExtractedDocument, list[ReconciliationRow], list[TrialRecord], ReportContext]:
@@ -629,7 +638,7 @@ def page_report_context(inputs: ReportInputs, index: int, site_report: str | Non
 
     doc = inputs.docs[index]
     doc_id = doc.document.document_id
-    rows = [row for row in inputs.rows if row.document_id == doc_id]
+    rows = inputs.rows_by_document.get(doc_id, [])
     records = inputs.page_records[index].records
     statements = {(doc_id, row.claim_id): words for row in rows if (words := statement(doc, row.claim_id))}
     checks = {doc_id: inputs.checks[doc_id]} if doc_id in inputs.checks else {}
