@@ -17,6 +17,7 @@ from pipeline.errors import MissingFieldError, ParseError
 from pipeline.models import Arm, Design, Identifier, Intervention, Outcome, TrialRecord
 from pipeline.registries.payload import decode_json
 from pipeline.registries._json import JsonReader
+from pipeline.registries.record import RecordFields
 from pipeline.ids import trial_id_type
 from pipeline.registries.vocab import normalize_country, normalize_status, parse_partial_date, parse_phases
 
@@ -121,14 +122,8 @@ def _parse_study(study: Any, *, path: str, where: str) -> TrialRecord:
     if nct_id is None:
         raise MissingFieldError(path, f"{where}{ID}.nctId")
 
-    fields: dict[str, Any] = {"trial_id": nct_id, "registry": "ctgov"}
-    paths: dict[str, str] = {"trial_id": f"{ID}.nctId"}
-
-    def put(field: str, value: Any, native: str) -> None:
-        if value is None or value == []:
-            return
-        fields[field] = value
-        paths[field] = native
+    read = RecordFields("ctgov", nct_id, f"{ID}.nctId")
+    put, fields = read.put, read.values
 
     put("title", s.text(f"{ID}.briefTitle"), f"{ID}.briefTitle")
     put("official_title", s.text(f"{ID}.officialTitle"), f"{ID}.officialTitle")
@@ -175,7 +170,7 @@ def _parse_study(study: Any, *, path: str, where: str) -> TrialRecord:
     put("age_groups", s.texts(f"{PS}.eligibilityModule.stdAges"), f"{PS}.eligibilityModule.stdAges")
     put("brief_summary", s.text(f"{PS}.descriptionModule.briefSummary"), f"{PS}.descriptionModule.briefSummary")
 
-    return TrialRecord(**fields, field_paths=paths)
+    return read.record()
 
 
 def _interventions(s: _Study) -> list[Intervention]:

@@ -31,6 +31,7 @@ from pipeline.ids import trial_id_type
 from pipeline.models import Design, EnrollmentFigure, Identifier, Intervention, Outcome, PartialDate, TrialRecord
 from pipeline.registries.payload import decode_json
 from pipeline.registries._json import JsonReader
+from pipeline.registries.record import RecordFields
 from pipeline.registries.vocab import (
     ctis_status_label,
     normalize_country,
@@ -120,14 +121,8 @@ def _parse_trial(record: Any, *, path: str, where: str) -> TrialRecord:
     if ct_number is None:
         raise MissingFieldError(path, f"{where}ctNumber")
 
-    fields: dict[str, Any] = {"trial_id": ct_number, "registry": "ctis"}
-    paths: dict[str, str] = {"trial_id": "ctNumber"}
-
-    def put(field: str, value: Any, native: str | None) -> None:
-        if value is None or value == [] or native is None:
-            return
-        fields[field] = value
-        paths[field] = native
+    read = RecordFields("ctis", ct_number, "ctNumber")
+    put, fields = read.put, read.values
 
     ids = f"{t.details}.clinicalTrialIdentifiers"
     put(*_first(t, "title", [f"{ids}.publicTitle", "ctTitle", "title"]))
@@ -167,7 +162,7 @@ def _parse_trial(record: Any, *, path: str, where: str) -> TrialRecord:
         "(implied: CTIS registers interventional clinical trials only)")
     put(*_age_groups(t))
     put("brief_summary", t.text(f"{t.info}.trialObjective.mainObjective"), f"{t.info}.trialObjective.mainObjective")
-    return TrialRecord(**fields, field_paths=paths)
+    return read.record()
 
 
 def _first(t: _Trial, field: str, candidates: list[str]) -> tuple[str, str | None, str | None]:
