@@ -175,8 +175,7 @@ def _parse_study(study: Any, *, path: str, where: str) -> TrialRecord:
 
 def _interventions(s: _Study) -> list[Intervention]:
     out = []
-    for i, item in enumerate(s.objects(f"{ARMS}.interventions")):
-        base = f"{ARMS}.interventions[{i}]."
+    for base, item in s.each(f"{ARMS}.interventions"):
         name = s.text("name", item, base)
         if not name:
             continue
@@ -191,8 +190,7 @@ def _interventions(s: _Study) -> list[Intervention]:
 
 def _arms(s: _Study) -> list[Arm]:
     out = []
-    for i, item in enumerate(s.objects(f"{ARMS}.armGroups")):
-        base = f"{ARMS}.armGroups[{i}]."
+    for base, item in s.each(f"{ARMS}.armGroups"):
         arm = Arm(
             label=s.text("label", item, base),
             type=s.text("type", item, base),
@@ -208,8 +206,7 @@ def _arms(s: _Study) -> list[Arm]:
 def _outcomes(s: _Study) -> list[Outcome]:
     out = []
     for key, kind in OUTCOME_KINDS.items():
-        for i, item in enumerate(s.objects(f"{OUTCOMES}.{key}")):
-            base = f"{OUTCOMES}.{key}[{i}]."
+        for base, item in s.each(f"{OUTCOMES}.{key}"):
             measure = s.text("measure", item, base)
             if not measure:
                 continue
@@ -224,8 +221,8 @@ def _outcomes(s: _Study) -> list[Outcome]:
 
 def _countries(s: _Study) -> list[str]:
     codes = set()
-    for i, item in enumerate(s.objects(LOCATIONS)):
-        name = s.text("country", item, f"{LOCATIONS}[{i}].")
+    for base, item in s.each(LOCATIONS):
+        name = s.text("country", item, base)
         code = normalize_country(name) if name else None
         if code:
             codes.add(code)
@@ -246,9 +243,8 @@ def _identifiers(s: _Study, nct_id: str) -> tuple[list[Identifier], list[str]]:
         out.append(Identifier(other_id=org_id, id_type=SPONSOR_ID_TYPE,
                               source=s.text(f"{ID}.organization.fullName")))
         paths.append(f"{ID}.orgStudyIdInfo.id")
-    secondary = s.objects(f"{ID}.secondaryIdInfos")
-    for i, item in enumerate(secondary):
-        base = f"{ID}.secondaryIdInfos[{i}]."
+    secondary = s.each(f"{ID}.secondaryIdInfos")
+    for base, item in secondary:
         other_id = s.text("id", item, base)
         if not other_id:
             continue
