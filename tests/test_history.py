@@ -1,4 +1,5 @@
-"""A registry record moves forward in time: history records it, `changes` shows it, verdicts follow."""
+"""A registry record moves forward in time: history records it, `changes` shows it, verdicts follow
+(two runs of the pipeline's sequence in this process, over a copy of the store)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from datetime import UTC, datetime
 import duckdb
 import pytest
 
+from pipeline import run
+from pipeline.paths import DEFAULT_BASELINE_DIR
 from pipeline.outputs.changes import changes_since, format_changes
 from pipeline.store.snapshots import SnapshotStore
 
 from conftest import REPO
-
-pytestmark = pytest.mark.flow
 
 TRIAL = "NCT05727904"  # the page: "Authorised", enrollment 810; CT.gov: RECRUITING, 670
 
@@ -35,19 +36,23 @@ def _verdict(db, claim_id, registry="ctgov"):
                            [claim_id, registry, TRIAL]).fetchone()[0]
 
 
-@pytest.fixture(scope="module")
-def two_runs(prefect_harness, tmp_path_factory):
-    from pipeline.orchestrate.flows import trialrecon_flow
+def _run(snapshots, out):
+    """One run of the pipeline's sequence in this process (the flow runs the same one as tasks:
+    the history logic is the same either way; runs through the flow: test_site_incremental.py)."""
+    return run.run_pipeline(run.read_inputs(None, snapshots), out, DEFAULT_BASELINE_DIR)
 
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("history")
     snapshots = root / "snapshots"
     shutil.copytree(REPO / "snapshots", snapshots)
     out = root / "out"
-    first = trialrecon_flow(output_dir=out, snapshots_dir=snapshots)
+    first = _run(snapshots, out)
     before = {c: _verdict(first.database, c) for c in ("table:5:status", "table:5:enrollment")}
     between = datetime.now(UTC)
     _advance(SnapshotStore(snapshots), between)
-    second = trialrecon_flow(output_dir=out, snapshots_dir=snapshots)
+    second = _run(snapshots, out)
     return first, second, before, between
 
 

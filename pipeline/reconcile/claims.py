@@ -22,6 +22,7 @@ from pipeline.reconcile.narrative import (
     stated_age_groups,
 )
 from pipeline.reconcile.records import (
+    Compare,
     Fact,
     RuleResult,
     ReachedRecord,
@@ -252,76 +253,56 @@ def _claim_trial_rows(
         if field in tagged:
             rows.append(unchecked_row(fact(field, None), rule, f"the sentence states no {what} that can be read"))
 
+    def compare(field: str, rule: str, stated: str | None, outcome: Compare, what: str | None = None) -> None:
+        """The stated value against each record reached; with none stated, the sentence's field
+        unchecked (``what`` it lacks), where it was tagged with it."""
+        if stated:
+            rows.extend(rows_for_trial(fact(field, stated), rule, reached, outcome))
+        elif what is not None:
+            not_read(field, rule, what)
+
     # A phase in a sentence naming several trials could belong to any of them.
     phase = stated_phase(sentence) if single_trial else None
-    if phase:
-        text, phases = phase
-        rows += rows_for_trial(fact("phase", text), "phase.set_equal", reached,
-                               lambda r: phase_outcome(phases, r))
-    else:
-        not_read("phase", "phase.set_equal", "phase")
+    text, phases = phase or (None, [])
+    compare("phase", "phase.set_equal", text, lambda r: phase_outcome(phases, r), "phase")
 
     if "status" in tagged:
         m = _STATUS_WORDS.search(sentence)
         status = normalize_status(m.group(0), "page") if m else None
-        if m and status is not None and status.value != "UNKNOWN":
-            rows += rows_for_trial(fact("status", m.group(0)), "status.vocabulary", reached,
-                                   lambda r: status_outcome(status, r))
-        else:
-            not_read("status", "status.vocabulary", "status")
+        known = status is not None and status.value != "UNKNOWN"
+        compare("status", "status.vocabulary", m.group(0) if m and known else None,
+                lambda r: status_outcome(status, r), "status")
 
     if "enrollment" in tagged:
         m = _ENROLLMENT.search(sentence)
-        if m:
-            value = int(m.group(1).replace(",", ""))
-            figures = [fig for r in reached if (fig := enrollment_figure(r)) is not None]
-            rows += rows_for_trial(fact("enrollment", str(value)), "enrollment.equal", reached,
-                                   lambda r: enrollment_outcome(value, r, figures))
-        else:
-            not_read("enrollment", "enrollment.equal", "enrollment figure")
+        value = int(m.group(1).replace(",", "")) if m else 0
+        figures = [fig for r in reached if (fig := enrollment_figure(r)) is not None] if m else []
+        compare("enrollment", "enrollment.equal", str(value) if m else None,
+                lambda r: enrollment_outcome(value, r, figures), "enrollment figure")
 
     registry_terms = [t for r in reached for t in registry_condition_terms(r.record.conditions)]
     stated_terms = sentence_condition_terms(sentence, table_terms, registry_terms)
-    if stated_terms:
-        text = "; ".join(t.text for t in stated_terms)
-        rows += rows_for_trial(fact("condition", text), "condition.terms", reached,
-                               lambda r: _conditions_outcome(stated_terms, r))
-    else:
-        not_read("condition", "condition.terms", "condition known to the table or the registry")
+    compare("condition", "condition.terms", "; ".join(t.text for t in stated_terms),
+            lambda r: _conditions_outcome(stated_terms, r), "condition known to the table or the registry")
 
-    named = find_drug(drug_re, sentence)
-    if named:
-        listed_claim = says_listed(sentence)
-        rows += rows_for_trial(fact("intervention", named), "intervention.named", reached,
-                               lambda r: intervention_outcome(drug, drug_re, r, listed_claim))
-    else:
-        not_read("intervention", "intervention.named", f"form of {drug}")
+    listed_claim = says_listed(sentence)
+    compare("intervention", "intervention.named", find_drug(drug_re, sentence),
+            lambda r: intervention_outcome(drug, drug_re, r, listed_claim), f"form of {drug}")
 
     products = named_products(sentence, drug_re)
-    if products:
-        rows += rows_for_trial(fact("intervention", ", ".join(products)), "intervention.products", reached,
-                               lambda r: products_outcome(products, r))
+    compare("intervention", "intervention.products", ", ".join(products), lambda r: products_outcome(products, r))
 
     endpoints = endpoint_terms(sentence)
-    if endpoints and ("primary_endpoint" in tagged or not tagged or _speaks_of_endpoints(sentence)):
-        rows += rows_for_trial(fact("primary_endpoint", ", ".join(sorted(endpoints))), "endpoint.terms", reached,
-                               lambda r: endpoint_outcome(endpoints, r))
-    else:
-        not_read("primary_endpoint", "endpoint.terms", "endpoint term")
+    speaks_of_endpoints = "primary_endpoint" in tagged or not tagged or _speaks_of_endpoints(sentence)
+    compare("primary_endpoint", "endpoint.terms", ", ".join(sorted(endpoints)) if speaks_of_endpoints else None,
+            lambda r: endpoint_outcome(endpoints, r), "endpoint term")
 
     features = design_features(sentence)
-    if features:
-        rows += rows_for_trial(fact("design", ", ".join(features)), "design.terms", reached,
-                               lambda r: design_outcome(features, r))
-    else:
-        not_read("design", "design.terms", "design term")
+    compare("design", "design.terms", ", ".join(features), lambda r: design_outcome(features, r), "design term")
 
     groups = stated_age_groups(sentence)
-    if groups:
-        rows += rows_for_trial(fact("population", ", ".join(groups)), "population.age_groups", reached,
-                               lambda r: population_outcome(groups, r))
-    else:
-        not_read("population", "population.age_groups", "age group")
+    compare("population", "population.age_groups", ", ".join(groups), lambda r: population_outcome(groups, r),
+            "age group")
 
     if "countries" in tagged:
         rows.append(unchecked_row(fact("countries", None), "countries.sentence",

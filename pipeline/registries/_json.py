@@ -83,3 +83,12 @@ class JsonReader:
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
             raise self.wrong(dotted, "a list of objects", value)
         return value
+
+    def each(self, dotted: str) -> list[tuple[str, dict[str, Any]]]:
+        """Each object of the list at ``dotted`` with its own path (``"a.b[2]."``), the ``base``
+        to read inside it with; empty when absent.
+
+        Raises:
+            ParseError: the value is not a list of objects.
+        """
+        return [(f"{dotted}[{i}].", item) for i, item in enumerate(self.objects(dotted))]

@@ -19,7 +19,6 @@ never returned. Status, phase and the like are not read (no markup to rely on).
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
@@ -28,6 +27,7 @@ from pipeline.errors import ParseError
 from pipeline.models import Identifier, TrialRecord
 from pipeline.ids import find_trial_ids
 from pipeline.registries.payload import looks_like_html
+from pipeline.registries.record import RecordFields
 
 
 # Elements that hold code or inert markup, not page text: node.text(deep=True) would read their
@@ -82,15 +82,11 @@ def parse_cteu(data: bytes, *, path: str) -> list[TrialRecord]:
     if canonical:
         identifiers.append(Identifier(other_id=canonical, id_type="CTEU_URL", source=canonical_path))
 
-    fields: dict[str, Any] = {"trial_id": trial_id, "registry": "cteu", "title": title}
-    paths = {"trial_id": trial_id_path, "title": title_path}
-    if identifiers:
-        fields["identifiers"] = identifiers
-        paths["identifiers"] = "trial numbers in the page text; " + (canonical_path or "")
-    if description:
-        fields["brief_summary"] = description
-        paths["brief_summary"] = description_path or ""
-    return [TrialRecord(**fields, field_paths=paths)]
+    read = RecordFields("cteu", trial_id, trial_id_path)
+    read.put("title", title, title_path)
+    read.put("identifiers", identifiers, "trial numbers in the page text; " + (canonical_path or ""))
+    read.put("brief_summary", description, description_path or "")
+    return [read.record()]
 
 
 def _title(tree: LexborHTMLParser) -> tuple[str | None, str]:

@@ -17,6 +17,7 @@ from pipeline.errors import MissingFieldError, ParseError
 from pipeline.models import Arm, Design, Identifier, Intervention, Outcome, TrialRecord
 from pipeline.registries.payload import decode_json
 from pipeline.registries._json import JsonReader
+from pipeline.registries.record import RecordFields
 from pipeline.ids import trial_id_type
 from pipeline.registries.vocab import normalize_country, normalize_status, parse_partial_date, parse_phases
 
@@ -121,14 +122,8 @@ def _parse_study(study: Any, *, path: str, where: str) -> TrialRecord:
     if nct_id is None:
         raise MissingFieldError(path, f"{where}{ID}.nctId")
 
-    fields: dict[str, Any] = {"trial_id": nct_id, "registry": "ctgov"}
-    paths: dict[str, str] = {"trial_id": f"{ID}.nctId"}
-
-    def put(field: str, value: Any, native: str) -> None:
-        if value is None or value == []:
-            return
-        fields[field] = value
-        paths[field] = native
+    read = RecordFields("ctgov", nct_id, f"{ID}.nctId")
+    put, fields = read.put, read.values
 
     put("title", s.text(f"{ID}.briefTitle"), f"{ID}.briefTitle")
     put("official_title", s.text(f"{ID}.officialTitle"), f"{ID}.officialTitle")
@@ -175,13 +170,12 @@ def _parse_study(study: Any, *, path: str, where: str) -> TrialRecord:
     put("age_groups", s.texts(f"{PS}.eligibilityModule.stdAges"), f"{PS}.eligibilityModule.stdAges")
     put("brief_summary", s.text(f"{PS}.descriptionModule.briefSummary"), f"{PS}.descriptionModule.briefSummary")
 
-    return TrialRecord(**fields, field_paths=paths)
+    return read.record()
 
 
 def _interventions(s: _Study) -> list[Intervention]:
     out = []
-    for i, item in enumerate(s.objects(f"{ARMS}.interventions")):
-        base = f"{ARMS}.interventions[{i}]."
+    for base, item in s.each(f"{ARMS}.interventions"):
         name = s.text("name", item, base)
         if not name:
             continue
@@ -196,8 +190,7 @@ def _interventions(s: _Study) -> list[Intervention]:
 
 def _arms(s: _Study) -> list[Arm]:
     out = []
-    for i, item in enumerate(s.objects(f"{ARMS}.armGroups")):
-        base = f"{ARMS}.armGroups[{i}]."
+    for base, item in s.each(f"{ARMS}.armGroups"):
         arm = Arm(
             label=s.text("label", item, base),
             type=s.text("type", item, base),
@@ -213,8 +206,7 @@ def _arms(s: _Study) -> list[Arm]:
 def _outcomes(s: _Study) -> list[Outcome]:
     out = []
     for key, kind in OUTCOME_KINDS.items():
-        for i, item in enumerate(s.objects(f"{OUTCOMES}.{key}")):
-            base = f"{OUTCOMES}.{key}[{i}]."
+        for base, item in s.each(f"{OUTCOMES}.{key}"):
             measure = s.text("measure", item, base)
             if not measure:
                 continue
@@ -229,8 +221,8 @@ def _outcomes(s: _Study) -> list[Outcome]:
 
 def _countries(s: _Study) -> list[str]:
     codes = set()
-    for i, item in enumerate(s.objects(LOCATIONS)):
-        name = s.text("country", item, f"{LOCATIONS}[{i}].")
+    for base, item in s.each(LOCATIONS):
+        name = s.text("country", item, base)
         code = normalize_country(name) if name else None
         if code:
             codes.add(code)
@@ -251,9 +243,8 @@ def _identifiers(s: _Study, nct_id: str) -> tuple[list[Identifier], list[str]]:
         out.append(Identifier(other_id=org_id, id_type=SPONSOR_ID_TYPE,
                               source=s.text(f"{ID}.organization.fullName")))
         paths.append(f"{ID}.orgStudyIdInfo.id")
-    secondary = s.objects(f"{ID}.secondaryIdInfos")
-    for i, item in enumerate(secondary):
-        base = f"{ID}.secondaryIdInfos[{i}]."
+    secondary = s.each(f"{ID}.secondaryIdInfos")
+    for base, item in secondary:
         other_id = s.text("id", item, base)
         if not other_id:
             continue

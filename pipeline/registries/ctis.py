@@ -31,6 +31,7 @@ from pipeline.ids import trial_id_type
 from pipeline.models import Design, EnrollmentFigure, Identifier, Intervention, Outcome, PartialDate, TrialRecord
 from pipeline.registries.payload import decode_json
 from pipeline.registries._json import JsonReader
+from pipeline.registries.record import RecordFields
 from pipeline.registries.vocab import (
     ctis_status_label,
     normalize_country,
@@ -120,14 +121,8 @@ def _parse_trial(record: Any, *, path: str, where: str) -> TrialRecord:
     if ct_number is None:
         raise MissingFieldError(path, f"{where}ctNumber")
 
-    fields: dict[str, Any] = {"trial_id": ct_number, "registry": "ctis"}
-    paths: dict[str, str] = {"trial_id": "ctNumber"}
-
-    def put(field: str, value: Any, native: str | None) -> None:
-        if value is None or value == [] or native is None:
-            return
-        fields[field] = value
-        paths[field] = native
+    read = RecordFields("ctis", ct_number, "ctNumber")
+    put, fields = read.put, read.values
 
     ids = f"{t.details}.clinicalTrialIdentifiers"
     put(*_first(t, "title", [f"{ids}.publicTitle", "ctTitle", "title"]))
@@ -167,7 +162,7 @@ def _parse_trial(record: Any, *, path: str, where: str) -> TrialRecord:
         "(implied: CTIS registers interventional clinical trials only)")
     put(*_age_groups(t))
     put("brief_summary", t.text(f"{t.info}.trialObjective.mainObjective"), f"{t.info}.trialObjective.mainObjective")
-    return TrialRecord(**fields, field_paths=paths)
+    return read.record()
 
 
 def _first(t: _Trial, field: str, candidates: list[str]) -> tuple[str, str | None, str | None]:
@@ -179,12 +174,11 @@ def _first(t: _Trial, field: str, candidates: list[str]) -> tuple[str, str | Non
 
 
 def _sponsor(t: _Trial) -> tuple[str, str | None, str | None]:
-    sponsors = t.objects(f"{t.part1}.sponsors")
     # The primary sponsor first; the others only when none is marked primary.
-    for i in sorted(range(len(sponsors)), key=lambda i: sponsors[i].get("primary") is not True):
-        name = t.text("organisation.name", sponsors[i], f"{t.part1}.sponsors[{i}].")
+    for base, sponsor in sorted(t.each(f"{t.part1}.sponsors"), key=lambda found: found[1].get("primary") is not True):
+        name = t.text("organisation.name", sponsor, base)
         if name:
-            return "sponsor", name, f"{t.part1}.sponsors[{i}].organisation.name"
+            return "sponsor", name, f"{base}organisation.name"
     for dotted in ("primarySponsor.organisation.name", "sponsor"):
         name = t.text(dotted)
         if name:
@@ -197,8 +191,7 @@ def _enrollment(t: _Trial) -> tuple[int | None, str]:
     if total is not None:
         return total, "totalNumberEnrolled"
     parts = f"{t.app_prefix}authorizedPartsII"
-    counts = [t.count("recruitmentSubjectCount", part, f"{parts}[{i}].")
-              for i, part in enumerate(t.objects(parts))]
+    counts = [t.count("recruitmentSubjectCount", part, base) for base, part in t.each(parts)]
     known = [c for c in counts if c is not None]
     if known:
         return sum(known), f"sum of {parts}[].recruitmentSubjectCount"
@@ -209,14 +202,13 @@ def _enrollment_figures(t: _Trial) -> list[EnrollmentFigure]:
     """Each member state's planned figure and the rest of the world's, beside the EEA headline."""
     figures = []
     parts = f"{t.app_prefix}authorizedPartsII"
-    for i, part in enumerate(t.objects(parts)):
-        count = t.count("recruitmentSubjectCount", part, f"{parts}[{i}].")
-        name = (t.text("mscInfo.mscName", part, f"{parts}[{i}].")
-                or t.text("mscInfo.countryName", part, f"{parts}[{i}]."))
+    for base, part in t.each(parts):
+        count = t.count("recruitmentSubjectCount", part, base)
+        name = t.text("mscInfo.mscName", part, base) or t.text("mscInfo.countryName", part, base)
         if count is not None:
             figures.append(EnrollmentFigure(
                 scope="member_state", country=normalize_country(name) if name else None, figure=count,
-                enrollment_type="estimated", field_path=f"{parts}[{i}].recruitmentSubjectCount"))
+                enrollment_type="estimated", field_path=f"{base}recruitmentSubjectCount"))
     rest = t.count(f"{t.part1}.rowSubjectCount")
     if rest is not None:
         figures.append(EnrollmentFigure(scope="rest_of_world", figure=rest, enrollment_type="estimated",
@@ -243,10 +235,10 @@ def _start_date(t: _Trial) -> tuple[str, PartialDate | None, str | None]:
 def _completion_date(t: _Trial) -> tuple[str, PartialDate | None, str | None]:
     # The actual global end, when the sponsor has notified it; else the planned one.
     ends = f"{t.app_prefix}trialGlobalEnd"
-    for i, end in enumerate(t.objects(ends)):
+    for base, end in t.each(ends):
         for key, value in end.items():
             if "date" in key.lower() and isinstance(value, str) and (date := parse_partial_date(value)):
-                return "completion_date", date, f"{ends}[{i}].{key}"
+                return "completion_date", date, f"{base}{key}"
     duration = f"{t.info}.trialDuration"
     for key in ("estimatedGlobalEndDate", "estimatedEndDate"):
         date = parse_partial_date(t.text(f"{duration}.{key}"))
@@ -257,8 +249,7 @@ def _completion_date(t: _Trial) -> tuple[str, PartialDate | None, str | None]:
 
 def _conditions(t: _Trial) -> tuple[str, list[str], str | None]:
     for dotted in (f"{t.info}.medicalCondition.partIMedicalConditions", f"{t.part1}.medicalConditions"):
-        names = _unique(t.text("medicalCondition", item, f"{dotted}[{i}].")
-                        for i, item in enumerate(t.objects(dotted)))
+        names = _unique(t.text("medicalCondition", item, base) for base, item in t.each(dotted))
         if names:
             return "conditions", names, f"{dotted}[].medicalCondition"
     names = t.texts("conditions")
@@ -274,8 +265,7 @@ def _interventions(t: _Trial) -> tuple[str, list[Intervention], str | None]:
             if isinstance(product, dict) and isinstance(role, str):
                 roles[product.get("id")] = role
     found: dict[str, Intervention] = {}
-    for i, product in enumerate(t.objects(products)):
-        base = f"{products}[{i}]."
+    for base, product in t.each(products):
         dictionary = product.get("productDictionaryInfo") if isinstance(product.get("productDictionaryInfo"), dict) else {}
         substance = t.text("activeSubstanceName", dictionary, f"{base}productDictionaryInfo.")
         name = (t.text("productName", product, base) or t.text("prodName", dictionary, base)
@@ -300,8 +290,8 @@ def _outcomes(t: _Trial) -> tuple[str, list[Outcome], str | None]:
     endpoints = f"{t.info}.endPoint"
     out = []
     for kind, key in (("primary", "primaryEndPoints"), ("secondary", "secondaryEndPoints")):
-        for i, item in enumerate(t.objects(f"{endpoints}.{key}")):
-            measure = t.text("endPoint", item, f"{endpoints}.{key}[{i}].")
+        for base, item in t.each(f"{endpoints}.{key}"):
+            measure = t.text("endPoint", item, base)
             if measure:
                 out.append(Outcome(kind=kind, measure=measure))  # type: ignore[arg-type]
     return "outcomes", out, f"{endpoints}.primaryEndPoints, {endpoints}.secondaryEndPoints" if out else None
@@ -311,8 +301,8 @@ def _countries(t: _Trial) -> tuple[str, list[str], str | None]:
     codes: set[str] = set()
     sources: list[str] = []
     msc = f"{t.app_prefix}memberStatesConcerned"
-    for i, state in enumerate(t.objects(msc)):
-        name = t.text("mscName", state, f"{msc}[{i}].") or t.text("countryName", state, f"{msc}[{i}].")
+    for base, state in t.each(msc):
+        name = t.text("mscName", state, base) or t.text("countryName", state, base)
         if name and (code := normalize_country(name)):
             codes.add(code)
             if f"{msc}[].mscName" not in sources:
@@ -323,10 +313,10 @@ def _countries(t: _Trial) -> tuple[str, list[str], str | None]:
             if "trialCountries" not in sources:
                 sources.append("trialCountries")
     row = f"{t.part1}.rowCountriesInfo"
-    for i, country in enumerate(t.objects(row)):
+    for base, country in t.each(row):
         if country.get("current") is False:
             continue
-        raw = t.text("isoAlpha2Code", country, f"{row}[{i}].") or t.text("name", country, f"{row}[{i}].")
+        raw = t.text("isoAlpha2Code", country, base) or t.text("name", country, base)
         if raw and (code := normalize_country(raw)):
             codes.add(code)
             if f"{row}[].isoAlpha2Code" not in sources:
@@ -357,8 +347,7 @@ def _identifiers(t: _Trial, ct_number: str) -> tuple[str, list[Identifier], str 
         if number:
             out.append(Identifier(other_id=number, id_type=kind, source=key))
             sources.append(f"{numbers}.{key}.number")
-    for i, item in enumerate(t.objects(f"{numbers}.additionalRegistries")):
-        base = f"{numbers}.additionalRegistries[{i}]."
+    for base, item in t.each(f"{numbers}.additionalRegistries"):
         number = t.text("number", item, base)
         if not number:
             continue
@@ -379,7 +368,7 @@ def _age_groups(t: _Trial) -> tuple[str, list[str], str | None]:
     if groups:
         return "age_groups", [g for g in _AGE_ORDER if g in groups], "ageGroup"
     ranges = f"{t.info}.populationOfTrialSubjects.ageRanges"
-    codes = {t.text("ageRangeCategory", item, f"{ranges}[{i}].") for i, item in enumerate(t.objects(ranges))}
+    codes = {t.text("ageRangeCategory", item, base) for base, item in t.each(ranges)}
     groups = {_AGE_RANGE_CODES[c] for c in codes if c in _AGE_RANGE_CODES}
     return "age_groups", [g for g in _AGE_ORDER if g in groups], f"{ranges}[].ageRangeCategory" if groups else None
 

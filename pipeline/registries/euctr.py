@@ -36,6 +36,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from pipeline.errors import MissingFieldError, ParseError
 from pipeline.ids import trial_id_type
 from pipeline.models import Design, EnrollmentFigure, Identifier, Intervention, Outcome, Phase, TrialRecord
+from pipeline.registries.record import RecordFields
 from pipeline.registries.vocab import (
     ICH_E8_CATEGORIES,
     normalize_country,
@@ -303,13 +304,8 @@ def _merge_search(results: list[dict[str, Any]], path: str) -> list[TrialRecord]
         trial_id = (result.get(EUDRACT_FIELD) or "").strip()
         if not trial_id:
             raise MissingFieldError(path, f"table.result[{i}] {EUDRACT_FIELD}")
-        fields: dict[str, Any] = {"trial_id": trial_id, "registry": "euctr"}
-        paths: dict[str, str] = {"trial_id": f"table.result {EUDRACT_FIELD}"}
-
-        def put(name: str, value: Any, native: str) -> None:
-            if value not in (None, [], ""):
-                fields[name] = value
-                paths[name] = native
+        read = RecordFields("euctr", trial_id, f"table.result {EUDRACT_FIELD}")
+        put = read.put
 
         put("official_title", result.get("Full Title"), "table.result Full Title")
         put("sponsor", result.get("Sponsor Name"), "table.result Sponsor Name")
@@ -325,8 +321,8 @@ def _merge_search(results: list[dict[str, Any]], path: str) -> list[TrialRecord]
         states = result.get("Trial protocol") or []
         put("countries", sorted({c for s, _ in states if (c := normalize_country(s))}),
             "table.result Trial protocol (links)")
-        _put_status(put, fields, [(s, st) for s, st in states if st], "table.result Trial protocol (status)")
-        records.append(TrialRecord(**fields, field_paths=paths))
+        _put_status(read, [(s, st) for s, st in states if st], "table.result Trial protocol (status)")
+        records.append(read.record())
     return records
 
 
@@ -349,23 +345,18 @@ def _first(group: list[_MemberStateRecord], code: str, label: str | None = None)
     return next((v for r in group if (v := r.value(code, label))), None)
 
 
-def _put_status(put: Any, fields: dict[str, Any], states: list[tuple[str, str]], native: str) -> None:
+def _put_status(read: RecordFields, states: list[tuple[str, str]], native: str) -> None:
     """Set status from (state, label) pairs: the overall status and every state's own label."""
     pairs = list(dict.fromkeys(states))
     if not pairs:
         return
-    put("status", overall_status([normalize_status(label, "euctr") for _, label in pairs]), native)
-    fields["status_raw"] = "; ".join(f"{state}: {label}" for state, label in pairs)
+    read.put("status", overall_status([normalize_status(label, "euctr") for _, label in pairs]), native)
+    read.values["status_raw"] = "; ".join(f"{state}: {label}" for state, label in pairs)
 
 
 def _merge_trial(trial_id: str, group: list[_MemberStateRecord]) -> TrialRecord:
-    fields: dict[str, Any] = {"trial_id": trial_id, "registry": "euctr"}
-    paths: dict[str, str] = {"trial_id": f"Summary: {EUDRACT_FIELD}"}
-
-    def put(name: str, value: Any, native: str) -> None:
-        if value not in (None, [], ""):
-            fields[name] = value
-            paths[name] = native
+    read = RecordFields("euctr", trial_id, f"Summary: {EUDRACT_FIELD}")
+    put, fields = read.put, read.values
 
     put("title", _first(group, "A.3.1") or _first(group, "A.3.2"),
         "A.3.1 Title of the trial for lay people" if _first(group, "A.3.1") else "A.3.2 Name or abbreviated title")
@@ -391,7 +382,7 @@ def _merge_trial(trial_id: str, group: list[_MemberStateRecord]) -> TrialRecord:
         for line in re.split(r"[\n,;]", record.value("E.8.6.3") or ""):
             if line.strip() and (other := normalize_country(line.strip())):
                 countries.add(other)
-    _put_status(put, fields, states, "Summary: Trial Status (per member state)")
+    _put_status(read, states, "Summary: Trial Status (per member state)")
     put("countries", sorted(countries), "A.1 Member State Concerned, E.8.6.3 regions outside the EEA")
 
     enrollment, scope, native = _enrollment(group)
@@ -418,7 +409,7 @@ def _merge_trial(trial_id: str, group: list[_MemberStateRecord]) -> TrialRecord:
             ages.append(group_name)
     put("age_groups", ages, "F.1 Age Range")
     put("brief_summary", _first(group, "E.2.1"), LINE_LABELS["E.2.1"])
-    return TrialRecord(**fields, field_paths=paths)
+    return read.record()
 
 
 def _state_in_link(link: str | None) -> str:
