@@ -147,10 +147,12 @@ class Steps:
         with output_errors(output_dir):
             return write_outputs(batch, output_dir, version=run_id)
 
-    def report(self, inputs: stages.ReportInputs, output_dir: Path, baseline_dir: Path) -> list[Path]:
-        """Each reconciled page's report, then report.html and report.md (see :func:`stages.write_reports`)."""
+    def report(self, inputs: stages.ReportInputs, output_dir: Path, baseline_dir: Path, *,
+               pages_written: bool = False) -> list[Path]:
+        """Each reconciled page's report (unless ``pages_written``), then report.html and report.md
+        (see :func:`stages.write_reports`)."""
         with output_errors(output_dir):
-            return stages.write_reports(inputs, output_dir, baseline_dir)
+            return stages.write_reports(inputs, output_dir, baseline_dir, pages_written=pages_written)
 
 
 @dataclass(frozen=True)
@@ -253,6 +255,8 @@ def run_pipeline(
         # Database, Parquet and reports are published as one unit (see pipeline.load.writer.publishing).
         with publishing(output_dir, run_id):
             result = steps.write(batch, output_dir, run_id)
+            # The batch's row dictionaries are as large as the rows: freed before the reports are made.
+            registry_counts, batch = batch.rows.get("run_registry_counts", []), None
             if docs:  # with no page reconciled again, the last reports stand
                 [report, *_] = steps.report(reports, output_dir, baseline_dir)
     for err in records.errors:
@@ -268,7 +272,7 @@ def run_pipeline(
         parsed=len(records.parsed),
         reused=len(records.records and {e.path for _, e in records.records} - records.parsed),
         work_done=True,
-        registry_counts=batch.rows.get("run_registry_counts", []),
+        registry_counts=registry_counts,
         trials_without_records=stages.trials_without_records(trials),
         candidate_only=stages.trials_with_candidate_only(trials),
         load_errors=records.errors,

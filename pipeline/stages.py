@@ -649,31 +649,43 @@ def page_report_context(inputs: ReportInputs, index: int, site_report: str | Non
     return doc, rows, [loaded.record for loaded in records], context
 
 
-def render_page_reports(inputs: ReportInputs, indexes: Sequence[int] | None = None) -> list[tuple[str, str, str]]:
-    """(document_id, HTML, Markdown) of each page's own report (those at ``indexes``, else every
-    one), each linking to the site report beside its folder."""
+RenderedPage = tuple[str, str, str]
+"""A page's own report: (document_id, HTML, Markdown)."""
+
+
+def render_page_reports(inputs: ReportInputs, indexes: Iterable[int] | None = None) -> Iterator[RenderedPage]:
+    """Each page's own report (those at ``indexes``, else every one), one at a time, each
+    linking to the site report beside its folder."""
     from pipeline.outputs.report import render_html, render_markdown
 
-    out = []
     for index in range(len(inputs.docs)) if indexes is None else indexes:
         doc, rows, records, context = page_report_context(inputs, index, site_report=f"../{REPORT_NAMES[0]}")
-        out.append((doc.document.document_id, render_html([doc], rows, records, context),
-                    render_markdown([doc], rows, records, context)))
-    return out
+        yield (doc.document.document_id, render_html([doc], rows, records, context),
+               render_markdown([doc], rows, records, context))
 
 
-def write_reports(
-    inputs: ReportInputs, output_dir: Path, baseline_dir: Path,
-    rendered: Sequence[tuple[str, str, str]] | None = None,
-) -> list[Path]:
-    """Write each reconciled page's own report (``pages/<document_id>.html`` and ``.md``; the
-    ``rendered`` ones, else rendered here), then ``report.html`` and ``report.md`` from the
-    published database: the page's report when the output holds one page, else the site report
-    over every page of the output (:func:`pipeline.outputs.site.site_overview`). Every file is
-    replaced atomically; a page report of a page no longer in the output is removed.
+def write_page_reports(pages: Iterable[RenderedPage], output_dir: Path) -> list[Path]:
+    """Write pages' own reports (``pages/<document_id>.html`` and ``.md``), each replaced
+    atomically, as they come: a site's reports are never all held at once."""
+    written = []
+    for doc_id, html, markdown in pages:
+        for suffix, text in ((".html", html), (".md", markdown)):
+            path = output_dir / PAGE_REPORTS_DIR / f"{doc_id}{suffix}"
+            atomic_write_bytes(path, text.encode("utf-8"))
+            written.append(path)
+    return written
+
+
+def write_reports(inputs: ReportInputs, output_dir: Path, baseline_dir: Path, *, pages_written: bool = False) -> list[Path]:
+    """Write each reconciled page's own report (:func:`write_page_reports`; unless
+    ``pages_written``, when the caller wrote them already), then ``report.html`` and
+    ``report.md`` from the published database: the page's report when the output holds one
+    page, else the site report over every page of the output
+    (:func:`pipeline.outputs.site.site_overview`). Every file is replaced atomically; a page
+    report of a page no longer in the output is removed.
 
     Returns:
-        report.html and report.md, then the page reports written.
+        report.html and report.md, then the page reports written here.
 
     Raises:
         BaselineError: a baseline file is not a valid list of accepted discrepancies.
@@ -683,12 +695,7 @@ def write_reports(
     from pipeline.outputs.site import site_overview
 
     folder = output_dir / PAGE_REPORTS_DIR
-    written = []
-    for doc_id, html, markdown in render_page_reports(inputs) if rendered is None else rendered:
-        for suffix, text in ((".html", html), (".md", markdown)):
-            path = folder / f"{doc_id}{suffix}"
-            atomic_write_bytes(path, text.encode("utf-8"))
-            written.append(path)
+    written = [] if pages_written else write_page_reports(render_page_reports(inputs), output_dir)
     addresses = {path.stem: f"{PAGE_REPORTS_DIR}/{path.name}" for path in folder.glob("*.html")}
     site = site_overview(output_dir / DB_NAME, baseline_dir, addresses, run_id=inputs.run.run_id,
                          generated_at=inputs.run.started_at, record_provenance=inputs.record_provenance)

@@ -319,3 +319,16 @@ def test_site_report_escapes_page_titles_and_links_only_plain_relative_report_ad
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
     hrefs = [a.attributes["href"] for a in LexborHTMLParser(html).css("a")]
     assert not any(h.startswith("javascript:") or ".." in h for h in hrefs)
+
+
+def test_each_page_report_is_written_before_the_next_is_rendered(tmp_path):
+    from pipeline import stages
+
+    def rendered():
+        for n in range(3):
+            if n:  # the page before is on disk already: a site's reports are never all held at once
+                assert (tmp_path / "pages" / f"page-{n - 1}.md").read_text() == f"md {n - 1}"
+            yield f"page-{n}", f"<p>{n}</p>", f"md {n}"
+
+    written = stages.write_page_reports(rendered(), tmp_path)
+    assert [p.name for p in written] == [f"page-{n}{s}" for n in range(3) for s in (".html", ".md")]

@@ -107,19 +107,15 @@ def write_task(batch: Parcel[Batch], output_dir: Path, run_id: str) -> LoadResul
 
 
 @_task(name="render page reports")
-def render_reports_task(inputs: Parcel[stages.ReportInputs], indexes: list[int]) -> list[tuple[str, str, str]]:
-    """(document_id, HTML, Markdown) of some pages' own reports."""
-    return stages.render_page_reports(inputs.value, indexes)
+def render_reports_task(inputs: Parcel[stages.ReportInputs], indexes: list[int]) -> list[stages.RenderedPage]:
+    """Some pages' own reports: (document_id, HTML, Markdown) each."""
+    return list(stages.render_page_reports(inputs.value, indexes))
 
 
-@_task(name="write reports")
-def report_task(
-    inputs: Parcel[stages.ReportInputs], output_dir: Path, baseline_dir: Path,
-    rendered: Parcel[list[tuple[str, str, str]]],
-) -> list[Path]:
-    """Write the pages' reports, then output/report.html and report.md (each replaced atomically)."""
-    with output_errors(output_dir):
-        return stages.write_reports(inputs.value, output_dir, baseline_dir, rendered.value)
+@_task(name="write site report")
+def report_task(inputs: Parcel[stages.ReportInputs], output_dir: Path, baseline_dir: Path) -> list[Path]:
+    """Write output/report.html and report.md (each replaced atomically), the pages' own reports being written."""
+    return run.Steps().report(inputs.value, output_dir, baseline_dir, pages_written=True)
 
 
 class TaskSteps(run.Steps):
@@ -155,11 +151,16 @@ class TaskSteps(run.Steps):
     def write(self, batch: Batch, output_dir: Path, run_id: str) -> LoadResult:
         return write_task(Parcel(batch), output_dir, run_id)
 
-    def report(self, inputs: stages.ReportInputs, output_dir: Path, baseline_dir: Path) -> list[Path]:
-        """The pages' reports rendered by one task per batch of pages, then written with the site's."""
-        futures = render_reports_task.map(unmapped(Parcel(inputs)), stages.batches(range(len(inputs.docs))))
-        rendered = [page for future in futures for page in future.result()]
-        return report_task(Parcel(inputs), output_dir, baseline_dir, Parcel(rendered))
+    def report(self, inputs: stages.ReportInputs, output_dir: Path, baseline_dir: Path, *,
+               pages_written: bool = False) -> list[Path]:
+        """The pages' reports rendered by one task per batch of pages and written here as each batch
+        comes (a site's reports are never all held at once), then the site report."""
+        futures = list(render_reports_task.map(unmapped(Parcel(inputs)), stages.batches(range(len(inputs.docs)))))
+        futures.reverse()
+        with output_errors(output_dir):
+            while futures:  # each batch's texts dropped once written
+                stages.write_page_reports(futures.pop().result(), output_dir)
+        return report_task(Parcel(inputs), output_dir, baseline_dir)
 
 
 @flow(name="trialrecon", description="Extract, reconcile and load the stated facts of trial pages.")
