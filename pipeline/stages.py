@@ -553,7 +553,7 @@ def describe_trials(
 
     pages = page_inputs(docs, records) if inputs is None else inputs
     unusable = [Unusable(e.trial_id, e.snapshot, e.error) for e in records.errors]
-    return [page_trials(doc, page.records, page.links, records.missing, unusable)
+    return [page_trials(doc, page.records, page.links, records.missing, unusable, page.ongoing(doc))
             for doc, page in zip(docs, pages, strict=True)]
 
 

@@ -121,3 +121,19 @@ def test_a_pages_trials_from_its_own_records_are_those_from_the_whole_store(name
     [doc] = stages.extract_documents([stages.document_source(path, store)])
     whole = page_trials(doc, [LoadedRecord(r, e) for r, e in records.records], records.links, records.missing)
     assert stages.describe_trials([doc], records) == [whole]
+
+
+def test_a_pages_ongoing_entries_are_resolved_once_for_its_rows_and_its_trials(page, monkeypatch):
+    import pipeline.reconcile as reconcile
+
+    doc, records = page
+    calls = []
+    resolve = reconcile.resolve_ongoing
+    monkeypatch.setattr(reconcile, "resolve_ongoing", lambda *args: calls.append(args[0]) or resolve(*args))
+    inputs = stages.page_inputs([doc], records)
+    rows = stages.reconcile_pages([doc], inputs)
+    [described] = stages.describe_trials([doc], records, inputs)
+    assert calls == [doc]
+    # and the trials are those described from a resolution of their own
+    alone = page_trials(doc, inputs[0].records, inputs[0].links, records.missing)
+    assert described == alone and rows

@@ -37,12 +37,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pipeline.models import ExtractedDocument, ReconciliationRow, TrialLink
 from pipeline.reconcile.claims import claim_rows, table_rows
 from pipeline.reconcile.consistency import cross_rows, self_rows
-from pipeline.reconcile.ongoing import TitleIndex, cteu_slug, ongoing_rows, resolve_ongoing
+from pipeline.reconcile.ongoing import Resolution, TitleIndex, cteu_slug, ongoing_rows, resolve_ongoing
 from pipeline.reconcile.records import LoadedRecord, RecordIndex, RecordLookup
 from pipeline.reconcile.references import reference_rows, url_target
 from pipeline.reconcile.rules import compare_status, status_compatibility_rows
@@ -148,6 +148,20 @@ class PageRecords:
 
     records: list[LoadedRecord]
     links: list[TrialLink]
+    _resolved: dict[tuple[str, str], dict[int, Resolution]] = field(default_factory=dict, compare=False, repr=False)
+
+    def ongoing(self, doc: ExtractedDocument, index: RecordIndex | None = None) -> dict[int, Resolution]:
+        """How each of ``doc``'s ongoing entries resolves against these records, by position:
+        worked out once per page, though its comparisons and its trials both ask (scoring every
+        entry against every candidate title was the larger part of a site's reconciliation).
+
+        ``index``: a :class:`RecordIndex` over these records and links, when the caller has one.
+        """
+        key = (doc.document.document_id, doc.document.sha256)
+        if key not in self._resolved:
+            index = index or RecordIndex(self.records, self.links)
+            self._resolved[key] = resolve_ongoing(doc, index, page_trial_ids(doc), drug_pattern(_drug(doc)))
+        return self._resolved[key]
 
 
 def _drug(doc: ExtractedDocument) -> str:
@@ -161,7 +175,7 @@ def reconcile_page(doc: ExtractedDocument, page: PageRecords) -> list[Reconcilia
     drug = _drug(doc)
     drug_re = drug_pattern(drug)
     page_ids = page_trial_ids(doc)
-    resolutions = resolve_ongoing(doc, index, page_ids, drug_re)
+    resolutions = page.ongoing(doc, index)
     rows = [
         *table_rows(doc, index),
         *claim_rows(doc, index, drug, drug_re),

@@ -169,6 +169,7 @@ def page_trials(
     links: Sequence[TrialLink],
     missing: Sequence[MissingRecord] = (),
     unusable: Sequence[Unusable] = (),
+    resolutions: dict[int, Resolution] | None = None,
 ) -> PageTrials:
     """Every trial ``doc`` speaks of, with its numbers and records per registry.
 
@@ -176,11 +177,14 @@ def page_trials(
     ongoing entry resolved to by its title. Its records are those reconciliation compares with
     (``used``): by the same number or a confirmed link, or, when nothing else reaches it, a
     candidate link. A number without a record says why (``missing_reason``).
+
+    ``resolutions``: the ongoing entries resolved against these records already
+    (:meth:`pipeline.reconcile.PageRecords.ongoing`), resolved here when not given.
     """
     index = RecordIndex(records, links)
-    page_ids = page_trial_ids(doc)
-    drug = doc.document.title.strip() or doc.document.document_id
-    resolutions = resolve_ongoing(doc, index, page_ids, drug_pattern(drug))
+    if resolutions is None:
+        drug = doc.document.title.strip() or doc.document.document_id
+        resolutions = resolve_ongoing(doc, index, page_trial_ids(doc), drug_pattern(drug))
     mentions = _mentions(doc, resolutions)
     known = {(m.registry, m.trial_id.upper()): m for m in missing}
     doc_id = doc.document.document_id
