@@ -203,12 +203,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     inputs = _read_inputs(args)
     check_output_folder(args.output)
     from pipeline.orchestrate.flows import Parcel, flow_on
-    from pipeline.orchestrate.server import LocalServer, choose_for_run, configured_api_url, using_api
+    from pipeline.orchestrate.server import (
+        LocalServer, choose_for_run, configured_api_url, quiet_temporary_server_shutdown, using_api,
+    )
 
     # The run goes where the operator looks: the configured server, else the local one if it is up.
     server = choose_for_run(configured_api_url(), LocalServer.from_environ())
     if server.origin == "temporary":
         print(server.describe(), file=sys.stderr, flush=True)
+        quiet_temporary_server_shutdown()
     with using_api(server.api_url):
         summary = flow_on(args.dask_address)(documents=args.documents, output_dir=args.output,
                                              snapshots_dir=args.snapshots, online=args.online,

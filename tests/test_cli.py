@@ -46,3 +46,15 @@ def test_python_dash_m_pipeline_prints_help():
     assert proc.returncode == 0
     for command in ("run", "check", "inspect", "schemas"):
         assert command in proc.stdout
+
+
+def test_a_temporary_server_logs_only_its_critical_errors_unless_the_operator_chose_a_level():
+    # Its services print CancelledError tracebacks when a short run stops it (Prefect's shutdown noise).
+    from pipeline.orchestrate.server import quiet_temporary_server_shutdown
+
+    environ: dict[str, str] = {}
+    quiet_temporary_server_shutdown(environ)
+    assert environ == {"PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL"}
+    chosen = {"PREFECT_SERVER_LOGGING_LEVEL": "DEBUG"}
+    quiet_temporary_server_shutdown(chosen)
+    assert chosen == {"PREFECT_SERVER_LOGGING_LEVEL": "DEBUG"}

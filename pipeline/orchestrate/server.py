@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -223,6 +223,21 @@ class ServerChoice:
             "temporary": "no Prefect server is running: this run uses a temporary one, and its history is not kept "
                          "(start one with `python -m pipeline serve`, or set PREFECT_API_URL)",
         }[self.origin]
+
+
+TEMPORARY_SERVER_LOG_LEVEL = {"PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL"}
+"""The log level of a temporary server's own loggers (``prefect.server``). When a short run stops
+it, its event services are cancelled while flushing the events of a server that is being
+thrown away, and each prints an asyncio ``CancelledError`` traceback on the run's stderr
+(Prefect's own shutdown noise: the run's state and exit status are not affected). The run's
+own logs (flow and task runs) are not the server's, and keep their level."""
+
+
+def quiet_temporary_server_shutdown(environ: MutableMapping[str, str] = os.environ) -> None:
+    """Set :data:`TEMPORARY_SERVER_LOG_LEVEL` for the temporary server about to start (its own
+    process, which inherits ``environ``), unless the operator chose a level."""
+    for name, value in TEMPORARY_SERVER_LOG_LEVEL.items():
+        environ.setdefault(name, value)
 
 
 def choose_for_run(configured: str | None, local: LocalServer) -> ServerChoice:

@@ -652,8 +652,8 @@ def render_site_markdown(site: SiteOverview, shown: int = SITE_FINDINGS_SHOWN) -
     lines += ["| page | trial | field | stated | registry | verdict | rule |", "|---|---|---|---|---|---|---|"]
     for page, row in unaccepted[:shown]:
         lines.append(f"| {_md(page.title or page.document_id)} | {_md(row.trial_id)} | {_md(row.field)} "
-                     f"| {_md(_stated(row))} | {_md(row.registry)} {_md(row.registry_value)} | **{row.verdict}** "
-                     f"| {_md(row.rule)} |")
+                     f"| {_md(_stated(row))} | {_md(_registry_name(row.registry))}: {_md(row.registry_value)} "
+                     f"| **{row.verdict}** | {_md(row.rule)} |")
     if len(unaccepted) > shown:
         lines += ["", f"and {len(unaccepted) - shown} more: see each page's report."]
     lines += ["", f"## Every page ({len(site.pages)})", ""]
