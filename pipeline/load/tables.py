@@ -415,6 +415,15 @@ RECORD_CACHE_TABLE = _t("record_cache", "Parsed records by snapshot sha256, so u
     Column("parser_version", "VARCHAR", "sha256 of the parsers' code that made them: another version parses again."),
 ], ("snapshot_path",), ("snapshot_path",))
 
+RECORD_KEYS_TABLE = _t("record_keys", "What a run's index reads of each cached record (numbers, title words), so "
+                       "a warm run indexes the store without validating every cached record.", [
+    Column("snapshot_path", "VARCHAR", "Snapshot path.", False),
+    Column("sha256", "VARCHAR", "sha256 of the snapshot the records were parsed from.", False),
+    Column("keys_json", "VARCHAR", "One key per record of record_cache.records_json, in its order: registry, "
+           "trial_id, the numbers it lists, the folded distinctive words of its titles."),
+    Column("key_version", "VARCHAR", "sha256 of the pipeline's code that made them: another version computes them again."),
+], ("snapshot_path",), ("snapshot_path",))
+
 PAGE_BASIS_TABLE = _t("document_basis", "What each document's reconciliation rested on, so a run re-reconciles a page only when it changes.", [
     DOC_ID,
     Column("document_sha256", "VARCHAR", "sha256 of the document's bytes when it was reconciled."),
@@ -470,7 +479,7 @@ HISTORY_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 ALL_TABLES: tuple[Table, ...] = (
     *DOCUMENT_TABLES, *PAGE_TRIAL_TABLES, *TRIAL_TABLES, SNAPSHOTS_TABLE, LINKS_TABLE, RECONCILIATION_TABLE,
     LOAD_ERRORS_TABLE, RUNS_TABLE, RUN_COUNTS_TABLE, TRIAL_HISTORY_TABLE, RECONCILIATION_HISTORY_TABLE,
-    RECORD_CACHE_TABLE, PAGE_BASIS_TABLE,
+    RECORD_CACHE_TABLE, RECORD_KEYS_TABLE, PAGE_BASIS_TABLE,
 )
 TABLES_BY_NAME = {t.name: t for t in ALL_TABLES}
 
