@@ -92,9 +92,9 @@ def _links_within(root: Path, rel: str) -> bool:
     """Whether a segment of ``root/rel`` below ``root`` is a symlink (or cannot be looked at:
     then the caller resolves the path to tell). A missing segment ends the walk: nothing below it
     exists to lead anywhere."""
-    current = root
+    current = os.fspath(root)  # plain strings: a run looks at thousands of files
     for part in rel.split("/"):
-        current = current / part
+        current = f"{current}/{part}"
         try:
             if stat.S_ISLNK(os.lstat(current).st_mode):
                 return True
