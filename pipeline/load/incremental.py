@@ -134,27 +134,29 @@ def _read_state(con: duckdb.DuckDBPyConnection, database: Path) -> PreviousState
 
 
 def _read_record_cache(database: Path) -> dict[tuple[str, str], str]:
-    try:
-        with duckdb.connect(str(database), read_only=True) as con:
-            # Records parsed by another version of the parsers are parsed again: a parser that
-            # learnt to read a field must not be shadowed by what the old one made of the bytes.
-            return {(p, s): j for p, s, j in con.execute(
-                "SELECT snapshot_path, sha256, records_json FROM record_cache WHERE parser_version = ?",
-                [parser_version()]).fetchall()}
-    except duckdb.Error:
-        return {}  # as when the whole state could not be read: nothing is reused
+    # Records parsed by another version of the parsers are parsed again: a parser that learnt
+    # to read a field must not be shadowed by what the old one made of the bytes.
+    return _read_by_snapshot(database, "record_cache", "records_json", "parser_version", parser_version())
 
 
 def _read_record_keys(database: Path) -> dict[tuple[str, str], str]:
+    # Keys hold title words folded by the reconciliation's code, not only the parsers': any
+    # other version of the code computes them again (an output written before keys were kept
+    # has none: they are computed from the records).
+    return _read_by_snapshot(database, "record_keys", "keys_json", "key_version", code_version())
+
+
+def _read_by_snapshot(database: Path, table: str, column: str, version_column: str,
+                      version: str) -> dict[tuple[str, str], str]:
+    """(snapshot path, sha256) -> ``column`` of ``table``'s rows made by ``version`` of the code
+    (none when the table cannot be read: nothing is reused)."""
     try:
         with duckdb.connect(str(database), read_only=True) as con:
-            # Keys hold title words folded by the reconciliation's code, not only the parsers':
-            # any other version of the code computes them again.
             return {(p, s): j for p, s, j in con.execute(
-                "SELECT snapshot_path, sha256, keys_json FROM record_keys WHERE key_version = ?",
-                [code_version()]).fetchall()}
+                f"SELECT snapshot_path, sha256, {column} FROM {table} WHERE {version_column} = ?",  # noqa: S608
+                [version]).fetchall()}
     except duckdb.Error:
-        return {}  # an output written before keys were kept: they are computed from the records
+        return {}
 
 
 def _read_page_basis(database: Path) -> dict[str, PageBasis]:
