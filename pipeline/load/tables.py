@@ -408,17 +408,19 @@ RUNS_TABLE = Table("pipeline_runs", "One row per pipeline run.", (
     Column("fingerprint", "VARCHAR", "sha256 of every input (documents, snapshots, links, code)."),
 ), ("run_id",), ("run_id",))
 
-RECORD_CACHE_TABLE = _t("record_cache", "Parsed records by snapshot sha256, so unchanged snapshots are not parsed again.", [
+CACHED_SNAPSHOT = (  # what record_cache and record_keys are kept by
     Column("snapshot_path", "VARCHAR", "Snapshot path.", False),
     Column("sha256", "VARCHAR", "sha256 of the snapshot the records were parsed from.", False),
+)
+RECORD_CACHE_TABLE = _t("record_cache", "Parsed records by snapshot sha256, so unchanged snapshots are not parsed again.", [
+    *CACHED_SNAPSHOT,
     Column("records_json", "VARCHAR", "The parsed TrialRecords, as JSON (see TrialRecord.schema.json)."),
     Column("parser_version", "VARCHAR", "sha256 of the parsers' code that made them: another version parses again."),
 ], ("snapshot_path",), ("snapshot_path",))
 
 RECORD_KEYS_TABLE = _t("record_keys", "What a run's index reads of each cached record (numbers, title words), so "
                        "a warm run indexes the store without validating every cached record.", [
-    Column("snapshot_path", "VARCHAR", "Snapshot path.", False),
-    Column("sha256", "VARCHAR", "sha256 of the snapshot the records were parsed from.", False),
+    *CACHED_SNAPSHOT,
     Column("keys_json", "VARCHAR", "One key per record of record_cache.records_json, in its order: registry, "
            "trial_id, the numbers it lists, the folded distinctive words of its titles."),
     Column("key_version", "VARCHAR", "sha256 of the pipeline's code that made them: another version computes them again."),
