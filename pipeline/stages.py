@@ -48,6 +48,7 @@ from pipeline.store.snapshots import SnapshotStore, atomic_write_bytes, sha256_b
 
 if TYPE_CHECKING:
     from pipeline.reconcile import PageRecords, RunRecords
+    from pipeline.reconcile.records import LazyRecord, LoadedRecord
     from pipeline.outputs.baseline import AcceptedDiscrepancy, CheckResult
     from pipeline.reconcile.entities import PageTrials
     from pipeline.outputs.report import ReportContext
@@ -92,30 +93,41 @@ class Page:
 class RecordSet:
     """Every registry record the snapshot store yields, and the snapshots it could not use.
 
-    ``records`` holds all of them (reconciliation needs all); ``parsed`` the paths parsed in this
-    run (new or changed snapshots: only their records are loaded again).
+    ``loaded`` holds all of them, each with its snapshot's entry (reconciliation may reach any);
+    those reused from an earlier run are held by their keys and validated only when used (see
+    :class:`~pipeline.reconcile.records.LazyRecord`). ``parsed``: the paths parsed in this run
+    (new or changed snapshots: only their records are loaded again).
     """
 
-    records: list[tuple[TrialRecord, SnapshotEntry]] = field(default_factory=list)
+    loaded: list[LoadedRecord] = field(default_factory=list)
     errors: list[LoadError] = field(default_factory=list)
     links: list[TrialLink] = field(default_factory=list)
     missing: list[MissingRecord] = field(default_factory=list)
     outcomes: dict[str, str] = field(default_factory=dict)  # snapshot path -> new/changed/unchanged/failed
     parsed: set[str] = field(default_factory=set)
-    # snapshot path -> every record it gave, a duplicate left out of ``records`` included (the cache)
-    by_path: dict[str, list[TrialRecord]] = field(default_factory=dict)
+    # snapshot path -> every record it gave, a duplicate left out of ``loaded`` included (the cache)
+    by_path: dict[str, list[LazyRecord]] = field(default_factory=dict)
+    # paths whose records' keys this run computed (parsed, or cached without keys): their keys are stored
+    keyed: set[str] = field(default_factory=set)
     _index: RunRecords | None = field(default=None, repr=False, compare=False)
 
+    @property
+    def records(self) -> list[tuple[TrialRecord, SnapshotEntry]]:
+        """Every record, whole, with its snapshot's entry: each one reused from the cache is
+        validated, so a run asks only for those it needs (:meth:`run_records`)."""
+        return [(loaded.record, loaded.entry) for loaded in self.loaded]
+
     def ids(self) -> set[str]:
-        return {r.trial_id for r, _ in self.records}
+        return {loaded.key.trial_id for loaded in self.loaded}
 
     def run_records(self) -> RunRecords:
         """The records and links indexed once for the run (:class:`~pipeline.reconcile.RunRecords`),
-        shared by every step that asks for pages' records (reconciliation, the pages' trials, the report)."""
-        from pipeline.reconcile import LoadedRecord, RunRecords
+        from their keys, shared by every step that asks for pages' records (reconciliation, the
+        pages' trials, the report)."""
+        from pipeline.reconcile import RunRecords
 
         if self._index is None:
-            self._index = RunRecords([LoadedRecord(record=r, entry=e) for r, e in self.records], self.links)
+            self._index = RunRecords(self.loaded, self.links)
         return self._index
 
     def __getstate__(self) -> dict[str, Any]:
@@ -129,7 +141,7 @@ class RecordSet:
     def to_load(self) -> list[tuple[TrialRecord, SnapshotEntry]]:
         """Records from snapshots parsed in this run, or new or changed since the last."""
         fresh = self.fresh()
-        return [(r, e) for r, e in self.records if e.path in fresh]
+        return [(loaded.record, loaded.entry) for loaded in self.loaded if loaded.entry.path in fresh]
 
 
 def default_documents(store: SnapshotStore) -> list[DocumentSource]:
@@ -301,17 +313,20 @@ def parse_entry(store: SnapshotStore, entry: SnapshotEntry) -> list[TrialRecord]
         SnapshotError: the file cannot be read or has changed.
         ParseError: it does not parse, or holds no record of the trial its entry names.
     """
-    from pipeline.registries import parse_snapshot
+    from pipeline.registries import parse_snapshot, require_trial
 
-    data = store.read(entry)
-    return _of_entry_trial(parse_snapshot(data, path=entry.path, registry=entry.registry), entry)  # type: ignore[arg-type]
+    records = parse_snapshot(store.read(entry), path=entry.path, registry=entry.registry)  # type: ignore[arg-type]
+    return require_trial(records, entry.trial_id, path=entry.path) if entry.trial_id else records
 
 
-def _of_entry_trial(records: list[TrialRecord], entry: SnapshotEntry) -> list[TrialRecord]:
-    """``records``, refused when the manifest entry names a trial they do not hold."""
+def _of_entry_trial(records: list[LazyRecord], entry: SnapshotEntry) -> list[LazyRecord]:
+    """``records``, refused when the manifest entry names a trial they do not hold (told by
+    their keys: the records are validated only to say why they are refused)."""
     from pipeline.registries import require_trial
 
-    return require_trial(records, entry.trial_id, path=entry.path) if entry.trial_id else records
+    if entry.trial_id and not any(held.key.trial_id == entry.trial_id for held in records):
+        require_trial([held.record for held in records], entry.trial_id, path=entry.path)
+    return records
 
 
 @dataclass(frozen=True)
@@ -319,7 +334,8 @@ class Reuse:
     """How a snapshot's records are had without parsing its bytes (a record is parsed once per sha256).
 
     ``records_json``: the records an earlier run parsed from the same bytes, at this path or
-    another (``record_cache``); ``twin``: an earlier path of this run's manifest with the same
+    another (``record_cache``), and ``keys_json`` their keys (``record_keys``, None when not
+    stored for this code); ``twin``: an earlier path of this run's manifest with the same
     bytes, whose records these are; ``verified``: this run's plan found the file holding its
     entry's bytes (:func:`plan_run`), so it is not read again.
     """
@@ -327,6 +343,7 @@ class Reuse:
     records_json: str | None = None
     twin: str | None = None
     verified: bool = False
+    keys_json: str | None = None
 
 
 @dataclass(frozen=True)
@@ -345,13 +362,15 @@ class SnapshotJobs:
 
 @dataclass(frozen=True)
 class SnapshotRecords:
-    """What one snapshot yielded: its records and whether they were parsed in this run, or an error."""
+    """What one snapshot yielded: its records (whole when parsed, else held by their keys) and
+    whether they were parsed in this run, or an error. ``keyed``: their keys were computed here."""
 
     entry: SnapshotEntry
-    records: list[TrialRecord]
+    records: list[LazyRecord]
     parsed: bool
     error: LoadError | None = None
     twin: str | None = None  # the earlier path with the same bytes whose records these are (collect_records)
+    keyed: bool = False
 
 
 def plan_snapshots(
@@ -373,6 +392,7 @@ def plan_snapshots(
     entries = [e for e in store.entries() if e.registry in REGISTRIES]
     outcomes = classify(entries, previous)
     by_sha = previous.records_by_sha()
+    keys_by_sha = previous.keys_by_sha()
     first: dict[tuple[str, str], str] = {}
     cached: list[Reuse | None] = []
     for entry in entries:
@@ -380,7 +400,8 @@ def plan_snapshots(
         raw = by_sha.get(key)
         twin = None if raw is not None else first.get(key)
         first.setdefault(key, entry.path)
-        cached.append(Reuse(raw, twin, entry.path in verified) if raw is not None or twin else None)
+        reuse = Reuse(raw, twin, entry.path in verified, keys_by_sha.get(key) if raw is not None else None)
+        cached.append(reuse if raw is not None or twin else None)
     return SnapshotJobs(entries=entries, cached=cached, outcomes=outcomes, links=links, missing=load_missing(store))
 
 
@@ -391,16 +412,22 @@ def load_snapshot(store: SnapshotStore, entry: SnapshotEntry, cached: Reuse | st
     A snapshot that cannot be used (unreadable, changed behind the manifest's back,
     unparseable) gives an error instead of records.
     """
+    from pipeline.reconcile.records import LazyRecord, cached_records
+
     reuse = Reuse(records_json=cached) if isinstance(cached, str) else cached
     try:
         if reuse is None:
-            return SnapshotRecords(entry, parse_entry(store, entry), parsed=True)
+            parsed = [LazyRecord(record) for record in parse_entry(store, entry)]
+            for held in parsed:
+                held.key  # noqa: B018  # computed where the record was parsed (a worker, in the flow)
+            return SnapshotRecords(entry, parsed, parsed=True, keyed=True)
         if not reuse.verified:
             store.read(entry)  # still refuse a file changed behind the manifest's back
         if reuse.twin is not None:
             return SnapshotRecords(entry, [], parsed=False, twin=reuse.twin)
         assert reuse.records_json is not None
-        return SnapshotRecords(entry, _of_entry_trial(records_from_json(reuse.records_json), entry), parsed=False)
+        held = cached_records(reuse.records_json, reuse.keys_json)
+        return SnapshotRecords(entry, _of_entry_trial(held, entry), parsed=False, keyed=reuse.keys_json is None)
     except SnapshotError as exc:
         error = LoadError(entry.path, entry.registry, entry.trial_id, exc.problem)
         return SnapshotRecords(entry, [], parsed=False, error=error)
@@ -416,8 +443,10 @@ def collect_records(jobs: SnapshotJobs, loaded: Sequence[SnapshotRecords]) -> Re
     disagree, the later one is not used and becomes a load error naming both snapshots and the
     fields that differ: reconciliation never picks one of two versions of a trial silently.
     """
+    from pipeline.reconcile.records import LoadedRecord
+
     result = RecordSet(links=jobs.links, missing=jobs.missing, outcomes=dict(jobs.outcomes))
-    first: dict[tuple[str, str], tuple[TrialRecord, SnapshotEntry]] = {}
+    first: dict[tuple[str, str], LoadedRecord] = {}
     for item in loaded:
         path = item.entry.path
         if item.twin is not None:
@@ -428,23 +457,26 @@ def collect_records(jobs: SnapshotJobs, loaded: Sequence[SnapshotRecords]) -> Re
             continue
         if item.parsed:
             result.parsed.add(path)
+        if item.keyed:
+            result.keyed.add(path)
         result.by_path[path] = list(item.records)
-        for record in item.records:
-            key = (record.registry, record.trial_id)
+        for held in item.records:
+            key = (held.key.registry, held.key.trial_id)
             if key not in first:
-                first[key] = (record, item.entry)
-                result.records.append((record, item.entry))
+                first[key] = LoadedRecord(held, item.entry)
+                result.loaded.append(first[key])
                 continue
-            kept, kept_entry = first[key]
-            differ = [] if kept is record else _differing_fields(kept, record)
+            kept = first[key]
+            # Only a duplicate is validated whole, to tell whether the two disagree.
+            differ = [] if kept.held is held else _differing_fields(kept.record, held.record)
             if differ:
-                result.errors.append(LoadError(path, item.entry.registry, record.trial_id, (
-                    f"duplicate record of {record.trial_id}: {kept_entry.path} gives it too, with other "
+                result.errors.append(LoadError(path, item.entry.registry, held.key.trial_id, (
+                    f"duplicate record of {held.key.trial_id}: {kept.entry.path} gives it too, with other "
                     f"values ({', '.join(differ)}); this snapshot's record is not used")))
     return result
 
 
-def _twin_records(item: SnapshotRecords, records: list[TrialRecord] | None) -> SnapshotRecords:
+def _twin_records(item: SnapshotRecords, records: list[LazyRecord] | None) -> SnapshotRecords:
     """The records of a snapshot whose bytes an earlier path of the run gave (``records``, None
     when that path could not be used), refused as that path's would be."""
     entry = item.entry
@@ -593,7 +625,7 @@ def stored_findings(con: duckdb.DuckDBPyConnection | None, baseline_dir: Path, r
 
 def record_provenance(records: RecordSet) -> dict[str, int]:
     """How many registry records were captured and how many reconstructed."""
-    return _provenance(entry for _, entry in records.records)
+    return _provenance(loaded.entry for loaded in records.loaded)
 
 
 def _provenance(entries: Iterable[SnapshotEntry]) -> dict[str, int]:
@@ -860,9 +892,9 @@ def changed_records(records: RecordSet, previous: PreviousState) -> tuple[set[st
         record for path in paths if (sha := previous.snapshot_shas.get(path)) is not None
         and (raw := previous.cached_records.get((path, sha))) is not None for record in records_from_json(raw)
     ]
-    now = [record for record, entry in records.records if entry.path in paths]
-    ids = {n.strip().upper() for r in [*before, *now] for n in (r.trial_id, *(i.other_id for i in r.identifiers))}
-    return ids, paths
+    numbers = [(r.trial_id, *(i.other_id for i in r.identifiers)) for r in before]
+    numbers += [(loaded.key.trial_id, *loaded.key.other_ids) for loaded in records.loaded if loaded.entry.path in paths]
+    return {n.strip().upper() for listed in numbers for n in listed}, paths
 
 
 def pages_affected(
@@ -933,6 +965,8 @@ def run_batch(
     and history as they are.
     ``trials`` are the documents' trials as entities, when the caller has described them already.
     """
+    from pipeline.reconcile.records import keys_json
+
     manifest = store.entries()
     current = {e.path for e in manifest}
     removed = sorted(set(previous.snapshot_shas) - current)
@@ -940,9 +974,12 @@ def run_batch(
         (r.registry, r.trial_id)
         for (path, _), raw in previous.cached_records.items() if path in removed
         for r in records_from_json(raw)
-    } - {(r.registry, r.trial_id) for r, _ in records.records})
+    } - {(loaded.key.registry, loaded.key.trial_id) for loaded in records.loaded})
     fresh = records.fresh()
-    cache = [(e, records_json(records.by_path[e.path])) for e in manifest if e.path in fresh and e.path in records.by_path]
+    cache = [(e, records_json([held.record for held in records.by_path[e.path]]))
+             for e in manifest if e.path in fresh and e.path in records.by_path]
+    keys = [(e, keys_json([held.key for held in records.by_path[e.path]]))
+            for e in manifest if e.path in fresh | records.keyed and e.path in records.by_path]
     registry_entries = [e for e in manifest if e.registry in REGISTRIES]
     counts = registry_counts(registry_entries, records.outcomes, previous)
     return build_batch(
@@ -951,10 +988,11 @@ def run_batch(
         removed_records=removed_records,
         removed_snapshots=removed,
         record_cache=cache,
+        record_keys=keys,
         run_rows=[run_row(
-            run, documents=len(docs), records=len(records.records), load_errors=len(records.errors),
+            run, documents=len(docs), records=len(records.loaded), load_errors=len(records.errors),
             rows=rows, parsed=len(records.parsed),
-            reused=len({e.path for _, e in records.records} - records.parsed),
+            reused=len({loaded.entry.path for loaded in records.loaded} - records.parsed),
             work_done=True, fingerprint=fingerprint_)],
         count_rows=RunSummaryCounts(counts).rows(run.run_id),
         file_stats={path: stat for path, stat in (file_stats or {}).items()

@@ -299,6 +299,14 @@ CREATE TABLE IF NOT EXISTS "record_cache" (
   "run_id" VARCHAR NOT NULL
 );
 
+CREATE TABLE IF NOT EXISTS "record_keys" (
+  "snapshot_path" VARCHAR NOT NULL,
+  "sha256" VARCHAR NOT NULL,
+  "keys_json" VARCHAR,
+  "key_version" VARCHAR,
+  "run_id" VARCHAR NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS "document_basis" (
   "document_id" VARCHAR NOT NULL,
   "document_sha256" VARCHAR,

@@ -60,6 +60,7 @@ class PreviousState:
         self.document_urls = document_urls if document_urls is not None else {}  # document_id -> source_url
         self.fingerprint = fingerprint
         self._cached_records = cached_records
+        self._cached_keys: dict[tuple[str, str], str] | None = None
         self._database = database
         self._pages: dict[str, PageBasis] | None = None
 
@@ -73,6 +74,13 @@ class PreviousState:
     def records_by_sha(self) -> dict[tuple[str, str], str]:
         """:attr:`cached_records` by :func:`sha_key` (the snapshot's folder and sha256), whatever its path."""
         return {sha_key(path, sha): raw for (path, sha), raw in self.cached_records.items()}
+
+    def keys_by_sha(self) -> dict[tuple[str, str], str]:
+        """The keys of the cached records (``record_keys``, as JSON) by :func:`sha_key`, those the
+        code of this process computed only (read on first use)."""
+        if self._cached_keys is None:
+            self._cached_keys = _read_record_keys(self._database) if self._database else {}
+        return {sha_key(path, sha): raw for (path, sha), raw in self._cached_keys.items()}
 
     @property
     def pages(self) -> dict[str, PageBasis]:
@@ -126,15 +134,29 @@ def _read_state(con: duckdb.DuckDBPyConnection, database: Path) -> PreviousState
 
 
 def _read_record_cache(database: Path) -> dict[tuple[str, str], str]:
+    # Records parsed by another version of the parsers are parsed again: a parser that learnt
+    # to read a field must not be shadowed by what the old one made of the bytes.
+    return _read_by_snapshot(database, "record_cache", "records_json", "parser_version", parser_version())
+
+
+def _read_record_keys(database: Path) -> dict[tuple[str, str], str]:
+    # Keys hold title words folded by the reconciliation's code, not only the parsers': any
+    # other version of the code computes them again (an output written before keys were kept
+    # has none: they are computed from the records).
+    return _read_by_snapshot(database, "record_keys", "keys_json", "key_version", code_version())
+
+
+def _read_by_snapshot(database: Path, table: str, column: str, version_column: str,
+                      version: str) -> dict[tuple[str, str], str]:
+    """(snapshot path, sha256) -> ``column`` of ``table``'s rows made by ``version`` of the code
+    (none when the table cannot be read: nothing is reused)."""
     try:
         with duckdb.connect(str(database), read_only=True) as con:
-            # Records parsed by another version of the parsers are parsed again: a parser that
-            # learnt to read a field must not be shadowed by what the old one made of the bytes.
             return {(p, s): j for p, s, j in con.execute(
-                "SELECT snapshot_path, sha256, records_json FROM record_cache WHERE parser_version = ?",
-                [parser_version()]).fetchall()}
+                f"SELECT snapshot_path, sha256, {column} FROM {table} WHERE {version_column} = ?",  # noqa: S608
+                [version]).fetchall()}
     except duckdb.Error:
-        return {}  # as when the whole state could not be read: nothing is reused
+        return {}
 
 
 def _read_page_basis(database: Path) -> dict[str, PageBasis]:

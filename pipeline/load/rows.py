@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from pipeline.load.incremental import OUTCOMES, parser_version
+from pipeline.load.incremental import OUTCOMES, code_version, parser_version
 from pipeline.load.writer import Batch
 from pipeline.models import (
     ExtractedDocument,
@@ -226,6 +226,7 @@ def build_batch(
     removed_records: Sequence[tuple[str, str]] = (),
     removed_snapshots: Sequence[str] = (),
     record_cache: Sequence[tuple[SnapshotEntry, str]] = (),
+    record_keys: Sequence[tuple[SnapshotEntry, str]] = (),
     run_rows: Sequence[Row] = (),
     count_rows: Sequence[Row] = (),
     file_stats: Mapping[str, tuple[int, int]] | None = None,
@@ -239,6 +240,7 @@ def build_batch(
         removed_records: (registry, trial_id) of records whose snapshot is gone: their rows go.
         removed_snapshots: paths whose cached records go.
         record_cache: (entry, records JSON) for every snapshot parsed in this run.
+        record_keys: (entry, keys JSON) for every snapshot whose records' keys this run computed.
         file_stats: path -> (size, mtime_ns) of each snapshot file this run verified.
         page_basis: the ``document_basis`` rows of the documents reconciled in this run.
         trials: each document's trials as entities (page_trials, page_trial_ids, and the trial each
@@ -282,6 +284,10 @@ def build_batch(
         {"snapshot_path": e.path, "sha256": e.sha256, "records_json": j, "parser_version": parser_version(),
          "run_id": run.run_id}
         for e, j in record_cache])
+    batch.replace_keys("record_keys", [(p,) for p in removed_snapshots] + [(e.path,) for e, _ in record_keys])
+    batch.add("record_keys", [
+        {"snapshot_path": e.path, "sha256": e.sha256, "keys_json": j, "key_version": code_version(), "run_id": run.run_id}
+        for e, j in record_keys])
 
     batch.truncate |= {"snapshots", "trial_links"}
     stats = file_stats or {}

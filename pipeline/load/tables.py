@@ -408,11 +408,22 @@ RUNS_TABLE = Table("pipeline_runs", "One row per pipeline run.", (
     Column("fingerprint", "VARCHAR", "sha256 of every input (documents, snapshots, links, code)."),
 ), ("run_id",), ("run_id",))
 
-RECORD_CACHE_TABLE = _t("record_cache", "Parsed records by snapshot sha256, so unchanged snapshots are not parsed again.", [
+CACHED_SNAPSHOT = (  # what record_cache and record_keys are kept by
     Column("snapshot_path", "VARCHAR", "Snapshot path.", False),
     Column("sha256", "VARCHAR", "sha256 of the snapshot the records were parsed from.", False),
+)
+RECORD_CACHE_TABLE = _t("record_cache", "Parsed records by snapshot sha256, so unchanged snapshots are not parsed again.", [
+    *CACHED_SNAPSHOT,
     Column("records_json", "VARCHAR", "The parsed TrialRecords, as JSON (see TrialRecord.schema.json)."),
     Column("parser_version", "VARCHAR", "sha256 of the parsers' code that made them: another version parses again."),
+], ("snapshot_path",), ("snapshot_path",))
+
+RECORD_KEYS_TABLE = _t("record_keys", "What a run's index reads of each cached record (numbers, title words), so "
+                       "a warm run indexes the store without validating every cached record.", [
+    *CACHED_SNAPSHOT,
+    Column("keys_json", "VARCHAR", "One key per record of record_cache.records_json, in its order: registry, "
+           "trial_id, the numbers it lists, the folded distinctive words of its titles."),
+    Column("key_version", "VARCHAR", "sha256 of the pipeline's code that made them: another version computes them again."),
 ], ("snapshot_path",), ("snapshot_path",))
 
 PAGE_BASIS_TABLE = _t("document_basis", "What each document's reconciliation rested on, so a run re-reconciles a page only when it changes.", [
@@ -470,7 +481,7 @@ HISTORY_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 ALL_TABLES: tuple[Table, ...] = (
     *DOCUMENT_TABLES, *PAGE_TRIAL_TABLES, *TRIAL_TABLES, SNAPSHOTS_TABLE, LINKS_TABLE, RECONCILIATION_TABLE,
     LOAD_ERRORS_TABLE, RUNS_TABLE, RUN_COUNTS_TABLE, TRIAL_HISTORY_TABLE, RECONCILIATION_HISTORY_TABLE,
-    RECORD_CACHE_TABLE, PAGE_BASIS_TABLE,
+    RECORD_CACHE_TABLE, RECORD_KEYS_TABLE, PAGE_BASIS_TABLE,
 )
 TABLES_BY_NAME = {t.name: t for t in ALL_TABLES}
 

@@ -116,9 +116,9 @@ class RunRecords:
         # clinicaltrials.eu pages by the slugs a reference may name them by (see references._cteu_row)
         self._cteu: dict[str, list[LoadedRecord]] = {}
         for loaded in self.lookup.records:
-            if loaded.record.registry == "cteu":
-                slugs = {cteu_slug(loaded.entry.url), loaded.record.trial_id,
-                         *(cteu_slug(i.other_id) for i in loaded.record.identifiers)}
+            key = loaded.key  # the index is built from keys: no record is validated for it
+            if key.registry == "cteu":
+                slugs = {cteu_slug(loaded.entry.url), key.trial_id, *(cteu_slug(other) for other in key.other_ids)}
                 for slug in slugs - {None}:
                     self._cteu.setdefault(slug, []).append(loaded)  # type: ignore[arg-type]
 
@@ -136,7 +136,7 @@ class RunRecords:
         for entry in doc.ongoing:
             if not entry.trial_id:
                 pages += (shortlist := self.titles.shortlist(entry.title, drop))
-                ids += [loaded.record.trial_id for loaded in shortlist]
+                ids += [loaded.key.trial_id for loaded in shortlist]
         found = {id(loaded): loaded for loaded in [*self.lookup.reaching(ids), *pages]}
         return PageRecords(sorted(found.values(), key=self.lookup.position), self.lookup.links_of(ids))
 

@@ -104,7 +104,7 @@ counts in the score of every title that is scored)."""
 
 
 class TitleIndex:
-    """The distinctive words of every record's titles, folded once per run, and the records each is in.
+    """The distinctive words of every record's titles (:attr:`RecordKey.title_words`), and the records each is in.
 
     :meth:`shortlist` finds the records whose titles share the most of an entry's rarest words
     in time that depends on the entry and :data:`MAX_POSTING`, not on the store: every
@@ -115,9 +115,7 @@ class TitleIndex:
         self._records = list(records)
         self._postings: dict[str, list[int]] = {}
         for n, loaded in enumerate(self._records):
-            rec = loaded.record
-            words = {w for text in (rec.title, rec.official_title) if text for w in title_tokens(text)}
-            for word in words:
+            for word in loaded.key.title_words:  # folded once per parsed record (RecordKey)
                 self._postings.setdefault(word, []).append(n)
 
     def shortlist(self, title: str, drop: re.Pattern[str] | None = None,

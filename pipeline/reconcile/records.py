@@ -15,12 +15,15 @@ snapshot), so each comparison has one row per registry.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pipeline.ids import registry_of
+from pipeline.load.incremental import records_from_json
 from pipeline.models import Evidence, ReconciliationRow, SnapshotEntry, TrialLink, TrialRecord, Verdict
+from pipeline.reconcile.terms import title_tokens
 
 NOT_REGISTRIES = frozenset({"cteu"})
 """Sources that identify trials but are not compared with: clinicaltrials.eu pages are the
@@ -31,11 +34,172 @@ _REACH_ORDER: dict[str, int] = {"same id": 0, "confirmed": 1, "candidate": 2}
 
 
 @dataclass(frozen=True)
-class LoadedRecord:
-    """A parsed registry record and the manifest entry of the snapshot it came from."""
+class RecordKey:
+    """What a run's index of records (:class:`RecordLookup`, the title index, the clinicaltrials.eu
+    slugs) reads of one record: enough to find the records a page reaches without holding them whole.
 
-    record: TrialRecord
-    entry: SnapshotEntry
+    Computed once per parsed record and kept beside its cached JSON (``record_keys``), so that a
+    warm run builds its index without validating every cached record again.
+    """
+
+    registry: str
+    trial_id: str
+    other_ids: tuple[str, ...] = ()  # every number the record lists (Identifier.other_id), as given
+    title_words: tuple[str, ...] = ()  # the distinctive words of its title and official title, sorted
+
+
+def record_key(record: TrialRecord) -> RecordKey:
+    """The :class:`RecordKey` of a record."""
+    words = {w for text in (record.title, record.official_title) if text for w in title_tokens(text)}
+    return RecordKey(record.registry, record.trial_id, tuple(i.other_id for i in record.identifiers),
+                     tuple(sorted(words)))
+
+
+def keys_json(keys: Sequence[RecordKey]) -> str:
+    """Keys as the JSON kept in ``record_keys`` (one list per snapshot, in its records' order)."""
+    return json.dumps([[k.registry, k.trial_id, list(k.other_ids), list(k.title_words)] for k in keys])
+
+
+class KeysError(ValueError):
+    """Stored keys that cannot be read back (``raw``: the JSON as stored)."""
+
+    def __init__(self, raw: str, problem: str) -> None:
+        super().__init__(f"record keys not readable ({problem}): {raw[:80]}")
+        self.raw = raw
+
+
+def keys_from_json(raw: str) -> list[RecordKey]:
+    """Keys back from ``record_keys``.
+
+    Raises:
+        KeysError: ``raw`` is not a list of keys as :func:`keys_json` writes them.
+    """
+    try:
+        return [RecordKey(registry, trial_id, tuple(others), tuple(words))
+                for registry, trial_id, others, words in json.loads(raw)]
+    except (ValueError, TypeError) as exc:
+        raise KeysError(raw, str(exc)) from exc
+
+
+class CachedRecords:
+    """The records an earlier run parsed from one snapshot's bytes, as ``record_cache`` keeps them
+    (JSON): validated the first time one of them is asked for, all at once."""
+
+    __slots__ = ("_raw", "_records")
+
+    def __init__(self, raw: str) -> None:
+        self._raw: str | None = raw
+        self._records: list[TrialRecord] | None = None
+
+    def get(self, position: int) -> TrialRecord:
+        """The record at ``position`` of the snapshot's list."""
+        if self._records is None:
+            assert self._raw is not None
+            self._records, self._raw = records_from_json(self._raw), None
+        return self._records[position]
+
+
+class LazyRecord:
+    """A registry record held by its :class:`RecordKey`, the whole :class:`TrialRecord` had on first use.
+
+    A record parsed in this run is held whole from the start (its key computed from it); one
+    reused from an earlier run's cache stays JSON until something reads more than its key (a
+    page reaching it, a duplicate to compare, its rows to load).
+    """
+
+    __slots__ = ("_key", "_record", "_cached", "_position")
+
+    def __init__(self, record: TrialRecord | None = None, *, key: RecordKey | None = None,
+                 cached: CachedRecords | None = None, position: int = 0) -> None:
+        if record is None and (cached is None or key is None):
+            raise TypeError("a lazy record needs its record, or its key and the cached records it is in")
+        self._record, self._key, self._cached, self._position = record, key, cached, position
+
+    @property
+    def key(self) -> RecordKey:
+        """What the run's index reads of the record."""
+        if self._key is None:
+            self._key = record_key(self.record)
+        return self._key
+
+    @property
+    def record(self) -> TrialRecord:
+        """The whole record (validated from the cached JSON the first time it is asked for)."""
+        if self._record is None:
+            assert self._cached is not None
+            self._record, self._cached = self._cached.get(self._position), None
+        return self._record
+
+    @property
+    def materialised(self) -> bool:
+        """Whether the whole record is held (parsed in this run, or asked for already)."""
+        return self._record is not None
+
+    def __eq__(self, other: object) -> bool:
+        return self is other or (isinstance(other, LazyRecord) and self.record == other.record)
+
+    __hash__ = None  # type: ignore[assignment]  # equal by value, as the TrialRecord it stands for
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"key": self._key, "record": self._record, "cached": self._cached, "position": self._position}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._key, self._record, self._cached, self._position = (
+            state["key"], state["record"], state["cached"], state["position"])
+
+    def __repr__(self) -> str:
+        return f"LazyRecord({self.key.registry} {self.key.trial_id}, {'whole' if self.materialised else 'key only'})"
+
+
+def cached_records(records_json: str, stored_keys: str | None) -> list[LazyRecord]:
+    """The records of a snapshot an earlier run parsed (``records_json``), held by their stored keys
+    (:func:`keys_json`) and validated only when used; validated now when no keys are stored (or
+    they cannot be read, or do not fit the records): their keys are computed from them."""
+    keys = None
+    if stored_keys is not None:
+        try:
+            keys = keys_from_json(stored_keys)
+        except KeysError:
+            keys = None  # computed again below, and stored again by the run
+    if keys is None:
+        return [LazyRecord(record) for record in records_from_json(records_json)]
+    cached = CachedRecords(records_json)
+    return [LazyRecord(key=key, cached=cached, position=n) for n, key in enumerate(keys)]
+
+
+class LoadedRecord:
+    """A registry record (whole, or held by its key until used: :class:`LazyRecord`) and the
+    manifest entry of the snapshot it came from."""
+
+    __slots__ = ("held", "entry")
+
+    def __init__(self, record: TrialRecord | LazyRecord, entry: SnapshotEntry) -> None:
+        self.held = record if isinstance(record, LazyRecord) else LazyRecord(record)
+        self.entry = entry
+
+    @property
+    def record(self) -> TrialRecord:
+        """The whole record."""
+        return self.held.record
+
+    @property
+    def key(self) -> RecordKey:
+        """What the run's index reads of the record."""
+        return self.held.key
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LoadedRecord) and (self.held, self.entry) == (other.held, other.entry)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __getstate__(self) -> tuple[LazyRecord, SnapshotEntry]:
+        return self.held, self.entry
+
+    def __setstate__(self, state: tuple[LazyRecord, SnapshotEntry]) -> None:
+        self.held, self.entry = state
+
+    def __repr__(self) -> str:
+        return f"LoadedRecord({self.held!r}, {self.entry.path})"
 
 
 @dataclass(frozen=True)
@@ -125,10 +289,11 @@ class RecordLookup:
         self._position = {id(loaded): n for n, loaded in enumerate(self.records)}
         self.by_id: dict[str, list[LoadedRecord]] = {}
         self.listing: dict[str, list[LoadedRecord]] = {}
-        for loaded in self.records:
-            self.by_id.setdefault(_norm(loaded.record.trial_id), []).append(loaded)
-            for ident in loaded.record.identifiers:
-                self.listing.setdefault(_norm(ident.other_id), []).append(loaded)
+        for loaded in self.records:  # from the keys alone: no record is validated to index it
+            key = loaded.key
+            self.by_id.setdefault(_norm(key.trial_id), []).append(loaded)
+            for other_id in key.other_ids:
+                self.listing.setdefault(_norm(other_id), []).append(loaded)
         self.links_by_id: dict[str, list[tuple[str, TrialLink]]] = {}
         for link in links:
             self.links_by_id.setdefault(_norm(link.trial_id), []).append((_norm(link.other_id), link))
@@ -144,8 +309,8 @@ class RecordLookup:
             own = self.by_id.get(tid, [])
             for loaded in own:
                 found[id(loaded)] = loaded
-                for ident in loaded.record.identifiers:
-                    found.update((id(o), o) for o in self.by_id.get(_norm(ident.other_id), []))
+                for other_id in loaded.key.other_ids:
+                    found.update((id(o), o) for o in self.by_id.get(_norm(other_id), []))
             for other, _ in self.links_by_id.get(tid, []):
                 found.update((id(o), o) for o in self.by_id.get(other, []))
             found.update((id(o), o) for o in self.listing.get(tid, []))

@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -85,6 +86,23 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _links_within(root: Path, rel: str) -> bool:
+    """Whether a segment of ``root/rel`` below ``root`` is a symlink (or cannot be looked at:
+    then the caller resolves the path to tell). A missing segment ends the walk: nothing below it
+    exists to lead anywhere."""
+    current = os.fspath(root)  # plain strings: a run looks at thousands of files
+    for part in rel.split("/"):
+        current = f"{current}/{part}"
+        try:
+            if stat.S_ISLNK(os.lstat(current).st_mode):
+                return True
+        except FileNotFoundError:
+            return False
+        except OSError:
+            return True
+    return False
 
 
 class SnapshotStore:
@@ -212,9 +230,13 @@ class SnapshotStore:
         return self._inside(entry.path)
 
     def _inside(self, rel: str) -> Path:
-        """``root/rel``, refusing it when a symlink in the store leads it outside the store."""
+        """``root/rel``, refusing it when a symlink in the store leads it outside the store.
+
+        ``rel``'s segments are plain names (:func:`snapshot_relpath`), so only a symlink among
+        them can lead out: the path is resolved only when one is (a run checks thousands of files).
+        """
         path = self.root / rel
-        if not path.resolve().is_relative_to(self.root.resolve()):
+        if _links_within(self.root, rel) and not path.resolve().is_relative_to(self.root.resolve()):
             raise UnsafePathError(rel, "leads outside the snapshot store (through a symlink)")
         return path
 
