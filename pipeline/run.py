@@ -142,10 +142,10 @@ class Steps:
         """Every stated fact of the pages against their records (see :func:`stages.reconcile_pages`)."""
         return stages.reconcile_pages(docs, inputs)
 
-    def write(self, batch: Batch, output_dir: Path, run_id: str) -> LoadResult:
-        """DuckDB and Parquet, written atomically."""
+    def write(self, batch: Batch, output_dir: Path, run_id: str, *, link_unchanged: bool = True) -> LoadResult:
+        """DuckDB and Parquet, written atomically (see :func:`pipeline.load.writer.write_outputs`)."""
         with output_errors(output_dir):
-            return write_outputs(batch, output_dir, version=run_id)
+            return write_outputs(batch, output_dir, version=run_id, link_unchanged=link_unchanged)
 
     def report(self, inputs: stages.ReportInputs, output_dir: Path, baseline_dir: Path, *,
                pages_written: bool = False) -> list[Path]:
@@ -254,7 +254,8 @@ def run_pipeline(
         report = None
         # Database, Parquet and reports are published as one unit (see pipeline.load.writer.publishing).
         with publishing(output_dir, run_id):
-            result = steps.write(batch, output_dir, run_id)
+            # After an interrupted publish the published Parquet files may not be the database's.
+            result = steps.write(batch, output_dir, run_id, link_unchanged=not interrupted)
             # The batch's row dictionaries are as large as the rows: freed before the reports are made.
             registry_counts, batch = batch.rows.get("run_registry_counts", []), None
             if docs:  # with no page reconciled again, the last reports stand

@@ -41,8 +41,8 @@ elif point == "duckdb":
     load._apply = apply_then_pause
 else:
     real_export = load._export_parquet
-    def export_then_pause(con, folder):
-        real_export(con, folder)   # the new version folder is complete but not swapped in
+    def export_then_pause(con, folder, *kept):
+        real_export(con, folder, *kept)   # the new version folder is complete but not swapped in
         pause()
     load._export_parquet = export_then_pause
 

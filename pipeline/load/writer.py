@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -28,6 +28,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 from filelock import FileLock, Timeout
 
 from pipeline.errors import OutputError, OutputLockedError
@@ -67,6 +68,11 @@ class Batch:
 
     def replace_keys(self, table: str, keys: Sequence[tuple[object, ...]]) -> None:
         self.replace.setdefault(table, []).extend(keys)
+
+    def touched(self) -> set[str]:
+        """The tables this batch changes: rows to insert, keys to replace, truncated, history to fold."""
+        return ({name for name, rows in self.rows.items() if rows} | {name for name, keys in self.replace.items() if keys}
+                | set(self.truncate) | {name for name, current in self.history.items() if current})
 
 
 @dataclass(frozen=True)
@@ -254,15 +260,24 @@ def _order_by(table: Table) -> str:
     return ", ".join(f'"{c}"' for c in cols)
 
 
-def _export_parquet(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
+def _export_parquet(con: duckdb.DuckDBPyConnection, folder: Path, kept: Path | None = None,
+                    unchanged: Collection[str] = ()) -> None:
     """Every table to ``folder/<table>.parquet``, sorted by its key, two tables at a time.
+
+    A table in ``unchanged`` whose file in ``kept`` (the Parquet version published with the
+    database this export starts from) has the table's columns is hard-linked from there instead:
+    its rows are those already exported, and a site's warm run changes a few tables of many.
 
     A COPY leaves cores idle in its sort and writer phases: two side by side cut a large
     export by a third. The largest table goes first so that it does not finish last alone.
     """
     folder.mkdir(parents=True)
+    exported = []
+    for table in ALL_TABLES:
+        if not (kept is not None and table.name in unchanged and _link_kept(kept, folder, table)):
+            exported.append(table)
     sizes = dict(con.execute("SELECT table_name, estimated_size FROM duckdb_tables() WHERE NOT temporary").fetchall())
-    tables = sorted(ALL_TABLES, key=lambda table: -sizes.get(table.name, 0))
+    tables = sorted(exported, key=lambda table: -sizes.get(table.name, 0))
 
     def export(table: Table) -> None:
         with con.cursor() as cursor:
@@ -274,6 +289,19 @@ def _export_parquet(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
     with ThreadPoolExecutor(max_workers=EXPORT_THREADS, thread_name_prefix="trialrecon-export") as pool:
         for done in [pool.submit(export, table) for table in tables]:
             done.result()
+
+
+def _link_kept(kept: Path, folder: Path, table: Table) -> bool:
+    """Hard-link ``kept/<table>.parquet`` into ``folder`` when it holds the table's columns, in
+    order (an older version's file lacks a column added since); False when it cannot be used."""
+    source = kept / f"{table.name}.parquet"
+    try:
+        if pq.read_schema(source).names != list(table.column_names):
+            return False
+        os.link(source, folder / source.name)
+    except (OSError, pa.ArrowException):  # missing, unreadable, or a file system without hard links
+        return False
+    return True
 
 
 def _fsync_dir(path: Path) -> None:
@@ -352,7 +380,7 @@ def _unmark_publishing(output_dir: Path) -> None:
 
 
 @contextmanager
-def staged_output(output_dir: Path, version: str) -> Iterator[duckdb.DuckDBPyConnection]:
+def staged_output(output_dir: Path, version: str, unchanged: Collection[str] = ()) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection to a staging copy of the output database, published whole on success.
 
     Apply any number of batches (:func:`apply_batch`) inside the ``with`` block: bulk loads
@@ -360,6 +388,10 @@ def staged_output(output_dir: Path, version: str) -> Iterator[duckdb.DuckDBPyCon
     error, every table is exported to a new Parquet version, and the database and the
     ``parquet`` symlink are each replaced with one atomic rename. On an error (or a kill) the
     previous outputs stay as they were.
+
+    ``unchanged``: tables the caller leaves as they are in the published database, whose
+    published Parquet files are linked rather than exported again (see :func:`_export_parquet`).
+    Give none when the published outputs may disagree (an interrupted publish).
     """
     output_dir.mkdir(parents=True, exist_ok=True)
     database = output_dir / DB_NAME
@@ -367,6 +399,8 @@ def staged_output(output_dir: Path, version: str) -> Iterator[duckdb.DuckDBPyCon
     version_dir = output_dir / VERSIONS_DIR / version
     swapped = False
     _remove_leftovers(output_dir)
+    # The Parquet version published with the database copied below (None when there is none).
+    kept = (output_dir / PARQUET_LINK).resolve() if database.exists() and (output_dir / PARQUET_LINK).is_symlink() else None
     try:
         if database.exists():
             shutil.copyfile(database, staging)
@@ -375,7 +409,7 @@ def staged_output(output_dir: Path, version: str) -> Iterator[duckdb.DuckDBPyCon
             _ensure_schema(con)
             yield con
             shutil.rmtree(version_dir, ignore_errors=True)
-            _export_parquet(con, version_dir / PARQUET_LINK)
+            _export_parquet(con, version_dir / PARQUET_LINK, kept, unchanged)
             con.execute("CHECKPOINT")
         finally:
             con.close()
@@ -449,18 +483,24 @@ def open_output_database(output_dir: Path) -> Iterator[duckdb.DuckDBPyConnection
         yield con
 
 
-def write_outputs(batch: Batch, output_dir: Path, version: str) -> LoadResult:
-    """Apply ``batch`` to the output folder's database and re-export every table to Parquet.
+def write_outputs(batch: Batch, output_dir: Path, version: str, *, link_unchanged: bool = True) -> LoadResult:
+    """Apply ``batch`` to the output folder's database and publish a new Parquet version: the
+    tables the batch changes exported again, the others linked from the published version
+    (every table exported when not ``link_unchanged``).
 
     Args:
         batch: the rows to write and the units they replace.
         output_dir: the output folder (created if missing).
         version: a name for this version of the Parquet export (the run id).
+        link_unchanged: False when the published outputs may disagree (an interrupted publish).
 
     Returns:
         Where the outputs are and how many rows each table now holds.
     """
-    with staged_output(output_dir, version) as con:
+    # A publish another run left unfinished: the published Parquet files may not be the database's.
+    interrupted = interrupted_publish(output_dir) not in (None, version)
+    unchanged = {t.name for t in ALL_TABLES} - batch.touched() if link_unchanged and not interrupted else set()
+    with staged_output(output_dir, version, unchanged) as con:
         apply_batch(con, batch)
     database = output_dir / DB_NAME
     return LoadResult(database=database, parquet_dir=output_dir / PARQUET_LINK, row_counts=row_counts(database))

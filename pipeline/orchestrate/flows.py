@@ -101,9 +101,9 @@ def refresh_task(store: SnapshotStore, docs: Parcel[list[ExtractedDocument]]) ->
 
 
 @_task(name="write outputs")
-def write_task(batch: Parcel[Batch], output_dir: Path, run_id: str) -> LoadResult:
+def write_task(batch: Parcel[Batch], output_dir: Path, run_id: str, link_unchanged: bool = True) -> LoadResult:
     """Write DuckDB and Parquet atomically."""
-    return run.Steps().write(batch.value, output_dir, run_id)
+    return run.Steps().write(batch.value, output_dir, run_id, link_unchanged=link_unchanged)
 
 
 @_task(name="render page reports")
@@ -148,8 +148,8 @@ class TaskSteps(run.Steps):
         futures = reconcile_task.map(_parcels(stages.batches(docs)), _parcels(stages.batches(inputs)))
         return [row for future in futures for row in future.result()]
 
-    def write(self, batch: Batch, output_dir: Path, run_id: str) -> LoadResult:
-        return write_task(Parcel(batch), output_dir, run_id)
+    def write(self, batch: Batch, output_dir: Path, run_id: str, *, link_unchanged: bool = True) -> LoadResult:
+        return write_task(Parcel(batch), output_dir, run_id, link_unchanged)
 
     def report(self, inputs: stages.ReportInputs, output_dir: Path, baseline_dir: Path, *,
                pages_written: bool = False) -> list[Path]:
