@@ -138,11 +138,22 @@ class TaskSteps(run.Steps):
         return [doc for future in futures for doc in future.result()]
 
     def load_snapshots(self, store: SnapshotStore, jobs: stages.SnapshotJobs) -> list[stages.SnapshotRecords]:
-        entries, cached = stages.batches(jobs.entries), stages.batches(jobs.cached)
+        """The snapshots to parse by one task per batch; those whose records are reused (cached
+        from the same bytes: no parsing, the records validated only when a page needs them) here,
+        where they cost less than the tasks would."""
+        to_parse = [n for n, reuse in enumerate(jobs.cached) if reuse is None]
+        if not to_parse:
+            return super().load_snapshots(store, jobs)
+        loaded: list[stages.SnapshotRecords | None] = [
+            None if reuse is None else stages.load_snapshot(store, entry, reuse)
+            for entry, reuse in zip(jobs.entries, jobs.cached, strict=True)]
+        entries = stages.batches([jobs.entries[n] for n in to_parse])
         # The tasks read snapshot files only: they get the store's folder, not the run's manifest.
-        futures = load_snapshot_task.map(unmapped(store.unpinned()), _parcels(entries), _parcels(cached),
+        futures = load_snapshot_task.map(unmapped(store.unpinned()), _parcels(entries),
+                                         _parcels([[None] * len(b) for b in entries]),
                                          [b[0].path for b in entries], [len(b) - 1 for b in entries])
-        return _results(futures, len(jobs.entries), self.progress)
+        parsed = iter(_results(futures, len(to_parse), self.progress))
+        return [item if item is not None else next(parsed) for item in loaded]
 
     def reconcile(self, docs: Sequence[ExtractedDocument], inputs: Sequence[PageRecords]) -> list[ReconciliationRow]:
         futures = reconcile_task.map(_parcels(stages.batches(docs)), _parcels(stages.batches(inputs)))
