@@ -651,6 +651,16 @@ class ReportInputs:
     checks: dict[str, CheckResult]
     record_provenance: dict[str, int]  # of every record of the run, for the site report
 
+    def part(self, indexes: Sequence[int]) -> ReportInputs:
+        """The pages at ``indexes`` alone, with their rows, records, trials and checks: what a task
+        rendering their reports needs, small enough to send to a worker."""
+        docs = [self.docs[n] for n in indexes]
+        ids = {doc.document.document_id for doc in docs}
+        return ReportInputs(
+            self.run, docs, [row for doc_id in ids for row in self.rows_by_document.get(doc_id, [])],
+            [self.page_records[n] for n in indexes], [self.trials[n] for n in indexes],
+            {doc_id: check for doc_id, check in self.checks.items() if doc_id in ids}, self.record_provenance)
+
     @cached_property
     def rows_by_document(self) -> dict[str, list[ReconciliationRow]]:
         """The rows grouped by page, once: scanning every row for each page grew with the square of the pages."""

@@ -332,3 +332,28 @@ def test_each_page_report_is_written_before_the_next_is_rendered(tmp_path):
 
     written = stages.write_page_reports(rendered(), tmp_path)
     assert [p.name for p in written] == [f"page-{n}{s}" for n in range(3) for s in (".html", ".md")]
+
+
+def test_a_part_of_a_runs_report_inputs_renders_its_pages_as_the_whole_does():
+    # The flow sends each rendering task its own pages' part, not every page's rows and records.
+    from dataclasses import replace
+
+    from pipeline import stages
+    from pipeline.load.rows import RunInfo
+    from pipeline.paths import DEFAULT_BASELINE_DIR
+    from pipeline.store.snapshots import SnapshotStore
+
+    store = SnapshotStore(REPO / "snapshots")
+    [page] = stages.read_pages(stages.default_documents(store))
+    twin = replace(page, source=replace(page.source, source_url="https://example.org/another-copy/"))
+    docs = stages.extract_pages([page, twin])  # two pages under one title: two document ids
+    records = stages.load_records(store)
+    inputs_ = stages.page_inputs(docs, records)
+    rows = stages.reconcile_pages(docs, inputs_)
+    now = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
+    whole = stages.ReportInputs(RunInfo("r", now, now), docs, rows, inputs_, stages.describe_trials(docs, records, inputs_),
+                                stages.check_documents(rows, stages.load_baselines(docs, DEFAULT_BASELINE_DIR)),
+                                stages.record_provenance(records))
+    part = whole.part([1])
+    assert {r.document_id for r in part.rows} == {docs[1].document.document_id} and set(part.checks) <= {docs[1].document.document_id}
+    assert list(stages.render_page_reports(part)) == list(stages.render_page_reports(whole, [1]))

@@ -107,9 +107,9 @@ def write_task(batch: Parcel[Batch], output_dir: Path, run_id: str, link_unchang
 
 
 @_task(name="render page reports")
-def render_reports_task(inputs: Parcel[stages.ReportInputs], indexes: list[int]) -> list[stages.RenderedPage]:
-    """Some pages' own reports: (document_id, HTML, Markdown) each."""
-    return list(stages.render_page_reports(inputs.value, indexes))
+def render_reports_task(inputs: Parcel[stages.ReportInputs]) -> list[stages.RenderedPage]:
+    """Some pages' own reports (a :meth:`~stages.ReportInputs.part`): (document_id, HTML, Markdown) each."""
+    return list(stages.render_page_reports(inputs.value))
 
 
 @_task(name="write site report")
@@ -166,7 +166,9 @@ class TaskSteps(run.Steps):
                pages_written: bool = False) -> list[Path]:
         """The pages' reports rendered by one task per batch of pages and written here as each batch
         comes (a site's reports are never all held at once), then the site report."""
-        futures = list(render_reports_task.map(unmapped(Parcel(inputs)), stages.batches(range(len(inputs.docs)))))
+        # Each task gets its own pages' part: a worker is not sent every page's rows and records.
+        parts = [Parcel(inputs.part(batch)) for batch in stages.batches(range(len(inputs.docs)))]
+        futures = list(render_reports_task.map(parts))
         futures.reverse()
         with output_errors(output_dir):
             while futures:  # each batch's texts dropped once written
