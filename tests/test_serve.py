@@ -412,3 +412,22 @@ def test_serve_reuses_a_running_local_server_and_ctrl_c_leaves_it_running(prefec
 
     assert _stop(process, signal.SIGINT) == 0
     assert is_healthy(local.api_url) and _alive(prefect_server.pid)
+
+
+@pytest.mark.serve
+def test_a_run_on_a_temporary_server_prints_no_traceback_when_the_server_stops(tmp_path):
+    # A real temporary server (no server configured, none on the port): when a short run over a
+    # few pages stops it, its services' CancelledError tracebacks used to reach the run's stderr.
+    from devtools.bench import build_corpus
+    from devtools.site import build_site
+    from conftest import SHARED
+
+    corpus = build_corpus(SHARED / "samples" / "ctgov_v2", 60, tmp_path / "corpus.ndjson")
+    site = build_site(corpus.path, 60, 6, tmp_path / "site", seed=3, trials_per_page=5)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline", "run", "--document", str(site.pages), "--snapshots", str(site.store),
+         "--output", str(tmp_path / "out")],
+        cwd=REPO, env=_env(tmp_path, **{PORT_ENV: str(free_port())}), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "this run uses a temporary one" in proc.stderr
+    assert "Traceback" not in proc.stderr and "CancelledError" not in proc.stderr
