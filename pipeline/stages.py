@@ -23,7 +23,7 @@ from uuid import uuid4
 import duckdb
 from pydantic import TypeAdapter, ValidationError
 
-from pipeline.constants import REGISTRIES, TRIAL_REGISTRIES, VERDICT_ORDER
+from pipeline.constants import REGISTRIES, TRIAL_REGISTRIES
 from pipeline.ids import canonical_trial_id, registry_of
 from pipeline.load.rows import LoadError, RunInfo, RunSummaryCounts, build_batch, run_row
 from pipeline.load.writer import Batch
@@ -657,7 +657,7 @@ class ReportInputs:
         docs = [self.docs[n] for n in indexes]
         ids = {doc.document.document_id for doc in docs}
         return ReportInputs(
-            self.run, docs, [row for doc_id in ids for row in self.rows_by_document.get(doc_id, [])],
+            self.run, docs, [row for doc in docs for row in self.rows_by_document.get(doc.document.document_id, [])],
             [self.page_records[n] for n in indexes], [self.trials[n] for n in indexes],
             {doc_id: check for doc_id, check in self.checks.items() if doc_id in ids}, self.record_provenance)
 
