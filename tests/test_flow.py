@@ -121,3 +121,21 @@ def test_a_run_with_nothing_changed_still_leads_with_the_findings(first_run):
     again = _run(output_dir=out)
     assert again.work_done is False
     assert again.findings == summary.findings
+
+
+def test_the_default_runner_runs_a_flows_tasks_one_at_a_time(first_run):
+    """The steps are CPU-bound Python: tasks side by side in threads only contend for the GIL."""
+    from collections import defaultdict
+
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        task_runs = client.read_task_runs()
+    by_flow_run = defaultdict(list)
+    for task_run in task_runs:
+        if task_run.start_time and task_run.end_time:
+            by_flow_run[task_run.flow_run_id].append((task_run.start_time, task_run.end_time))
+    assert any(len(spans) > 5 for spans in by_flow_run.values())  # the run's snapshots were loaded by tasks
+    for spans in by_flow_run.values():
+        spans.sort()
+        assert all(end <= next_start for (_, end), (next_start, _) in zip(spans, spans[1:]))
