@@ -36,7 +36,6 @@ from pipeline.load.incremental import (
     code_version,
     fingerprint,
     records_from_json,
-    records_json,
     registry_counts,
     sha_key,
 )
@@ -987,7 +986,7 @@ def run_batch(
     } - {(loaded.key.registry, loaded.key.trial_id) for loaded in records.loaded})
     fresh = records.fresh()
     keyed = fresh | records.keyed  # once: in the comprehension's test it cost O(store²), 24 s at 20,000
-    cache = [(e, records_json([held.record for held in records.by_path[e.path]]))
+    cache = [(e, [held.record for held in records.by_path[e.path]])
              for e in manifest if e.path in fresh and e.path in records.by_path]
     keys = [(e, keys_json([held.key for held in records.by_path[e.path]]))
             for e in manifest if e.path in keyed and e.path in records.by_path]

@@ -35,8 +35,8 @@ if point == "between":
     load._swap_symlink = pause_before_swap
 elif point == "duckdb":
     real_apply = load._apply
-    def apply_then_pause(con, batch):
-        real_apply(con, batch)   # rows are in the staging database, not committed
+    def apply_then_pause(con, batch, *rest):
+        real_apply(con, batch, *rest)   # rows are in the staging database, not published
         pause()
     load._apply = apply_then_pause
 else:

@@ -102,3 +102,49 @@ def test_history_keeps_one_open_row_while_the_value_holds(tmp_path):
     write_outputs(_history_batch("RECRUITING", "2026-01-01T00:00:00+00:00", "r1"), tmp_path, "r1")
     result = write_outputs(_history_batch("RECRUITING", "2026-02-01T00:00:00+00:00", "r2"), tmp_path, "r2")
     assert _history(result.database) == [("RECRUITING", "2026-01-01", None)]
+
+
+class _Chunks:
+    """A row stream of fixed chunks, counting how many chunks have been made."""
+
+    def __init__(self, chunks):
+        self._chunks, self.made = chunks, 0
+
+    @property
+    def tables(self):
+        return frozenset(name for chunk in self._chunks for name in chunk)
+
+    def chunks(self):
+        for chunk in self._chunks:
+            self.made += 1
+            yield chunk
+
+
+def test_a_streamed_batch_writes_what_the_same_rows_given_at_once_write(tmp_path):
+    eager = _doc_batch("a", "A", "r1")
+    eager.add("documents", [{"document_id": "b", "title": "B", "run_id": "r1"}])
+    streamed = Batch()
+    streamed.replace_keys("documents", [("a",)])
+    stream = _Chunks([{"documents": [{"document_id": "a", "title": "A", "run_id": "r1"}]},
+                      {"documents": [{"document_id": "b", "title": "B", "run_id": "r1"}]}])
+    streamed.streams.append(stream)
+    assert streamed.touched() == {"documents"}
+    one = write_outputs(eager, tmp_path / "eager", "r1")
+    two = write_outputs(streamed, tmp_path / "streamed", "r1")
+    assert _titles(two.database) == _titles(one.database) == [("a", "A"), ("b", "B")]
+    assert stream.made == 2
+
+
+def test_streamed_history_values_are_folded_in_with_those_given_at_once(tmp_path):
+    from datetime import datetime
+
+    write_outputs(_history_batch("RECRUITING", "2026-01-01T00:00:00+00:00", "r1"), tmp_path, "r1")
+    batch = _history_batch("COMPLETED", "2026-03-01T00:00:00+00:00", "r2")
+    batch.streams.append(_Chunks([{"trial_history": [{
+        "trial_id": "NCT00000002", "registry": "ctgov", "field": "status_normalized", "value": "WITHDRAWN",
+        "valid_from": datetime.fromisoformat("2026-03-01T00:00:00+00:00"), "snapshot_sha256": "r2", "run_id": "r2"}]}]))
+    result = write_outputs(batch, tmp_path, "r2")
+    with duckdb.connect(str(result.database), read_only=True) as con:
+        got = con.execute("SELECT trial_id, value, valid_to IS NULL FROM trial_history ORDER BY 1, valid_from").fetchall()
+    assert got == [("NCT00000001", "RECRUITING", False), ("NCT00000001", "COMPLETED", True),
+                   ("NCT00000002", "WITHDRAWN", True)]

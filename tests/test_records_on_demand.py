@@ -14,7 +14,7 @@ from conftest import REPO, SHARED
 from devtools.bench import build_corpus
 from devtools.site import build_site, change_one_page, change_one_record
 from pipeline import run, stages
-from pipeline.load.incremental import code_version, read_previous_state
+from pipeline.load.incremental import code_version, read_previous_state, records_json
 from pipeline.load.writer import DB_NAME
 from pipeline.reconcile.records import LazyRecord, cached_records, keys_from_json, keys_json, record_key
 from pipeline.registries import parse_snapshot
@@ -110,7 +110,7 @@ def test_keys_stored_by_another_version_of_the_code_are_computed_again_and_store
 def test_a_cached_record_sent_to_another_process_is_validated_there_to_the_same_record():
     data = (REPO / "snapshots" / "ctgov" / "NCT05727904.json").read_bytes()
     [record] = parse_snapshot(data, path="ctgov/NCT05727904.json", registry="ctgov")
-    [held] = cached_records(stages.records_json([record]), keys_json([record_key(record)]))
+    [held] = cached_records(records_json([record]), keys_json([record_key(record)]))
     sent = pickle.loads(pickle.dumps(held))
     assert (held.materialised, sent.materialised) == (False, False)
     assert (sent.key, sent.record) == (record_key(record), record)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from pipeline.load.incremental import OUTCOMES, code_version, parser_version
+from pipeline.load.incremental import OUTCOMES, code_version, parser_version, records_json
 from pipeline.load.writer import Batch
 from pipeline.models import (
     ExtractedDocument,
@@ -179,6 +179,88 @@ def reconciliation_history_row(row: ReconciliationRow, observed_at: datetime) ->
     return RECONCILIATION_HISTORY_TABLE.row(row, valid_from=observed_at)
 
 
+STREAM_CHUNK = 2_000
+"""Records (or comparisons, ten times as many) turned into rows at a time when a batch is written."""
+
+
+@dataclass(frozen=True)
+class RecordRows:
+    """The ``trial_*`` rows and ``trial_history`` values of registry records, made a chunk at a
+    time as the batch is written (a :class:`~pipeline.load.writer.RowStream`)."""
+
+    records: list[tuple[TrialRecord, SnapshotEntry]]
+    run_id: str
+    observed_at: datetime
+
+    @property
+    def tables(self) -> frozenset[str]:
+        return frozenset({t.name for t in TRIAL_TABLES} | {"trial_history"}) if self.records else frozenset()
+
+    def chunks(self) -> Iterator[dict[str, list[Row]]]:
+        for start in range(0, len(self.records), STREAM_CHUNK):
+            chunk: dict[str, list[Row]] = {}
+            for record, entry in self.records[start:start + STREAM_CHUNK]:
+                tables = record_rows(record, entry)
+                [trial] = tables["trials"]
+                tables["trial_history"] = history_rows(record, entry, self.observed_at, trial)
+                for table, rows in tables.items():
+                    chunk.setdefault(table, []).extend(_stamp(rows, self.run_id))
+            yield chunk
+
+
+@dataclass(frozen=True)
+class ComparisonRows:
+    """The ``reconciliation`` rows (with the page's words each rests on) and the
+    ``reconciliation_history`` values of a run's comparisons, made a chunk at a time as the batch
+    is written (a :class:`~pipeline.load.writer.RowStream`)."""
+
+    comparisons: list[ReconciliationRow]
+    documents: list[ExtractedDocument]
+    run_id: str
+    observed_at: datetime
+
+    @property
+    def tables(self) -> frozenset[str]:
+        return frozenset({"reconciliation", "reconciliation_history"}) if self.comparisons else frozenset()
+
+    def chunks(self) -> Iterator[dict[str, list[Row]]]:
+        by_doc = {d.document.document_id: d for d in self.documents}
+
+        def said(row: ReconciliationRow) -> str | None:
+            doc = by_doc.get(row.document_id)
+            return statement(doc, row.claim_id) if doc is not None else None
+
+        size = STREAM_CHUNK * 10
+        for start in range(0, len(self.comparisons), size):
+            part = self.comparisons[start:start + size]
+            yield {
+                "reconciliation": _stamp((reconciliation_row(r, said(r)) for r in part), self.run_id),
+                "reconciliation_history": _stamp((reconciliation_history_row(r, self.observed_at) for r in part),
+                                                 self.run_id),
+            }
+
+
+@dataclass(frozen=True)
+class RecordCacheRows:
+    """The ``record_cache`` rows of the snapshots a run parsed, their records' JSON made a chunk
+    at a time as the batch is written (a site's cache is hundreds of megabytes of JSON)."""
+
+    snapshots: list[tuple[SnapshotEntry, Sequence[TrialRecord]]]
+    run_id: str
+
+    @property
+    def tables(self) -> frozenset[str]:
+        return frozenset({"record_cache"}) if self.snapshots else frozenset()
+
+    def chunks(self) -> Iterator[dict[str, list[Row]]]:
+        version = parser_version()
+        for start in range(0, len(self.snapshots), STREAM_CHUNK):
+            yield {"record_cache": [
+                {"snapshot_path": e.path, "sha256": e.sha256, "records_json": records_json(records),
+                 "parser_version": version, "run_id": self.run_id}
+                for e, records in self.snapshots[start:start + STREAM_CHUNK]]}
+
+
 @dataclass(frozen=True)
 class RunSummaryCounts:
     """Per-registry snapshot outcomes of one run (new, changed, unchanged, failed, removed)."""
@@ -225,7 +307,7 @@ def build_batch(
     *,
     removed_records: Sequence[tuple[str, str]] = (),
     removed_snapshots: Sequence[str] = (),
-    record_cache: Sequence[tuple[SnapshotEntry, str]] = (),
+    record_cache: Sequence[tuple[SnapshotEntry, Sequence[TrialRecord]]] = (),
     record_keys: Sequence[tuple[SnapshotEntry, str]] = (),
     run_rows: Sequence[Row] = (),
     count_rows: Sequence[Row] = (),
@@ -239,7 +321,8 @@ def build_batch(
         records: the records to (re)load: those of new or changed snapshots.
         removed_records: (registry, trial_id) of records whose snapshot is gone: their rows go.
         removed_snapshots: paths whose cached records go.
-        record_cache: (entry, records JSON) for every snapshot parsed in this run.
+        record_cache: (entry, its records) for every snapshot parsed in this run: their JSON is
+            made as the batch is written.
         record_keys: (entry, keys JSON) for every snapshot whose records' keys this run computed.
         file_stats: path -> (size, mtime_ns) of each snapshot file this run verified.
         page_basis: the ``document_basis`` rows of the documents reconciled in this run.
@@ -271,19 +354,10 @@ def build_batch(
     rec_keys = [(r.registry, r.trial_id) for r, _ in records] + list(removed_records)
     for table in TRIAL_TABLES:
         batch.replace_keys(table.name, rec_keys)
-    for record, entry in records:
-        tables = record_rows(record, entry)
-        [trial] = tables["trials"]
-        batch.history.setdefault("trial_history", []).extend(
-            _stamp(history_rows(record, entry, run.started_at, trial), run.run_id))
-        for table, rows in tables.items():
-            batch.add(table, _stamp(rows, run.run_id))
+    batch.streams.append(RecordRows(list(records), run.run_id, run.started_at))
 
     batch.replace_keys("record_cache", [(p,) for p in removed_snapshots] + [(e.path,) for e, _ in record_cache])
-    batch.add("record_cache", [
-        {"snapshot_path": e.path, "sha256": e.sha256, "records_json": j, "parser_version": parser_version(),
-         "run_id": run.run_id}
-        for e, j in record_cache])
+    batch.streams.append(RecordCacheRows(list(record_cache), run.run_id))
     batch.replace_keys("record_keys", [(p,) for p in removed_snapshots] + [(e.path,) for e, _ in record_keys])
     batch.add("record_keys", [
         {"snapshot_path": e.path, "sha256": e.sha256, "keys_json": j, "key_version": code_version(), "run_id": run.run_id}
@@ -295,15 +369,7 @@ def build_batch(
         SNAPSHOTS_TABLE.row(e, **dict(zip(("file_size", "file_mtime_ns"), stats.get(e.path, (None, None)), strict=True)))
         for e in manifest), run.run_id))
     batch.add("trial_links", _stamp((LINKS_TABLE.row(link) for link in links), run.run_id))
-    by_doc = {d.document.document_id: d for d in documents}
-
-    def said(row: ReconciliationRow) -> str | None:
-        doc = by_doc.get(row.document_id)
-        return statement(doc, row.claim_id) if doc is not None else None
-
-    batch.add("reconciliation", _stamp((reconciliation_row(r, said(r)) for r in reconciliation), run.run_id))
-    batch.history["reconciliation_history"] = _stamp(
-        (reconciliation_history_row(r, run.started_at) for r in reconciliation), run.run_id)
+    batch.streams.append(ComparisonRows(list(reconciliation), list(documents), run.run_id, run.started_at))
     batch.add("load_errors", _stamp((vars(e) for e in load_errors), run.run_id))
     batch.add("pipeline_runs", list(run_rows))
     batch.add("run_registry_counts", list(count_rows))

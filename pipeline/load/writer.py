@@ -20,11 +20,12 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import duckdb
 import pyarrow as pa
@@ -43,6 +44,29 @@ KEEP_VERSIONS = 2
 LOCK_WAIT_SECONDS = 600.0
 """How long a run waits for another run that holds the output folder, before it gives up."""
 EXPORT_THREADS = 2
+STAGING_MEMORY_LIMIT = "1GB"
+"""DuckDB's memory for writing and exporting the staged database (its own default is 80% of the
+machine's): beyond it, the sorts of the Parquet export spill to disk beside the database."""
+
+
+INSERT_CHUNK_ROWS = 20_000
+"""Rows turned into one Arrow table at a time: a site's hundreds of thousands of rows are never
+held twice over (as dicts and as columns) all at once."""
+
+
+class RowStream(Protocol):
+    """Rows a batch makes only when they are written, a chunk at a time: a site's comparisons and
+    records give more than a million rows, which as dicts would outweigh everything else a run
+    holds. A chunk maps table names to rows; a history table's rows are its current values."""
+
+    @property
+    def tables(self) -> frozenset[str]:
+        """The tables its chunks fill (none when it has nothing to give)."""
+        ...
+
+    def chunks(self) -> Iterator[Mapping[str, Sequence[Mapping[str, object]]]]:
+        """The rows, a chunk at a time."""
+        ...
 
 
 @dataclass
@@ -51,6 +75,7 @@ class Batch:
 
     Attributes:
         rows: table name -> rows (dicts keyed by column name; missing columns are NULL).
+        streams: rows made as they are written (:class:`RowStream`), inserted after ``rows``.
         replace: table name -> key tuples (in the table's ``replace_by`` order) whose existing
             rows are deleted before the new rows go in.
         truncate: tables whose existing rows are all deleted first (full-state tables).
@@ -62,6 +87,7 @@ class Batch:
     replace: dict[str, list[tuple[object, ...]]] = field(default_factory=dict)
     truncate: set[str] = field(default_factory=set)
     history: dict[str, list[dict[str, object]]] = field(default_factory=dict)
+    streams: list[RowStream] = field(default_factory=list)
 
     def add(self, table: str, rows: Sequence[Mapping[str, object]]) -> None:
         self.rows.setdefault(table, []).extend(dict(r) for r in rows)
@@ -72,7 +98,8 @@ class Batch:
     def touched(self) -> set[str]:
         """The tables this batch changes: rows to insert, keys to replace, truncated, history to fold."""
         return ({name for name, rows in self.rows.items() if rows} | {name for name, keys in self.replace.items() if keys}
-                | set(self.truncate) | {name for name, current in self.history.items() if current})
+                | set(self.truncate) | {name for name, current in self.history.items() if current}
+                | {name for stream in self.streams for name in stream.tables})
 
 
 @dataclass(frozen=True)
@@ -174,7 +201,7 @@ def _schema_complete(con: duckdb.DuckDBPyConnection) -> bool:
         view in present for view in VIEWS)
 
 
-def _apply(con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
+def _apply(con: duckdb.DuckDBPyConnection, batch: Batch, after_chunk: Callable[[], None] | None = None) -> None:
     for name in sorted(batch.truncate):
         con.execute(f'DELETE FROM "{TABLES_BY_NAME[name].name}"')
     for name, keys in sorted(batch.replace.items()):
@@ -188,15 +215,52 @@ def _apply(con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
         with registered(con, "_keys", key_table):
             con.execute(f'DELETE FROM "{table.name}" t USING _keys k WHERE {cond}')
     for name, rows in sorted(batch.rows.items()):
-        table = TABLES_BY_NAME[name]
-        if not rows:
-            continue
-        cols = ", ".join(f'"{c}"' for c in table.column_names)
-        with registered(con, "_rows", arrow_table(table, rows)):
-            con.execute(f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM _rows')
-    for name, current in sorted(batch.history.items()):
+        _insert(con, name, rows)
+    # A history table's current values are gathered in a temporary table, then folded in once.
+    gathered: set[str] = set()
+
+    def gather(name: str, current: Sequence[Mapping[str, object]]) -> None:
+        if name not in gathered:
+            con.execute(f'CREATE OR REPLACE TEMP TABLE {_current(name)} AS SELECT * FROM "{name}" LIMIT 0')
+            gathered.add(name)
+        _insert(con, name, current, into=_current(name))
+
+    for stream in batch.streams:
+        for chunk in stream.chunks():
+            for name, rows in chunk.items():
+                if rows and name in HISTORY_KEYS:
+                    gather(name, rows)
+                elif rows:
+                    _insert(con, name, rows)
+            if after_chunk is not None:
+                after_chunk()
+    for name, current in batch.history.items():
         if current:
-            _apply_history(con, name, current)
+            gather(name, current)
+    for name in sorted(gathered):
+        try:
+            apply_history_from(con, name, _current(name))
+        finally:
+            con.execute(f"DROP TABLE IF EXISTS {_current(name)}")
+
+
+def _quoted(name: str) -> str:
+    return f'"{name}"'
+
+
+def _current(name: str) -> str:
+    """The temporary table (quoted) where history table ``name``'s current values are gathered."""
+    return _quoted(f"_current_{name}")
+
+
+def _insert(con: duckdb.DuckDBPyConnection, name: str, rows: Sequence[Mapping[str, object]], into: str | None = None) -> None:
+    """Insert ``rows`` of table ``name`` (into the table ``into``, quoted, of the same columns, when given),
+    :data:`INSERT_CHUNK_ROWS` at a time through Arrow."""
+    table = TABLES_BY_NAME[name]
+    cols = ", ".join(f'"{c}"' for c in table.column_names)
+    for start in range(0, len(rows), INSERT_CHUNK_ROWS):
+        with registered(con, "_rows", arrow_table(table, rows[start:start + INSERT_CHUNK_ROWS])):
+            con.execute(f'INSERT INTO {into or _quoted(table.name)} ({cols}) SELECT {cols} FROM _rows')
 
 
 @contextmanager
@@ -211,11 +275,6 @@ def registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> It
             con.unregister(name)
         raise
     con.unregister(name)
-
-
-def _apply_history(con: duckdb.DuckDBPyConnection, name: str, current: list[dict[str, object]]) -> None:
-    with registered(con, "_cur", arrow_table(TABLES_BY_NAME[name], current)):
-        apply_history_from(con, name, "_cur")
 
 
 def apply_history_from(con: duckdb.DuckDBPyConnection, name: str, source: str) -> None:
@@ -335,8 +394,11 @@ def _prune_versions(output_dir: Path, keep: str) -> None:
 
 def _remove_leftovers(output_dir: Path) -> None:
     """Staging files of runs that were killed (they were never visible as outputs)."""
-    for path in output_dir.glob(f".{DB_NAME}.*.staging*"):
-        path.unlink(missing_ok=True)
+    for path in output_dir.glob(f".{DB_NAME}.*.staging*"):  # the database, its WAL and DuckDB's spill folder
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
     for path in output_dir.glob(f".{PARQUET_LINK}.swap"):
         path.unlink(missing_ok=True)
 
@@ -404,7 +466,7 @@ def staged_output(output_dir: Path, version: str, unchanged: Collection[str] = (
     try:
         if database.exists():
             shutil.copyfile(database, staging)
-        con = duckdb.connect(str(staging))
+        con = duckdb.connect(str(staging), config={"memory_limit": STAGING_MEMORY_LIMIT})
         try:
             _ensure_schema(con)
             yield con
@@ -430,17 +492,29 @@ def staged_output(output_dir: Path, version: str, unchanged: Collection[str] = (
     except BaseException:
         staging.unlink(missing_ok=True)
         Path(f"{staging}.wal").unlink(missing_ok=True)
+        shutil.rmtree(f"{staging}.tmp", ignore_errors=True)  # DuckDB's spill folder
         if not swapped:
             shutil.rmtree(version_dir, ignore_errors=True)
         raise
     _prune_versions(output_dir, keep=version)
 
 
-def apply_batch(con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
-    """Apply one batch (deletes, inserts, history) in one transaction."""
+def apply_batch(con: duckdb.DuckDBPyConnection, batch: Batch, *, private: bool = False) -> None:
+    """Apply one batch (deletes, inserts, history) in one transaction; in a database nobody else
+    sees until it is published whole (``private``: a staged copy), committed after each chunk
+    of its streams as well.
+
+    DuckDB holds a transaction's new rows in memory, uncompressed, until it commits: a site's
+    run (a million rows, 150 MB of cached records' JSON) held about 1.5 GiB more at once.
+    """
     con.execute("BEGIN")
+
+    def commit() -> None:
+        con.execute("COMMIT")
+        con.execute("BEGIN")
+
     try:
-        _apply(con, batch)
+        _apply(con, batch, commit if private else None)
     except BaseException:
         _rollback(con)
         raise
@@ -501,7 +575,7 @@ def write_outputs(batch: Batch, output_dir: Path, version: str, *, link_unchange
     interrupted = interrupted_publish(output_dir) not in (None, version)
     unchanged = {t.name for t in ALL_TABLES} - batch.touched() if link_unchanged and not interrupted else set()
     with staged_output(output_dir, version, unchanged) as con:
-        apply_batch(con, batch)
+        apply_batch(con, batch, private=True)  # a failed write discards the staged copy whole
     database = output_dir / DB_NAME
     return LoadResult(database=database, parquet_dir=output_dir / PARQUET_LINK, row_counts=row_counts(database))
 
