@@ -502,7 +502,7 @@ def load_snapshots(
     progress = progress or NoProgress()
     progress.start("registry snapshots", len(jobs.entries))
     loaded = []
-    for entry, cached in zip(jobs.entries, jobs.cached, strict=True):
+    for entry, cached in spared_as_they_come(zip(jobs.entries, jobs.cached, strict=True)):
         progress.advance(entry.path)
         loaded.append(load_snapshot(store, entry, cached))
     progress.finish()
@@ -533,7 +533,8 @@ def reconcile_pages(docs: Sequence[ExtractedDocument], inputs: Sequence[PageReco
     """Every stated fact of each document against the records it needs (:func:`page_inputs`)."""
     from pipeline.reconcile import reconcile_page
 
-    return [row for doc, page in zip(docs, inputs, strict=True) for row in reconcile_page(doc, page)]
+    pages = spared_as_they_come(zip(docs, inputs, strict=True), every=50)
+    return [row for doc, page in pages for row in reconcile_page(doc, page)]
 
 
 def reconcile_documents(docs: Sequence[ExtractedDocument], records: RecordSet) -> list[ReconciliationRow]:
@@ -543,20 +544,40 @@ def reconcile_documents(docs: Sequence[ExtractedDocument], records: RecordSet) -
         return reconcile_pages(docs, inputs)
 
 
+_spared_depth = 0
+
+
 @contextmanager
 def records_spared() -> Iterator[None]:
     """Every object alive now (a run's records and their index) left out of cyclic garbage
-    collection inside the block.
+    collection inside the block (until the outermost such block ends).
 
     They live for the whole run and hold no cycles to free; a collection walks them all, and
     pages allocate enough to set one off every few pages, which made a page's time grow with
     the store.
     """
+    global _spared_depth
     gc.freeze()
+    _spared_depth += 1
     try:
         yield
     finally:
-        gc.unfreeze()
+        _spared_depth -= 1
+        if not _spared_depth:
+            gc.unfreeze()
+
+
+SPARE_EVERY = 500
+
+
+def spared_as_they_come(items: Iterable[T], every: int = SPARE_EVERY) -> Iterator[T]:
+    """``items``, and inside :func:`records_spared`, every ``every`` of them the objects then
+    alive spared too: records parsed one after another would otherwise be walked again by each
+    full collection their growing number sets off (a third of the time spent parsing 20,000)."""
+    for n, item in enumerate(items, 1):
+        yield item
+        if _spared_depth and not n % every:
+            gc.freeze()
 
 
 MAX_TASKS = 64

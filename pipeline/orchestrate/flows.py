@@ -220,7 +220,7 @@ def _results(
     """Each future's results, in order, reporting progress as they arrive."""
     progress.start("registry snapshots", total)
     results = []
-    for future in futures:
+    for future in stages.spared_as_they_come(futures, every=1):  # a future is a batch of snapshots
         for item in future.result():
             results.append(item)
             progress.advance(item.entry.path)
