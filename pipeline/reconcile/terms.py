@@ -452,9 +452,17 @@ TITLE_STOP_WORDS = STOP_WORDS | frozenset(
 )
 
 
-@_memo_list
 def title_tokens(text: str, drop: re.Pattern[str] | None = None) -> list[str]:
     """Words of a title that tell trials apart: no stop words, no names of the page's drug."""
+    if drop is not None and drop.search(fold(text)) is None:
+        # Nothing of the page's drug to drop: the title's words as remembered from every other
+        # page (each page has a pattern of its own, so keyed on it they were made again per page).
+        drop = None
+    return _title_tokens(text, drop)
+
+
+@_memo_list
+def _title_tokens(text: str, drop: re.Pattern[str] | None) -> list[str]:
     folded = fold(text)
     if drop is not None:
         folded = drop.sub(" ", folded)
