@@ -20,6 +20,7 @@ escaped, and only http(s) URLs become links.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -85,9 +86,14 @@ def safe_url(url: str | None) -> str | None:
     return url if parts.scheme.lower() in ("http", "https") and parts.netloc else None
 
 
+_NOT_IN_ANCHOR = re.compile(r"[^A-Za-z0-9]+")
+
+
+@lru_cache(maxsize=1 << 14)
 def anchor(*parts: str) -> str:
-    """An HTML id made of ``parts``: letters, digits and '-' only."""
-    return "-".join(re.sub(r"[^A-Za-z0-9]+", "-", p).strip("-") for p in parts)
+    """An HTML id made of ``parts``: letters, digits and '-' only (cached: a site's reports link the
+    same trials and fields page after page)."""
+    return "-".join(_NOT_IN_ANCHOR.sub("-", p).strip("-") for p in parts)
 
 
 def _link(url: str | None, text: str) -> str:
