@@ -90,15 +90,15 @@ def test_pages_of_a_folder_stand_apart_by_document_id_on_either_runner(runs):
 
 # -- a generated site: pages spread over the cluster, not only snapshots ---------------------------
 
-SITE_PAGES, SITE_RECORDS = 80, 120
+SITE_PAGES, SITE_RECORDS = 200, 300
 
 
 @pytest.fixture(scope="module")
 def site_runs(prefect_harness, cluster, tmp_path_factory):
-    """80 generated pages over 120 records: (default runner summary, Dask summary, the Dask tasks).
+    """200 generated pages over 300 records (as the issue asks): (default runner summary, Dask summary, the Dask tasks).
 
     More pages than ``stages.MAX_TASKS``, so that each extract and reconcile task takes a batch of
-    pages (two), as on a real site; more pages than that only cost time."""
+    pages (four), as on a real site."""
     from distributed import Client, get_task_stream
 
     from conftest import SHARED
