@@ -160,8 +160,8 @@ def _stored_documents(store: SnapshotStore) -> dict[Path, str]:
     return {store.path_of(e).resolve(): e.url for e in store.entries() if e.registry == "document"}
 
 
-def _source(path: Path, stored: dict[Path, str]) -> DocumentSource:
-    resolved = path.resolve()
+def _source(path: Path, stored: dict[Path, str], resolved: Path | None = None) -> DocumentSource:
+    resolved = resolved or path.resolve()
     return DocumentSource(path, stored.get(resolved, resolved.as_uri()))
 
 
@@ -186,9 +186,10 @@ def document_sources(paths: Sequence[Path], store: SnapshotStore) -> list[Docume
     sources = []
     stored = _stored_documents(store)  # read once: a site's folder holds thousands of pages
     for page in pages:
-        if page.resolve() not in seen:
-            seen.add(page.resolve())
-            sources.append(_source(page, stored))
+        resolved = page.resolve()  # once: a site's folder holds thousands of pages
+        if resolved not in seen:
+            seen.add(resolved)
+            sources.append(_source(page, stored, resolved))
     return sources
 
 
