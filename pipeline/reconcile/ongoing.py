@@ -142,9 +142,10 @@ def title_candidates(doc: ExtractedDocument, index: RecordIndex, page_ids: Seque
     """Every title and official title of the index's records, every clinicaltrials.eu reference
     with a known trial, and the page's sentences about each trial (joined, one candidate per trial)."""
     out: list[TitleCandidate] = []
+    trial_id_of = index.document_trial_ids(page_ids)
     for loaded in index.records:
         rec = loaded.record
-        trial_id = index.document_trial_id(rec, page_ids)
+        trial_id = trial_id_of(rec)
         if registry_of(trial_id) is None:  # a clinicaltrials.eu page that names no trial number
             continue
         link = next((r.link for r in index.reach(trial_id) if r.record is rec and r.reach == "candidate"), None)

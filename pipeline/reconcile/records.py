@@ -434,15 +434,25 @@ class RecordIndex:
         that trial's candidate: whoever reaches it through the page's number (:meth:`reach`)
         learns that the link is not confirmed, so its verdicts stay unverifiable.
         """
+        return self.document_trial_ids(page_ids)(record)
+
+    def document_trial_ids(self, page_ids: Iterable[str]) -> Callable[[TrialRecord], str]:
+        """:meth:`document_trial_id` for many records of one page: what every page number
+        reaches is looked up once, not once per record."""
         ids = sorted({_norm(i) for i in page_ids})
-        if _norm(record.trial_id) in ids:
-            return record.trial_id
-        for strength in ("confirmed", "candidate"):
-            for page_id in ids:
-                if any(r.record is record and (r.reach == "candidate") == (strength == "candidate")
-                       for r in self._all_reached(page_id)):
-                    return page_id
-        return record.trial_id
+        own = set(ids)
+        firm: dict[int, str] = {}
+        candidate: dict[int, str] = {}
+        for page_id in ids:  # sorted: the first page number reaching a record is its number
+            for r in self._all_reached(page_id):
+                (candidate if r.reach == "candidate" else firm).setdefault(id(r.record), page_id)
+
+        def of(record: TrialRecord) -> str:
+            if _norm(record.trial_id) in own:
+                return record.trial_id
+            return firm.get(id(record)) or candidate.get(id(record)) or record.trial_id
+
+        return of
 
 
 def _preference(reached: ReachedRecord) -> tuple[int, int, float, str]:
