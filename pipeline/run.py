@@ -259,7 +259,7 @@ def run_pipeline(
             with publishing(output_dir, run_id):
                 # After an interrupted publish the published Parquet files may not be the database's.
                 result = steps.write(batch, output_dir, run_id, link_unchanged=not interrupted)
-                # The batch's row dictionaries are as large as the rows: freed before the reports are made.
+                # The batch's own row dictionaries (the snapshots' among them) freed before the reports are made.
                 registry_counts, batch = batch.rows.get("run_registry_counts", []), None
                 if docs:  # with no page reconciled again, the last reports stand
                     [report, *_] = steps.report(reports, output_dir, baseline_dir)

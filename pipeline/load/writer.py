@@ -458,6 +458,7 @@ def staged_output(output_dir: Path, version: str, unchanged: Collection[str] = (
     output_dir.mkdir(parents=True, exist_ok=True)
     database = output_dir / DB_NAME
     staging = output_dir / f".{DB_NAME}.{version}.staging"
+    spill = f"{staging}.tmp"  # DuckDB's spill folder, beside the staged file
     version_dir = output_dir / VERSIONS_DIR / version
     swapped = False
     _remove_leftovers(output_dir)
@@ -466,7 +467,7 @@ def staged_output(output_dir: Path, version: str, unchanged: Collection[str] = (
     try:
         if database.exists():
             shutil.copyfile(database, staging)
-        con = duckdb.connect(str(staging), config={"memory_limit": STAGING_MEMORY_LIMIT})
+        con = duckdb.connect(str(staging), config={"memory_limit": STAGING_MEMORY_LIMIT, "temp_directory": spill})
         try:
             _ensure_schema(con)
             yield con
@@ -492,7 +493,7 @@ def staged_output(output_dir: Path, version: str, unchanged: Collection[str] = (
     except BaseException:
         staging.unlink(missing_ok=True)
         Path(f"{staging}.wal").unlink(missing_ok=True)
-        shutil.rmtree(f"{staging}.tmp", ignore_errors=True)  # DuckDB's spill folder
+        shutil.rmtree(spill, ignore_errors=True)
         if not swapped:
             shutil.rmtree(version_dir, ignore_errors=True)
         raise

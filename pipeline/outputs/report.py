@@ -20,11 +20,11 @@ escaped, and only http(s) URLs become links.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from html import escape
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit

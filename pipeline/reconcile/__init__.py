@@ -36,9 +36,9 @@ value less specific than the registry's (or the reverse) is a match that says so
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from pipeline.models import ExtractedDocument, ReconciliationRow, TrialLink
 from pipeline.reconcile.claims import claim_rows, table_rows

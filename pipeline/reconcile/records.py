@@ -425,8 +425,8 @@ class RecordIndex:
                 best[(ident.registry, ident.registry_id)] = ident
         return sorted(best.values(), key=lambda i: (_REACH_ORDER[i.reach], i.registry, i.registry_id))
 
-    def document_trial_id(self, record: TrialRecord, page_ids: Iterable[str]) -> str:
-        """The number the page uses for the trial of ``record`` (the record's own id if none).
+    def document_trial_ids(self, page_ids: Iterable[str]) -> Callable[[TrialRecord], str]:
+        """For a record of the page, the number the page uses for its trial (the record's own id if none).
 
         A record counts as the page trial's when reached from it by the same id or a confirmed
         link, else by a candidate link; the page's own number wins, then the first page number
@@ -434,11 +434,7 @@ class RecordIndex:
         that trial's candidate: whoever reaches it through the page's number (:meth:`reach`)
         learns that the link is not confirmed, so its verdicts stay unverifiable.
         """
-        return self.document_trial_ids(page_ids)(record)
-
-    def document_trial_ids(self, page_ids: Iterable[str]) -> Callable[[TrialRecord], str]:
-        """:meth:`document_trial_id` for many records of one page: what every page number
-        reaches is looked up once, not once per record."""
+        # What every page number reaches is looked up once, not once per record.
         ids = sorted({_norm(i) for i in page_ids})
         own = set(ids)
         firm: dict[int, str] = {}
