@@ -27,7 +27,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pipeline import run, stages
 from pipeline.errors import InputError
 from pipeline.load.writer import Batch, LoadResult, output_errors
-from pipeline.models import ExtractedDocument, ReconciliationRow, SnapshotEntry
+from pipeline.models import ExtractedDocument, ReconciliationRow, SharedParts, SnapshotEntry
 from pipeline.orchestrate.progress import Progress, make_progress
 from pipeline.paths import DEFAULT_BASELINE_DIR, DEFAULT_OUTPUT_DIR, DEFAULT_SNAPSHOTS_DIR
 from pipeline.reconcile import PageRecords
@@ -82,7 +82,9 @@ def load_snapshot_task(
     extra: int = 0,
 ) -> list[stages.SnapshotRecords]:
     """Parse some registry snapshots (the first named ``first``), or reuse last run's records of the same bytes."""
-    return [stages.load_snapshot(store, entry, raw) for entry, raw in zip(entries.value, cached.value, strict=True)]
+    shared = SharedParts()
+    return [stages.load_snapshot(store, entry, raw, shared)
+            for entry, raw in zip(entries.value, cached.value, strict=True)]
 
 
 @_task(name="reconcile")
