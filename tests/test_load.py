@@ -148,3 +148,16 @@ def test_streamed_history_values_are_folded_in_with_those_given_at_once(tmp_path
         got = con.execute("SELECT trial_id, value, valid_to IS NULL FROM trial_history ORDER BY 1, valid_from").fetchall()
     assert got == [("NCT00000001", "RECRUITING", False), ("NCT00000001", "COMPLETED", True),
                    ("NCT00000002", "WITHDRAWN", True)]
+
+
+def test_a_table_too_wide_for_the_memory_cap_is_exported_under_a_larger_one(tmp_path, monkeypatch, caplog):
+    from pipeline.load import writer
+
+    monkeypatch.setattr(writer, "STAGING_MEMORY_LIMIT", "4MB")  # sorting 5,000 wide rows needs more
+    batch = Batch()
+    batch.add("documents", [{"document_id": f"d{n:05}", "title": "t" * 400, "run_id": "r1"} for n in range(5000)])
+    result = write_outputs(batch, tmp_path, "r1")
+    exported = pq.read_table(result.parquet_dir / "documents.parquet")
+    assert exported.num_rows == 5000
+    assert exported.column("document_id").to_pylist() == sorted(exported.column("document_id").to_pylist())
+    assert "exporting documents" in caplog.text and "ran out of DuckDB's" in caplog.text
