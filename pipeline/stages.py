@@ -224,6 +224,7 @@ def extract_pages(
     extracted_at = now or datetime.now(UTC)
     owners = dict(taken or {})
     docs = []
+    shared = SharedParts()  # a site's pages repeat their facts' fields sets and values by the thousand
     for page in pages:
         source = page.source
         doc = page.extracted or _extract(page, extracted_at)
@@ -232,7 +233,7 @@ def extract_pages(
             doc_id = f"{doc_id}-{sha256_bytes(source.source_url.encode())[:8]}"
             doc = _extract(page, doc.document.extracted_at, doc_id)
         owners.setdefault(doc_id, source.source_url)
-        docs.append(doc)
+        docs.append(shared.record(doc))
     return docs
 
 
