@@ -17,9 +17,12 @@ from pathlib import Path
 import duckdb
 
 from pipeline.constants import VERDICT_ORDER
-from pipeline.models import ReconciliationRow
+from pipeline.models import Evidence, ReconciliationRow
 from pipeline.outputs.baseline import CheckResult, check, load_baseline
 from pipeline.outputs.report import PageSummary, SiteOverview
+
+_NOT_READ = Evidence()
+"""The evidence of a stored discrepancy, which the site report does not show (frozen: one for all)."""
 
 # What a baseline entry matches on (pipeline.outputs.baseline.row_key), the verdict and the detail.
 _ROW_COLUMNS = ("document_id", "claim_id", "trial_id", "field", "stated_value", "registry_value", "registry",
@@ -38,8 +41,10 @@ def stored_checks(con: duckdb.DuckDBPyConnection, baseline_dir: Path) -> dict[st
     for values in con.execute(f"SELECT {cols} FROM reconciliation WHERE verdict IN ('mismatch', 'partial') "
                               "ORDER BY document_id, claim_id").fetchall():
         # Rows this code validated before writing them, read back typed by the table's columns: a
-        # site's thousands of discrepancies validated again were half of a warm run's report.
-        row = ReconciliationRow.model_construct(**dict(zip(_ROW_COLUMNS, values, strict=True)))
+        # site's thousands of discrepancies validated again were half of a warm run's report. Every
+        # field is given: pydantic inspects a default factory's signature for each field left out.
+        row = ReconciliationRow.model_construct(**dict(zip(_ROW_COLUMNS, values, strict=True)),
+                                                score=None, evidence=_NOT_READ)
         by_doc.setdefault(row.document_id, []).append(row)
     counts: dict[str, Counter[str]] = {}
     for doc_id, verdict, n in con.execute(
