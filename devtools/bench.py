@@ -497,13 +497,14 @@ def measure_page_time(workdir: Path, small: int, repeat: int) -> dict[str, Any]:
     import gc
 
     from pipeline import stages
-    from pipeline.load.incremental import read_previous_state, records_from_json
+    from pipeline.load.incremental import load_cached, read_previous_state, records_from_json
     from pipeline.reconcile import LoadedRecord, RunRecords, reconcile_page
     from devtools.site import study_facts, write_pages
     from pipeline.store.snapshots import SnapshotStore
 
     store = SnapshotStore(workdir / "site" / "store")
     cache = read_previous_state(workdir / "site-output" / "trialrecon.duckdb").cached_records
+    load_cached(cache, cache)  # every record, in one query
     loaded = [LoadedRecord(record, entry) for entry in store.entries()
               if (raw := cache.get((entry.path, entry.sha256))) for record in records_from_json(raw)]
     import orjson

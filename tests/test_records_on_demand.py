@@ -14,7 +14,10 @@ from conftest import REPO, SHARED
 from devtools.bench import build_corpus
 from devtools.site import build_site, change_one_page, change_one_record
 from pipeline import run, stages
-from pipeline.load.incremental import code_version, read_previous_state, records_json
+from pipeline.errors import OutputError
+from pipeline.load.incremental import (
+    CachedJSON, RecordCache, code_version, read_previous_state, records_from_json, records_json, sha_key,
+)
 from pipeline.load.writer import DB_NAME
 from pipeline.reconcile.records import LazyRecord, cached_records, keys_from_json, keys_json, record_key
 from pipeline.registries import parse_snapshot
@@ -114,6 +117,57 @@ def test_a_cached_record_sent_to_another_process_is_validated_there_to_the_same_
     sent = pickle.loads(pickle.dumps(held))
     assert (held.materialised, sent.materialised) == (False, False)
     assert (sent.key, sent.record) == (record_key(record), record)
+
+
+def test_warm_run_with_one_page_changed_reads_the_cached_json_of_only_the_records_that_page_reaches(site, tmp_path):
+    _run(site, tmp_path / "out")
+    change_one_page(site)
+    inputs = run.read_inputs([site.pages], site.store)
+    previous = read_previous_state(tmp_path / "out" / DB_NAME)
+    plan = stages.plan_run(inputs.pages, inputs.store, previous)
+    done = run.reconcile(inputs, run.Steps(), lambda docs: {}, previous, plan.basis, verified=plan.verified)
+    [page] = done.page_records
+    assert previous.cached_records.read == len({loaded.entry.path for loaded in page.records})
+    assert previous.cached_records.read < len(previous.cached_records) / 2
+
+
+def test_after_a_change_of_code_the_whole_record_cache_is_read_in_one_query(site, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    _run(site, out)
+    with duckdb.connect(str(out / DB_NAME)) as con:
+        con.execute("UPDATE record_keys SET key_version = 'older code'")  # every record validated as loaded
+    previous = read_previous_state(out / DB_NAME)
+    cache = previous.cached_records
+    queries = []
+    real_load = RecordCache.load
+    monkeypatch.setattr(RecordCache, "load", lambda self, keys: (queries.append(1), real_load(self, keys))[1])
+    jobs = stages.plan_snapshots(SnapshotStore(site.store).pinned(), previous)
+    stages.load_snapshots(SnapshotStore(site.store).pinned(), jobs)
+    assert cache.read == len(cache) > 100
+    assert len(queries) == 1
+
+
+def test_a_cached_record_sent_to_a_worker_carries_its_json_and_needs_no_database(site, tmp_path):
+    out = tmp_path / "out"
+    _run(site, out)
+    cache = RecordCache.of(out / DB_NAME)
+    path, sha = key = min(cache)
+    stored_keys = read_previous_state(out / DB_NAME).keys_by_sha()[sha_key(path, sha)]
+    [held, *_] = cached_records(CachedJSON(cache, key), stored_keys)
+    sent = pickle.dumps(held)
+    shutil.rmtree(out)
+    assert pickle.loads(sent).record == records_from_json(cache[key])[0]
+
+
+def test_a_record_cache_that_no_longer_holds_a_snapshot_is_an_output_error_naming_the_database(site, tmp_path):
+    out = tmp_path / "out"
+    _run(site, out)
+    cache = RecordCache.of(out / DB_NAME)
+    path, sha = key = min(cache)
+    with duckdb.connect(str(out / DB_NAME)) as con:
+        con.execute("DELETE FROM record_cache WHERE snapshot_path = ?", [path])
+    with pytest.raises(OutputError, match=f"{DB_NAME}.*{path}"):
+        cache[key]
 
 
 def test_a_lazy_record_needs_its_record_or_its_key_and_cache():

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -19,6 +19,7 @@ import duckdb
 from pydantic import TypeAdapter
 
 from pipeline.constants import REGISTRIES
+from pipeline.errors import OutputError
 from pipeline.models import SnapshotEntry, TrialRecord
 from pipeline.paths import PACKAGE_DIR
 
@@ -47,7 +48,7 @@ class PreviousState:
     def __init__(
         self,
         snapshot_shas: dict[str, str] | None = None,
-        cached_records: dict[tuple[str, str], str] | None = None,
+        cached_records: Mapping[tuple[str, str], str] | None = None,
         fingerprint: str | None = None,
         *,
         database: Path | None = None,
@@ -65,15 +66,17 @@ class PreviousState:
         self._pages: dict[str, PageBasis] | None = None
 
     @property
-    def cached_records(self) -> dict[tuple[str, str], str]:
-        """(snapshot path, sha256) -> the records parsed from it last time, as JSON."""
+    def cached_records(self) -> Mapping[tuple[str, str], str]:
+        """(snapshot path, sha256) -> the records parsed from it last time, as JSON (read from
+        the database snapshot by snapshot as asked for: :class:`RecordCache`)."""
         if self._cached_records is None:
-            self._cached_records = _read_record_cache(self._database) if self._database else {}
+            self._cached_records = RecordCache.of(self._database) if self._database else {}
         return self._cached_records
 
-    def records_by_sha(self) -> dict[tuple[str, str], str]:
-        """:attr:`cached_records` by :func:`sha_key` (the snapshot's folder and sha256), whatever its path."""
-        return {sha_key(path, sha): raw for (path, sha), raw in self.cached_records.items()}
+    def cache_keys_by_sha(self) -> dict[tuple[str, str], tuple[str, str]]:
+        """The keys of :attr:`cached_records` by :func:`sha_key` (the snapshot's folder and
+        sha256): the same bytes' records are found whatever their path."""
+        return {sha_key(path, sha): (path, sha) for path, sha in self.cached_records}
 
     def keys_by_sha(self) -> dict[tuple[str, str], str]:
         """The keys of the cached records (``record_keys``, as JSON) by :func:`sha_key`, those the
@@ -133,10 +136,100 @@ def _read_state(con: duckdb.DuckDBPyConnection, database: Path) -> PreviousState
                          document_urls=urls, snapshot_stats=stats)
 
 
-def _read_record_cache(database: Path) -> dict[tuple[str, str], str]:
-    # Records parsed by another version of the parsers are parsed again: a parser that learnt
-    # to read a field must not be shadowed by what the old one made of the bytes.
-    return _read_by_snapshot(database, "record_cache", "records_json", "parser_version", parser_version())
+READ_WHOLE_CACHE_ABOVE = 500
+"""Snapshots asked for at once beyond which the whole record cache is read: filtering every row
+against a list that long costs more than reading it all."""
+
+
+class RecordCache(Mapping[tuple[str, str], str]):
+    """``record_cache``'s JSON made by this code's parsers, by (snapshot path, sha256).
+
+    Which snapshots it holds is read at once; their JSON only for the snapshots asked for, and
+    kept (:meth:`load` reads many in one query). A warm run needs the records of the pages it
+    reconciles, not the whole store's: at 20,000 records the cache is 155 MB of JSON, and
+    reading it all was a twentieth of a one-page run. Records parsed by another version of the
+    parsers are not there: a parser that learnt to read a field must not be shadowed by what
+    the old one made of the bytes.
+    """
+
+    def __init__(self, database: Path, keys: Iterable[tuple[str, str]]) -> None:
+        self.database = database
+        self._keys = frozenset(keys)
+        self._json: dict[tuple[str, str], str] = {}
+
+    @classmethod
+    def of(cls, database: Path) -> RecordCache:
+        """The cache of ``database`` (empty when its table cannot be read: nothing is reused)."""
+        try:
+            with duckdb.connect(str(database), read_only=True) as con:
+                keys = con.execute("SELECT snapshot_path, sha256 FROM record_cache WHERE parser_version = ?",
+                                   [parser_version()]).fetchall()
+        except duckdb.Error:
+            keys = []
+        return cls(database, keys)
+
+    def __getitem__(self, key: tuple[str, str]) -> str:
+        if key not in self._keys:
+            raise KeyError(key)
+        if key not in self._json:
+            self.load([key])
+        return self._json[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    @property
+    def read(self) -> int:
+        """How many snapshots' JSON has been read so far."""
+        return len(self._json)
+
+    def load(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Read the JSON of those of ``keys`` it holds and has not read yet, in one query.
+
+        Raises:
+            OutputError: the database can no longer be read, or no longer holds one of them.
+        """
+        wanted = {key for key in keys if key in self._keys and key not in self._json}
+        if not wanted:
+            return
+        query = "SELECT snapshot_path, sha256, records_json FROM record_cache WHERE parser_version = ?"
+        params: list[object] = [parser_version()]
+        if len(wanted) <= READ_WHOLE_CACHE_ABOVE:
+            query += " AND list_contains(?, snapshot_path)"
+            params.append(sorted({path for path, _ in wanted}))
+        try:
+            with duckdb.connect(str(self.database), read_only=True) as con:
+                for path, sha, raw in con.execute(query, params).fetchall():
+                    if (path, sha) in wanted:
+                        self._json[(path, sha)] = raw
+        except duckdb.Error as exc:
+            raise OutputError(self.database, f"its record cache could not be read: {exc}") from exc
+        if missing := wanted - self._json.keys():
+            raise OutputError(self.database, f"its record cache no longer holds the records of {min(missing)[0]}")
+
+
+def load_cached(cache: Mapping[tuple[str, str], str], keys: Iterable[tuple[str, str]]) -> None:
+    """Have ``cache`` read the JSON of ``keys`` in one go (a :class:`RecordCache`; any other
+    mapping holds its values already)."""
+    if isinstance(cache, RecordCache):
+        cache.load(keys)
+
+
+@dataclass(frozen=True)
+class CachedJSON:
+    """The records JSON of one snapshot in a record cache, read when called."""
+
+    cache: Mapping[tuple[str, str], str]
+    key: tuple[str, str]
+
+    def __call__(self) -> str:
+        return self.cache[self.key]
 
 
 def _read_record_keys(database: Path) -> dict[tuple[str, str], str]:

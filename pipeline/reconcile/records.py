@@ -16,12 +16,12 @@ snapshot), so each comparison has one row per registry.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pipeline.ids import registry_of
-from pipeline.load.incremental import records_from_json
+from pipeline.load.incremental import CachedJSON, load_cached, records_from_json
 from pipeline.models import Evidence, ReconciliationRow, SnapshotEntry, TrialLink, TrialRecord, Verdict
 from pipeline.reconcile.terms import title_tokens
 
@@ -83,20 +83,48 @@ def keys_from_json(raw: str) -> list[RecordKey]:
 
 class CachedRecords:
     """The records an earlier run parsed from one snapshot's bytes, as ``record_cache`` keeps them
-    (JSON): validated the first time one of them is asked for, all at once."""
+    (JSON, or where to read it: :class:`CachedJSON`): read and validated the first time one of
+    them is asked for, all at once. Pickled (to a worker) with its JSON read: a worker needs no
+    output database."""
 
     __slots__ = ("_raw", "_records")
 
-    def __init__(self, raw: str) -> None:
-        self._raw: str | None = raw
+    def __init__(self, raw: str | CachedJSON) -> None:
+        self._raw: str | CachedJSON | None = raw
         self._records: list[TrialRecord] | None = None
 
     def get(self, position: int) -> TrialRecord:
         """The record at ``position`` of the snapshot's list."""
         if self._records is None:
             assert self._raw is not None
-            self._records, self._raw = records_from_json(self._raw), None
+            self._records, self._raw = records_from_json(_json_of(self._raw)), None
         return self._records[position]
+
+    @property
+    def unread(self) -> CachedJSON | None:
+        """Where its JSON is still to be read from, if it is."""
+        return self._raw if isinstance(self._raw, CachedJSON) else None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"raw": None if self._raw is None else _json_of(self._raw), "records": self._records}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._raw, self._records = state["raw"], state["records"]
+
+
+def _json_of(raw: str | CachedJSON) -> str:
+    return raw if isinstance(raw, str) else raw()
+
+
+def read_cached_json(records: Iterable[LazyRecord]) -> None:
+    """Read the JSON of the cached ``records`` not yet read, one query per cache rather than one
+    per snapshot (the pages a run reconciles reach hundreds)."""
+    by_cache: dict[int, tuple[Mapping[tuple[str, str], str], list[tuple[str, str]]]] = {}
+    for held in records:
+        if (unread := held.unread) is not None:
+            by_cache.setdefault(id(unread.cache), (unread.cache, []))[1].append(unread.key)
+    for cache, keys in by_cache.values():
+        load_cached(cache, keys)
 
 
 class LazyRecord:
@@ -131,6 +159,11 @@ class LazyRecord:
         return self._record
 
     @property
+    def unread(self) -> CachedJSON | None:
+        """Where the JSON of its (not yet validated) record is still to be read from, if it is."""
+        return self._cached.unread if self._record is None and self._cached is not None else None
+
+    @property
     def materialised(self) -> bool:
         """Whether the whole record is held (parsed in this run, or asked for already)."""
         return self._record is not None
@@ -151,10 +184,11 @@ class LazyRecord:
         return f"LazyRecord({self.key.registry} {self.key.trial_id}, {'whole' if self.materialised else 'key only'})"
 
 
-def cached_records(records_json: str, stored_keys: str | None) -> list[LazyRecord]:
-    """The records of a snapshot an earlier run parsed (``records_json``), held by their stored keys
-    (:func:`keys_json`) and validated only when used; validated now when no keys are stored (or
-    they cannot be read, or do not fit the records): their keys are computed from them."""
+def cached_records(records_json: str | CachedJSON, stored_keys: str | None) -> list[LazyRecord]:
+    """The records of a snapshot an earlier run parsed (``records_json``, or where to read it),
+    held by their stored keys (:func:`keys_json`) and read and validated only when used;
+    validated now when no keys are stored (or they cannot be read, or do not fit the records):
+    their keys are computed from them."""
     keys = None
     if stored_keys is not None:
         try:
@@ -162,7 +196,7 @@ def cached_records(records_json: str, stored_keys: str | None) -> list[LazyRecor
         except KeysError:
             keys = None  # computed again below, and stored again by the run
     if keys is None:
-        return [LazyRecord(record) for record in records_from_json(records_json)]
+        return [LazyRecord(record) for record in records_from_json(_json_of(records_json))]
     cached = CachedRecords(records_json)
     return [LazyRecord(key=key, cached=cached, position=n) for n, key in enumerate(keys)]
 
