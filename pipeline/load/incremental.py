@@ -221,9 +221,10 @@ def load_cached(cache: Mapping[tuple[str, str], str], keys: Iterable[tuple[str, 
         cache.load(keys)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CachedJSON:
-    """The records JSON of one snapshot in a record cache, read when called."""
+    """The records JSON of one snapshot in a record cache, read when called. Equal only to
+    itself: comparing two by value would compare (and so read) their whole caches."""
 
     cache: Mapping[tuple[str, str], str]
     key: tuple[str, str]
