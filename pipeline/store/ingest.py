@@ -33,7 +33,7 @@ from typing import Any
 
 import orjson
 
-from pipeline.load.rows import IngestCounts, LoadError, RunInfo, history_rows, record_rows, run_row
+from pipeline.load.rows import IngestCounts, LoadError, RecordRows, RunInfo, run_row
 from pipeline.errors import ExitStatus, SnapshotError
 from pipeline.files import MiB, read_regular_file, size_problem
 from pipeline.load.writer import (
@@ -51,7 +51,7 @@ from pipeline.stages import new_run_id
 from pipeline.store import ingest_sql
 from pipeline.store.chunks import chunks_of, mapped_ndjson_chunks
 from pipeline.store.study import parse_one
-from pipeline.load.tables import TRIAL_TABLES
+from pipeline.load.tables import HISTORY_KEYS, TRIAL_TABLES
 
 LOG = logging.getLogger("trialrecon")
 
@@ -266,11 +266,10 @@ def _chunk_batch(chunk: Iterable[tuple[str, bytes]], run_id: str, observed_at: d
     keys = list(latest)
     for table in TRIAL_TABLES:
         batch.replace_keys(table.name, keys)
-    history = batch.history.setdefault("trial_history", [])
-    for record, entry in latest.values():
-        for table, rows in record_rows(record, entry).items():
-            batch.rows.setdefault(table, []).extend(_stamp(rows, run_id))
-        history.extend(_stamp(history_rows(record, entry, observed_at), run_id))
+    # Made here, while the collector is paused, rather than streamed on the loader thread.
+    for rows_of in RecordRows(list(latest.values()), run_id, observed_at).chunks():
+        for table, rows in rows_of.items():
+            (batch.history if table in HISTORY_KEYS else batch.rows).setdefault(table, []).extend(rows)
     batch.add("load_errors", [{**vars(e), "run_id": run_id} for e in errors])
     counts.errors.extend(errors)
     return batch
@@ -292,12 +291,6 @@ def _cyclic_gc_paused() -> Iterator[None]:
         if was_enabled:
             gc.enable()
 
-
-def _stamp(rows: list[dict[str, object]], run_id: str) -> list[dict[str, object]]:
-    """``rows`` with ``run_id`` set, in place: they are fresh from record_rows, and copying is the hot path."""
-    for row in rows:
-        row["run_id"] = run_id
-    return rows
 
 
 def _chunks(items: Iterator[tuple[str, bytes]], size: int) -> Iterator[list[tuple[str, bytes]]]:
