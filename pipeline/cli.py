@@ -10,8 +10,10 @@ import argparse
 import json
 import logging
 import math
+import os
 import signal
 import sys
+import tempfile
 import textwrap
 import traceback
 from collections.abc import Sequence
@@ -204,14 +206,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_output_folder(args.output)
     from pipeline.orchestrate.flows import Parcel, flow_on
     from pipeline.orchestrate.server import (
-        LocalServer, choose_for_run, configured_api_url, quiet_temporary_server_shutdown, using_api,
+        LocalServer, choose_for_run, configured_api_url, quiet_temporary_server_shutdown, start_temporary_server,
+        using_api,
     )
 
     # The run goes where the operator looks: the configured server, else the local one if it is up.
     server = choose_for_run(configured_api_url(), LocalServer.from_environ())
     if server.origin == "temporary":
-        print(server.describe(), file=sys.stderr, flush=True)
+        log = Path(tempfile.gettempdir()) / f"trialrecon-temporary-server-{os.getpid()}.log"
+        print(f"{server.describe()}; its own output: {log}", file=sys.stderr, flush=True)
         quiet_temporary_server_shutdown()
+        start_temporary_server(log)
     with using_api(server.api_url):
         summary = flow_on(args.dask_address)(documents=args.documents, output_dir=args.output,
                                              snapshots_dir=args.snapshots, online=args.online,

@@ -434,3 +434,14 @@ def test_a_run_on_a_temporary_server_prints_no_traceback_when_the_server_stops(t
     assert proc.returncode == 0, proc.stderr
     assert "this run uses a temporary one" in proc.stderr
     assert "Traceback" not in proc.stderr and "CancelledError" not in proc.stderr
+
+
+def test_what_a_process_started_with_stderr_sent_to_a_log_prints_goes_to_the_log(tmp_path, capfd):
+    from pipeline.orchestrate.server import stderr_to
+
+    log = tmp_path / "server.log"
+    with stderr_to(log):
+        subprocess.run([sys.executable, "-c", "import sys; sys.stderr.write('Traceback from the server')"], check=True)
+    print("the run's own line", file=sys.stderr)
+    assert "Traceback from the server" in log.read_text()
+    assert capfd.readouterr().err == "the run's own line\n"

@@ -240,6 +240,46 @@ def quiet_temporary_server_shutdown(environ: MutableMapping[str, str] = os.envir
         environ.setdefault(name, value)
 
 
+@contextmanager
+def stderr_to(log: Path) -> Iterator[None]:
+    """This process's standard error (file descriptor 2, so also that of the processes it starts
+    inside the block) appended to ``log``; restored when the block ends."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with log.open("ab") as out:
+            os.dup2(out.fileno(), 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def start_temporary_server(log: Path) -> None:
+    """Start the temporary Prefect server this process's flow runs will use (the one Prefect
+    would start on first use, and stops when the process exits), its process's standard error
+    going to ``log``.
+
+    Prefect starts it with our standard error. As it is stopped, its interpreter may still print
+    a traceback (SQLAlchemy's pool finalizing a connection) that no log level silences, and that
+    would land after the run's summary as if the run had failed.
+
+    Raises:
+        ServerError: it did not start (what it printed is in ``log``).
+    """
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import get_current_settings
+
+    if get_current_settings().api.url:  # Prefect's settings name an API after all: it starts no server
+        return
+    try:
+        with stderr_to(log):
+            SubprocessASGIServer().start()
+    except RuntimeError as exc:  # Prefect's: it timed out, or the process exited
+        raise ServerError("the temporary Prefect server", f"{exc} (its output: {log})") from exc
+
+
 def choose_for_run(configured: str | None, local: LocalServer) -> ServerChoice:
     """The server a one-off ``run`` reports to: the configured one, else the local one if it
     answers, else a temporary one (Prefect starts it; its history is lost with it)."""
