@@ -21,6 +21,8 @@ from pipeline.reconcile.terms import (
     product_is_drug,
     registry_condition_terms,
     term_similarity,
+    title_similarities,
+    title_similarity,
     title_tokens,
     tokens,
 )
@@ -209,3 +211,11 @@ def test_a_product_code_known_as_the_drug_names_it():
     drug = drug_pattern("Aldesleukin")
     assert product_is_drug("ILT-101", drug) == "low-dose interleukin-2 (ILTOO Pharma's IL-2 product)"
     assert product_is_drug("LN-145", drug) is None
+
+
+_TITLE_WORDS = st.lists(st.sampled_from("melanoma renal cell il 2 high dose vaccine phase lung cancer".split()), max_size=6)
+
+
+@given(_TITLE_WORDS, st.lists(_TITLE_WORDS, max_size=8))
+def test_titles_scored_together_score_as_each_pair_alone(words, others):
+    assert title_similarities(words, others) == [title_similarity(words, other) for other in others]

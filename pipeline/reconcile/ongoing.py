@@ -33,7 +33,7 @@ from pipeline.reconcile.records import (
     rows_for_trial,
 )
 from pipeline.reconcile.rules import stated_status_rows
-from pipeline.reconcile.terms import named_products, names_product, title_similarity, title_tokens
+from pipeline.reconcile.terms import named_products, names_product, title_similarities, title_similarity, title_tokens
 from pipeline.registries.vocab import normalize_country
 
 ONGOING_MATCH_THRESHOLD = 85.0
@@ -172,18 +172,25 @@ def _sentences_by_trial(doc: ExtractedDocument) -> dict[str, list[Claim]]:
     return out
 
 
-def resolve_title(title: str, candidates: Sequence[TitleCandidate], drop: re.Pattern[str] | None = None) -> Resolution:
+def resolve_title(
+    title: str, candidates: Sequence[TitleCandidate], drop: re.Pattern[str] | None = None,
+    candidate_words: Sequence[Sequence[str]] | None = None,
+) -> Resolution:
     """The trial whose candidate title is most like ``title``, if clearly so.
 
     Args:
         title: the entry's lay title.
         candidates: titles to choose from (:func:`title_candidates`).
         drop: names to leave out of both titles (the page's drug is in most of them).
+        candidate_words: each candidate's :func:`title_tokens` under ``drop``, when the caller
+            has them (a page's entries share their candidates); worked out here otherwise.
     """
     words = title_tokens(title, drop)
+    if candidate_words is None:
+        candidate_words = [title_tokens(cand.text, drop) for cand in candidates]
     best_by_trial: dict[str, Scored] = {}
-    for cand in candidates:
-        scored = Scored(cand, title_similarity(words, title_tokens(cand.text, drop)))
+    for cand, score in zip(candidates, title_similarities(words, candidate_words), strict=True):
+        scored = Scored(cand, score)
         held = best_by_trial.get(cand.trial_id)
         # Ties go to the first source in sorted order, so the input's order never matters.
         if held is None or (-scored.score, cand.source) < (-held.score, held.candidate.source):
@@ -246,12 +253,15 @@ def resolve_ongoing(
     own and the shortlists of :class:`TitleIndex`) and the page's clinicaltrials.eu references.
     """
     candidates = title_candidates(doc, index, page_ids)
+    candidate_words: list[list[str]] | None = None
     out: dict[int, Resolution] = {}
     for entry in doc.ongoing:
         if entry.trial_id:
             out[entry.position] = Resolution(entry.trial_id, by_page=True)
         else:
-            out[entry.position] = resolve_title(entry.title, candidates, drop)
+            if candidate_words is None:  # once per page, not per entry
+                candidate_words = [title_tokens(cand.text, drop) for cand in candidates]
+            out[entry.position] = resolve_title(entry.title, candidates, drop, candidate_words)
     return out
 
 
