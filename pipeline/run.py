@@ -60,6 +60,7 @@ class RunSummary:
     parquet_dir: Path
     row_counts: dict[str, int]
     documents: list[str]
+    """The ids of the documents this run reconciled (none when nothing changed)."""
     records: int
     parsed: int
     reused: int
@@ -236,7 +237,7 @@ def run_pipeline(
                     result = record_run_only(output_dir, rows, con)
                 return RunSummary(
                     run_id=run_id, database=result.database, parquet_dir=result.parquet_dir,
-                    row_counts=result.row_counts, documents=plan.document_ids, records=0, parsed=0,
+                    row_counts=result.row_counts, documents=[], records=0, parsed=0,
                     reused=plan.snapshot_count, work_done=False, registry_counts=rows["run_registry_counts"],
                     trials_without_records=[], refresh_failures=refresh_failures, findings=findings,
                     fingerprint=plan.fingerprint)

@@ -828,7 +828,6 @@ class RunPlan:
 
     fingerprint: str
     work_needed: bool
-    document_ids: list[str]
     entries: list[SnapshotEntry]
     registry_counts: dict[str, Counter[str]]
     file_stats: dict[str, tuple[int, int]] = field(default_factory=dict)  # path -> (size, mtime_ns)
@@ -875,7 +874,6 @@ def plan_run(pages: Sequence[Page], store: SnapshotStore, previous: PreviousStat
     return RunPlan(
         fingerprint=fp,
         work_needed=fp != previous.fingerprint or unrecorded,
-        document_ids=[page.source.path.name for page in pages],
         entries=entries,
         registry_counts=registry_counts(entries, classify(entries, previous), previous),
         file_stats=stats,
