@@ -10,6 +10,7 @@ their order (for the flow, ``check`` and the bench); the flow wraps each in a ta
 from __future__ import annotations
 
 import gc
+import os
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -861,8 +862,9 @@ def plan_run(pages: Sequence[Page], store: SnapshotStore, previous: PreviousStat
     entries = [e for e in store.entries() if e.registry in REGISTRIES]
     on_disk: dict[str, str] = {}
     stats: dict[str, tuple[int, int]] = {}
+    stats_of = store.stats_of(entries)
     for entry in entries:
-        on_disk[entry.path], stat = _on_disk(store, entry, previous)
+        on_disk[entry.path], stat = _on_disk(store, entry, previous, stats_of[entry.path])
         if stat is not None:
             stats[entry.path] = stat
     side = _side_files_sha(store)
@@ -883,27 +885,26 @@ def plan_run(pages: Sequence[Page], store: SnapshotStore, previous: PreviousStat
 
 
 def _on_disk(
-    store: SnapshotStore, entry: SnapshotEntry, previous: PreviousState
+    store: SnapshotStore, entry: SnapshotEntry, previous: PreviousState,
+    info: os.stat_result | OSError | UnsafePathError,
 ) -> tuple[str, tuple[int, int] | None]:
     """What a snapshot's file holds: 'ok' (its entry's bytes), its actual sha256, 'missing' or
-    'unreadable'; and its (size, mtime_ns) when it is there.
+    'unreadable'; and its (size, mtime_ns) when it is there (``info``: its status, or the
+    error getting it raised: :meth:`SnapshotStore.stats_of`).
 
     A file with the size and modification time the last run verified for the same sha256 is
     trusted without being read; any other is hashed.
     """
-    try:
-        path = store.path_of(entry)
-        info = path.stat()
-    except FileNotFoundError:
+    if isinstance(info, FileNotFoundError):
         return "missing", None
-    except (UnsafePathError, OSError):
+    if isinstance(info, (UnsafePathError, OSError)):
         return "unreadable", None
     stat = (info.st_size, info.st_mtime_ns)
     if previous.snapshot_stats.get(entry.path) == stat and previous.snapshot_shas.get(entry.path) == entry.sha256:
         return "ok", stat
     try:
-        actual = sha256_bytes(path.read_bytes())
-    except OSError:
+        actual = sha256_bytes(store.path_of(entry).read_bytes())
+    except (UnsafePathError, OSError):
         return "unreadable", stat
     return ("ok" if actual == entry.sha256 else actual), stat
 

@@ -202,6 +202,36 @@ def test_store_whose_root_is_a_symlink_still_works(tmp_path):
     assert (real / "ctgov" / "NCT00000001.json").read_bytes() == b"{}"
 
 
+
+def test_the_status_of_a_snapshot_symlinked_outside_the_store_is_refused(tmp_path, outside):
+    store = _store(tmp_path)
+    entry = store.write("ctgov", "NCT00000001", "json", b"{}", registry="ctgov", url="u", provenance="captured")
+    (store.root / "ctgov" / "NCT00000002.json").symlink_to(outside)
+    linked = entry.model_copy(update={"path": "ctgov/NCT00000002.json"})
+    missing = entry.model_copy(update={"path": "ctgov/NCT00000003.json"})
+    stats = store.stats_of([entry, linked, missing])
+    assert stats[entry.path] == (store.root / entry.path).stat()
+    assert isinstance(stats[linked.path], UnsafePathError)
+    assert isinstance(stats[missing.path], FileNotFoundError)
+
+
+def test_the_status_of_a_snapshot_in_a_folder_symlinked_outside_the_store_is_refused(tmp_path, outside):
+    store = _store(tmp_path)
+    store.root.mkdir()
+    (store.root / "ctgov").symlink_to(outside.parent, target_is_directory=True)
+    os.rename(outside, outside.with_name("NCT00000001.json"))
+    entry = SnapshotEntry(path="ctgov/NCT00000001.json", registry="ctgov", url="u",
+                          sha256=sha256_bytes(b'{"secret": true}'), provenance="captured")
+    assert isinstance(store.stats_of([entry])[entry.path], UnsafePathError)
+
+
+def test_the_status_of_a_snapshot_symlinked_inside_the_store_is_its_target(tmp_path):
+    store = _store(tmp_path)
+    entry = store.write("ctgov", "NCT00000001", "json", b"{}", registry="ctgov", url="u", provenance="captured")
+    (store.root / "ctgov" / "NCT00000002.json").symlink_to(store.root / entry.path)
+    alias = entry.model_copy(update={"path": "ctgov/NCT00000002.json"})
+    assert store.stats_of([alias])[alias.path] == (store.root / entry.path).stat()
+
 # -- SQL built from input --------------------------------------------------------------------------
 
 

@@ -229,6 +229,32 @@ class SnapshotStore:
         snapshot_relpath(folder, name, ext)  # validates every segment
         return self._inside(entry.path)
 
+    def stats_of(self, entries: Iterable[SnapshotEntry]) -> dict[str, os.stat_result | OSError | UnsafePathError]:
+        """The status of each entry's file, by path, as ``path_of(entry).stat()`` gives it, or the
+        error it raises (FileNotFoundError, UnsafePathError, OSError).
+
+        A plan looks at every file of the store: each folder is checked for a symlink once, and
+        a file that is not itself a symlink costs one ``lstat`` (a symlink is followed as
+        :meth:`path_of` follows it, refused when it leads outside the store).
+        """
+        root = os.fspath(self.root)
+        plain_folders: dict[str, bool] = {}
+        out: dict[str, os.stat_result | OSError | UnsafePathError] = {}
+        for entry in entries:
+            folder, _, filename = entry.path.partition("/")
+            name, _, ext = filename.rpartition(".")
+            try:
+                snapshot_relpath(folder, name, ext)  # validates every segment
+                if folder not in plain_folders:
+                    plain_folders[folder] = not _links_within(self.root, folder)
+                info = os.lstat(f"{root}/{entry.path}") if plain_folders[folder] else None
+                if info is None or stat.S_ISLNK(info.st_mode):
+                    info = self.path_of(entry).stat()
+                out[entry.path] = info
+            except (OSError, UnsafePathError) as exc:
+                out[entry.path] = exc
+        return out
+
     def _inside(self, rel: str) -> Path:
         """``root/rel``, refusing it when a symlink in the store leads it outside the store.
 
