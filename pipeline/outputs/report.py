@@ -24,7 +24,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from html import escape
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -551,7 +551,7 @@ class PageSummary:
     check: CheckResult
     report: str | None = None  # its report's address, relative to the site report
 
-    @property
+    @cached_property  # the site report asks for it several times per page (the summary, the table, both formats)
     def findings(self) -> int:
         return sum(1 for row in (*self.check.accepted, *self.check.unaccepted) if row.is_finding)
 
@@ -571,14 +571,23 @@ class SiteOverview:
 
     def ranked(self) -> list[PageSummary]:
         """The pages with the most unaccepted discrepancies first, then the most findings, then by title."""
-        return sorted(self.pages, key=lambda p: (-len(p.check.unaccepted), -p.findings, p.title, p.document_id))
+        return list(self._ranked)
 
     def unaccepted(self) -> list[tuple[PageSummary, ReconciliationRow]]:
         """Every discrepancy no baseline accepts, mismatches and the main fields first (:func:`order_findings`)."""
+        return list(self._unaccepted)
+
+    # Sorted once: the HTML and the Markdown report both ask (a site's thousands of pages and discrepancies).
+    @cached_property
+    def _ranked(self) -> tuple[PageSummary, ...]:
+        return tuple(sorted(self.pages, key=lambda p: (-len(p.check.unaccepted), -p.findings, p.title, p.document_id)))
+
+    @cached_property
+    def _unaccepted(self) -> tuple[tuple[PageSummary, ReconciliationRow], ...]:
         by_doc = {page.document_id: page for page in self.pages}
         rows = order_findings([row for page in self.pages for row in page.check.unaccepted],
                               {p.document_id: p.check for p in self.pages})
-        return [(by_doc[row.document_id], row) for row in rows]
+        return tuple((by_doc[row.document_id], row) for row in rows)
 
 
 def _site_counts(site: SiteOverview) -> Counter[str]:
