@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 from filelock import FileLock, Timeout
 
 from pipeline.errors import OutputError, OutputLockedError
-from pipeline.load.tables import ALL_TABLES, HISTORY_KEYS, TABLES_BY_NAME, VIEWS, Table
+from pipeline.load.tables import ALL_TABLES, HISTORY_KEYS, PARQUET_TABLES, TABLES_BY_NAME, VIEWS, Table
 
 LOG = logging.getLogger("trialrecon")
 
@@ -329,7 +329,7 @@ def _order_by(table: Table) -> str:
 
 def _export_parquet(con: duckdb.DuckDBPyConnection, folder: Path, kept: Path | None = None,
                     unchanged: Collection[str] = ()) -> None:
-    """Every table to ``folder/<table>.parquet``, sorted by its key, two tables at a time.
+    """Every table of :data:`PARQUET_TABLES` to ``folder/<table>.parquet``, sorted by its key, two tables at a time.
 
     A table in ``unchanged`` whose file in ``kept`` (the Parquet version published with the
     database this export starts from) has the table's columns is hard-linked from there instead:
@@ -340,7 +340,7 @@ def _export_parquet(con: duckdb.DuckDBPyConnection, folder: Path, kept: Path | N
     """
     folder.mkdir(parents=True)
     exported = []
-    for table in ALL_TABLES:
+    for table in PARQUET_TABLES:
         if not (kept is not None and table.name in unchanged and _link_kept(kept, folder, table)):
             exported.append(table)
     sizes = dict(con.execute("SELECT table_name, estimated_size FROM duckdb_tables() WHERE NOT temporary").fetchall())
@@ -641,6 +641,8 @@ def record_run_only(
     con.execute("COMMIT")
     for name in rows:
         table = TABLES_BY_NAME[name]
+        if not table.parquet:
+            continue
         target = parquet_dir / f"{name}.parquet"
         tmp = parquet_dir / f".{name}.parquet.tmp"
         con.execute(

@@ -58,8 +58,9 @@ def data_dictionary() -> str:
         "# Data dictionary",
         "",
         "Generated from `pipeline/load/tables.py` and `pipeline/models.py` by `python -m pipeline schemas`;",
-        "do not edit by hand. Every table is in `output/trialrecon.duckdb` and in",
-        "`output/parquet/<table>.parquet`. Every row carries the `run_id` of the run that wrote it.",
+        "do not edit by hand. Every table is in `output/trialrecon.duckdb` and, but for the run's own",
+        "caches (`record_cache`, `record_keys`), in `output/parquet/<table>.parquet`. Every row carries",
+        "the `run_id` of the run that wrote it.",
         "",
         "## Tables",
         "",
@@ -71,6 +72,8 @@ def data_dictionary() -> str:
         if table.primary_key:
             lines += [f"Key: {', '.join(f'`{c}`' for c in table.primary_key)}.", ""]
         lines += [f"A run replaces the rows of each {', '.join(f'`{c}`' for c in table.replace_by)} it writes.", ""]
+        if not table.parquet:
+            lines += ["In DuckDB only: the run's own cache, not exported to Parquet.", ""]
         lines += ["| column | type | description |", "|---|---|---|"]
         lines += [f"| `{c.name}` | {c.type} | {c.description} |" for c in table.columns]
         lines.append("")
