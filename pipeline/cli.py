@@ -17,6 +17,7 @@ import tempfile
 import textwrap
 import traceback
 from collections.abc import Sequence
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn
@@ -207,7 +208,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from pipeline.orchestrate.flows import Parcel, flow_on
     from pipeline.orchestrate.server import (
         LocalServer, choose_for_run, configured_api_url, quiet_temporary_server_shutdown, start_temporary_server,
-        using_api,
+        using_api, without_flow_heartbeats,
     )
 
     # The run goes where the operator looks: the configured server, else the local one if it is up.
@@ -217,7 +218,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"{server.describe()}; its own output: {log}", file=sys.stderr, flush=True)
         quiet_temporary_server_shutdown()
         start_temporary_server(log)
-    with using_api(server.api_url):
+    with using_api(server.api_url), (nullcontext() if server.heartbeats else without_flow_heartbeats()):
         summary = flow_on(args.dask_address)(documents=args.documents, output_dir=args.output,
                                              snapshots_dir=args.snapshots, online=args.online,
                                              baseline_dir=args.baseline_dir, inputs=Parcel(inputs))

@@ -30,6 +30,7 @@ from pipeline.orchestrate.server import (
     HOME_ENV,
     PORT_ENV,
     LocalServer,
+    ServerChoice,
     StartedServer,
     choose_for_run,
     describe_serving,
@@ -327,6 +328,39 @@ def test_run_without_a_server_says_in_one_line_that_it_uses_a_temporary_one(pref
     assert main(["run", "--output", str(tmp_path / "out")]) == 0
     [line] = [ln for ln in capsys.readouterr().err.splitlines() if "Prefect server" in ln]
     assert line.startswith("no Prefect server is running: this run uses a temporary one")
+
+
+@pytest.mark.flow
+def test_a_run_on_a_temporary_server_sends_no_flow_heartbeats(prefect_harness, monkeypatch, capsys, tmp_path):
+    # Prefect's heartbeat thread sleeps a second at a time and is joined at the run's end; a
+    # temporary server, gone with the run, has nothing to do with heartbeats.
+    import prefect.flow_engine
+
+    intervals = []
+    send = prefect.flow_engine._send_heartbeats
+    monkeypatch.setattr(prefect.flow_engine, "_send_heartbeats",
+                        lambda engine, *a, **k: intervals.append(engine.heartbeat_seconds) or send(engine, *a, **k))
+    monkeypatch.setattr("pipeline.orchestrate.server.configured_api_url", lambda: None)
+    monkeypatch.setenv(PORT_ENV, str(free_port()))
+    assert main(["run", "--output", str(tmp_path / "out")]) == 0
+    assert intervals == [None]
+
+
+def test_only_a_run_on_a_temporary_server_goes_without_heartbeats():
+    choices = [ServerChoice("http://remote:4200/api", "configured"), ServerChoice("http://127.0.0.1:4200/api", "local"),
+               ServerChoice("http://127.0.0.1:4200/api", "started"), ServerChoice(None, "temporary")]
+    assert [c.heartbeats for c in choices] == [True, True, True, False]
+
+
+def test_flow_runs_in_the_block_send_no_heartbeats_and_after_it_do_as_prefect_says():
+    from prefect.settings import get_current_settings
+
+    from pipeline.orchestrate.server import without_flow_heartbeats
+
+    before = get_current_settings().flows.heartbeat_frequency
+    with without_flow_heartbeats():
+        assert get_current_settings().flows.heartbeat_frequency is None
+    assert get_current_settings().flows.heartbeat_frequency == before
 
 
 @pytest.mark.serve

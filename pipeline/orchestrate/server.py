@@ -225,6 +225,29 @@ class ServerChoice:
         }[self.origin]
 
 
+    @property
+    def heartbeats(self) -> bool:
+        """Whether its flow runs send heartbeats: not to a temporary server, which stops with the run
+        (no automation can ever act on them there; see :func:`without_flow_heartbeats`)."""
+        return self.origin != "temporary"
+
+
+@contextmanager
+def without_flow_heartbeats() -> Iterator[None]:
+    """Flow runs started in the block send no heartbeats.
+
+    Prefect (3.9) sends a flow run's heartbeats from a thread that sleeps a second at a time and
+    is joined when the run ends: every flow run then ends on the next whole second (a flow doing
+    0.2 s of work took 1.1 s, one doing 1.1 s took 2.1 s), half a second a run on average.
+    Heartbeats let a server's automations tell a crashed run; a server that lives only as long
+    as the run has none. Imports Prefect's settings (about a second).
+    """
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
+
+
 TEMPORARY_SERVER_LOG_LEVEL = {"PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL"}
 """The log level of a temporary server's own loggers (``prefect.server``). When a short run stops
 it, its event services are cancelled while flushing the events of a server that is being
