@@ -251,7 +251,8 @@ def run_pipeline(
             run = RunInfo(run_id=run_id, started_at=started, finished_at=datetime.now(UTC))
             trials = stages.describe_trials(docs, records, done.page_records)
             batch = stages.run_batch(run, docs, records, inputs.store, rows, previous, plan.fingerprint,
-                                     file_stats=plan.file_stats, basis=plan.basis, trials=trials)
+                                     file_stats=plan.file_stats, basis=plan.basis, trials=trials,
+                                     snapshots_fingerprint=plan.snapshots_fingerprint)
             checks = stages.check_documents(rows, done.baselines)
             reports = stages.ReportInputs(run, docs, rows, done.page_records, trials, checks,
                                           stages.record_provenance(records))

@@ -36,7 +36,7 @@ from pipeline.load.incremental import (
     PreviousState,
     classify,
     code_version,
-    fingerprint,
+    fingerprints,
     load_cached,
     records_from_json,
     registry_counts,
@@ -834,6 +834,7 @@ class RunPlan:
     file_stats: dict[str, tuple[int, int]] = field(default_factory=dict)  # path -> (size, mtime_ns)
     basis: str = ""
     verified: frozenset[str] = frozenset()  # paths whose files hold their entries' bytes (see plan_snapshots)
+    snapshots_fingerprint: str | None = None  # see pipeline.load.incremental.fingerprints
 
     @property
     def snapshot_count(self) -> int:
@@ -859,7 +860,8 @@ def plan_run(pages: Sequence[Page], store: SnapshotStore, previous: PreviousStat
     """
     # A page is its bytes and where it comes from: the same text from another URL is another page.
     doc_shas = [page.key for page in pages]
-    entries = [e for e in store.entries() if e.registry in REGISTRIES]
+    manifest = store.entries()
+    entries = [e for e in manifest if e.registry in REGISTRIES]
     on_disk: dict[str, str] = {}
     stats: dict[str, tuple[int, int]] = {}
     stats_of = store.stats_of(entries)
@@ -868,7 +870,7 @@ def plan_run(pages: Sequence[Page], store: SnapshotStore, previous: PreviousStat
         if stat is not None:
             stats[entry.path] = stat
     side = _side_files_sha(store)
-    fp = fingerprint(doc_shas, entries, side, on_disk)
+    fp, snapshots_fp = fingerprints(doc_shas, manifest, side, on_disk, stats)
     # A file hashed again because its size or mtime moved (touched, copied, checked out) is
     # recorded by a run that does the work (reusing its cached records), so that later runs
     # trust it without hashing it every time.
@@ -881,6 +883,7 @@ def plan_run(pages: Sequence[Page], store: SnapshotStore, previous: PreviousStat
         file_stats=stats,
         basis=page_basis(side),
         verified=frozenset(path for path, held in on_disk.items() if held == "ok"),
+        snapshots_fingerprint=snapshots_fp,
     )
 
 
@@ -988,7 +991,8 @@ def unchanged_run_rows(run: RunInfo, plan: RunPlan) -> dict[str, list[dict[str, 
     return {
         "pipeline_runs": [run_row(
             run, documents=0, records=0, load_errors=0, rows=None, parsed=0,
-            reused=plan.snapshot_count, work_done=False, fingerprint=plan.fingerprint)],
+            reused=plan.snapshot_count, work_done=False, fingerprint=plan.fingerprint,
+            snapshots_fingerprint=plan.snapshots_fingerprint)],
         "run_registry_counts": RunSummaryCounts(plan.registry_counts).rows(run.run_id),
     }
 
@@ -1004,8 +1008,12 @@ def run_batch(
     file_stats: Mapping[str, tuple[int, int]] | None = None,
     basis: str = "",
     trials: Sequence[PageTrials] | None = None,
+    snapshots_fingerprint: str | None = None,
 ) -> Batch:
     """Everything a run that did work writes (see :func:`pipeline.load.rows.build_batch`).
+
+    ``snapshots_fingerprint`` (from :func:`plan_run`): when it is the one ``previous`` recorded,
+    the ``snapshots`` and ``trial_links`` tables are left as they are.
 
     ``file_stats`` (path -> size and mtime, from :func:`plan_run`) are kept only for the
     snapshots this run could use: a file it refused is hashed again by the next run. ``docs``
@@ -1045,10 +1053,12 @@ def run_batch(
             run, documents=len(docs), records=len(records.loaded), load_errors=len(records.errors),
             rows=rows, parsed=len(records.parsed),
             reused=len({loaded.entry.path for loaded in records.loaded} - records.parsed),
-            work_done=True, fingerprint=fingerprint_)],
+            work_done=True, fingerprint=fingerprint_, snapshots_fingerprint=snapshots_fingerprint)],
         count_rows=RunSummaryCounts(counts).rows(run.run_id),
         file_stats={path: stat for path, stat in (file_stats or {}).items() if path not in refused},
         page_basis=basis_rows(docs, rows, basis),
+        snapshots_unchanged=snapshots_fingerprint is not None
+        and snapshots_fingerprint == previous.snapshots_fingerprint,
     )
 
 

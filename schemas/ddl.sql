@@ -251,7 +251,8 @@ CREATE TABLE IF NOT EXISTS "pipeline_runs" (
   "parsed" INTEGER,
   "reused" INTEGER,
   "work_done" BOOLEAN,
-  "fingerprint" VARCHAR
+  "fingerprint" VARCHAR,
+  "snapshots_fingerprint" VARCHAR
 );
 
 CREATE TABLE IF NOT EXISTS "run_registry_counts" (

@@ -54,12 +54,15 @@ class PreviousState:
         database: Path | None = None,
         document_urls: dict[str, str] | None = None,
         snapshot_stats: dict[str, tuple[int, int]] | None = None,
+        snapshots_fingerprint: str | None = None,
     ) -> None:
         self.snapshot_shas = snapshot_shas if snapshot_shas is not None else {}
         # path -> (size, mtime_ns) of each file the last run verified against its sha256
         self.snapshot_stats = snapshot_stats if snapshot_stats is not None else {}
         self.document_urls = document_urls if document_urls is not None else {}  # document_id -> source_url
         self.fingerprint = fingerprint
+        # what the snapshots and trial_links tables were written from (fingerprints()), by the last run that wrote them
+        self.snapshots_fingerprint = snapshots_fingerprint
         self._cached_records = cached_records
         self._cached_keys: dict[tuple[str, str], str] | None = None
         self._database = database
@@ -133,7 +136,19 @@ def _read_state(con: duckdb.DuckDBPyConnection, database: Path) -> PreviousState
         "ORDER BY finished_at DESC LIMIT 1").fetchone()
     urls = dict(con.execute("SELECT document_id, source_url FROM documents").fetchall())
     return PreviousState(snapshot_shas=shas, fingerprint=row[0] if row else None, database=database,
-                         document_urls=urls, snapshot_stats=stats)
+                         document_urls=urls, snapshot_stats=stats, snapshots_fingerprint=_snapshots_fingerprint(con))
+
+
+def _snapshots_fingerprint(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The snapshots' fingerprint of the last run that did work, complete or not (each such run
+    writes the snapshots table, or leaves it as it is when the fingerprint is the same); None
+    for an output written before runs recorded it (or by ``ingest``), which rewrites the table."""
+    try:
+        row = con.execute("SELECT snapshots_fingerprint FROM pipeline_runs WHERE work_done "
+                          "ORDER BY finished_at DESC LIMIT 1").fetchone()
+    except duckdb.BinderException:  # an output written before the column existed
+        return None
+    return row[0] if row else None
 
 
 READ_WHOLE_CACHE_ABOVE = 500
@@ -335,27 +350,43 @@ def parser_version() -> str:
     return digest.hexdigest()
 
 
-def fingerprint(
+def fingerprints(
     document_shas: Iterable[str],
     entries: Iterable[SnapshotEntry],
     links_sha: str | None,
     on_disk: Mapping[str, str] | None = None,
-) -> str:
-    """sha256 over everything a run reads: documents, snapshots, links and the code.
+    stats: Mapping[str, tuple[int, int]] | None = None,
+) -> tuple[str, str]:
+    """(the run's fingerprint, the snapshots' fingerprint), each entry dumped once for both.
 
-    A snapshot counts with its whole manifest entry (a flag such as ``stale`` changes the
-    outputs too) and with what is on disk: ``on_disk`` maps a path to ``ok`` when its file
+    The run's is sha256 over everything a run reads: documents, registry snapshots, links and
+    the code. A snapshot counts with its whole manifest entry (a flag such as ``stale`` changes
+    the outputs too) and with what is on disk: ``on_disk`` maps a path to ``ok`` when its file
     holds the bytes of the entry's sha256, else to what it holds instead (see
     :func:`pipeline.stages.plan_run`); a path not in it counts as ``ok``.
+
+    The snapshots' fingerprint is over the store alone: every entry of ``entries`` (those of
+    documents as well as registries'), what is on disk, each file's (size, mtime_ns) as
+    ``stats`` gives it, the links and the code: everything the ``snapshots`` and
+    ``trial_links`` tables are made of. A run whose snapshots' fingerprint is that of the
+    run that last wrote them leaves them as they are (a warm run with one page changed rewrote
+    20,000 rows and their Parquet file).
     """
     disk = on_disk or {}
-    digest = hashlib.sha256()
+    file_stats = stats or {}
+    run, store = hashlib.sha256(), hashlib.sha256()
     for sha in sorted(document_shas):
-        digest.update(f"doc {sha}\n".encode())
+        run.update(f"doc {sha}\n".encode())
     for entry in sorted(entries, key=lambda e: e.path):
-        digest.update(f"snap {entry.model_dump_json()} {disk.get(entry.path, 'ok')}\n".encode())
-    digest.update(f"links {links_sha}\ncode {code_version()}\n".encode())
-    return digest.hexdigest()
+        line = f"snap {entry.model_dump_json()} {disk.get(entry.path, 'ok')}\n".encode()
+        if entry.registry in REGISTRIES:
+            run.update(line)
+        store.update(line)
+        store.update(f"stat {file_stats.get(entry.path)}\n".encode())
+    tail = f"links {links_sha}\ncode {code_version()}\n".encode()
+    run.update(tail)
+    store.update(tail)
+    return run.hexdigest(), store.hexdigest()
 
 
 def records_json(records: Sequence[TrialRecord]) -> str:

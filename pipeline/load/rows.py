@@ -278,7 +278,7 @@ class RunSummaryCounts:
 
 def run_row(
     run: RunInfo, *, documents: int, records: int, load_errors: int, rows: Sequence[ReconciliationRow] | None,
-    parsed: int, reused: int, work_done: bool, fingerprint: str,
+    parsed: int, reused: int, work_done: bool, fingerprint: str, snapshots_fingerprint: str | None = None,
 ) -> Row:
     """The ``pipeline_runs`` row of one run."""
     return {
@@ -295,6 +295,7 @@ def run_row(
         "reused": reused,
         "work_done": work_done,
         "fingerprint": fingerprint,
+        "snapshots_fingerprint": snapshots_fingerprint,
     }
 
 
@@ -316,6 +317,7 @@ def build_batch(
     file_stats: Mapping[str, tuple[int, int]] | None = None,
     page_basis: Sequence[Row] = (),
     trials: Sequence[PageTrials] = (),
+    snapshots_unchanged: bool = False,
 ) -> Batch:
     """Everything one run writes, with the units it replaces.
 
@@ -330,10 +332,12 @@ def build_batch(
         page_basis: the ``document_basis`` rows of the documents reconciled in this run.
         trials: each document's trials as entities (page_trials, page_trial_ids, and the trial each
             ongoing entry resolved to), in the order of ``documents``.
+        snapshots_unchanged: the manifest, the files' sizes and times and the links are those the
+            ``snapshots`` and ``trial_links`` tables were written from: both are left as they are.
 
     Documents and registry records replace their own earlier rows; the manifest and the links
-    are full state and replace their tables whole; history tables keep every value; load
-    errors and the run rows are appended.
+    are full state and replace their tables whole (unless ``snapshots_unchanged``); history
+    tables keep every value; load errors and the run rows are appended.
     """
     batch = Batch()
     doc_keys = [(d.document.document_id,) for d in documents]
@@ -365,12 +369,13 @@ def build_batch(
         {"snapshot_path": e.path, "sha256": e.sha256, "keys_json": j, "key_version": code_version(), "run_id": run.run_id}
         for e, j in record_keys])
 
-    batch.truncate |= {"snapshots", "trial_links"}
-    stats = file_stats or {}
-    batch.add("snapshots", _stamp((
-        SNAPSHOTS_TABLE.row(e, **dict(zip(("file_size", "file_mtime_ns"), stats.get(e.path, (None, None)), strict=True)))
-        for e in manifest), run.run_id))
-    batch.add("trial_links", _stamp((LINKS_TABLE.row(link) for link in links), run.run_id))
+    if not snapshots_unchanged:
+        batch.truncate |= {"snapshots", "trial_links"}
+        stats = file_stats or {}
+        batch.add("snapshots", _stamp((
+            SNAPSHOTS_TABLE.row(e, **dict(zip(("file_size", "file_mtime_ns"), stats.get(e.path, (None, None)), strict=True)))
+            for e in manifest), run.run_id))
+        batch.add("trial_links", _stamp((LINKS_TABLE.row(link) for link in links), run.run_id))
     batch.streams.append(ComparisonRows(list(reconciliation), list(documents), run.run_id, run.started_at))
     batch.add("load_errors", _stamp((vars(e) for e in load_errors), run.run_id))
     batch.add("pipeline_runs", list(run_rows))

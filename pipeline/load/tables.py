@@ -409,6 +409,9 @@ RUNS_TABLE = Table("pipeline_runs", "One row per pipeline run.", (
     Column("reused", "INTEGER", "Snapshots unchanged since the last run, not parsed again."),
     Column("work_done", "BOOLEAN", "False when nothing had changed and the run only recorded itself."),
     Column("fingerprint", "VARCHAR", "sha256 of every input (documents, snapshots, links, code)."),
+    Column("snapshots_fingerprint", "VARCHAR", "sha256 of what the snapshots and trial_links tables are made of "
+           "(every manifest entry, its file's size and time, the links, the code): a run that finds it as the last "
+           "run that did work left it keeps both tables as they are."),
 ), ("run_id",), ("run_id",))
 
 CACHED_SNAPSHOT = (  # what record_cache and record_keys are kept by
