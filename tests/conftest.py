@@ -12,6 +12,16 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
+
+
+def small_site(folder: Path, records: int = 60, pages: int = 6, seed: int = 3):  # -> devtools.site.Site
+    """A generated site in ``folder``: ``pages`` drug pages citing five trials each, over a store of
+    ``records`` records varied from the real ClinicalTrials.gov samples (see devtools/site.py)."""
+    from devtools.bench import build_corpus
+    from devtools.site import build_site
+
+    corpus = build_corpus(SHARED / "samples" / "ctgov_v2", records, folder / "corpus.ndjson")
+    return build_site(corpus.path, records, pages, folder / "site", seed=seed, trials_per_page=5)
 FIXTURES = REPO / "tests" / "fixtures"
 EMBEDDED_PAGE = REPO / "snapshots" / "documents" / "aldesleukin.txt"
 

@@ -10,9 +10,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import REPO, SHARED
-from devtools.bench import build_corpus
-from devtools.site import build_site, change_one_page, change_one_record
+from conftest import REPO, small_site
+from devtools.site import change_one_page, change_one_record
 from pipeline import run, stages
 from pipeline.errors import OutputError
 from pipeline.load.incremental import (
@@ -29,8 +28,7 @@ RECORDS = 120
 
 @pytest.fixture
 def site(tmp_path):
-    corpus = build_corpus(SHARED / "samples" / "ctgov_v2", RECORDS, tmp_path / "corpus.ndjson")
-    return build_site(corpus.path, RECORDS, 6, tmp_path / "site", seed=3, trials_per_page=5)
+    return small_site(tmp_path, RECORDS)
 
 
 def _run(site, output):

@@ -7,18 +7,15 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from conftest import SHARED
-from devtools.bench import build_corpus
-from devtools.site import build_site, change_one_page, change_one_record
+from conftest import small_site
+from devtools.site import change_one_page, change_one_record
 
 pytestmark = pytest.mark.flow
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    work = tmp_path_factory.mktemp("site")
-    corpus = build_corpus(SHARED / "samples" / "ctgov_v2", 60, work / "corpus.ndjson")
-    return build_site(corpus.path, 60, 6, work, seed=3, trials_per_page=5)
+    return small_site(tmp_path_factory.mktemp("site"))
 
 
 @pytest.fixture(scope="module")

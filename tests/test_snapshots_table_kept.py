@@ -8,9 +8,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import SHARED
-from devtools.bench import build_corpus
-from devtools.site import build_site, change_one_page, change_one_record
+from conftest import small_site
+from devtools.site import change_one_page, change_one_record
 from pipeline import run
 from pipeline.load.writer import DB_NAME
 from pipeline.store.snapshots import sha256_bytes
@@ -21,8 +20,7 @@ RECORDS = 60
 
 @pytest.fixture
 def site(tmp_path):
-    corpus = build_corpus(SHARED / "samples" / "ctgov_v2", RECORDS, tmp_path / "corpus.ndjson")
-    return build_site(corpus.path, RECORDS, 4, tmp_path / "site", seed=5, trials_per_page=5)
+    return small_site(tmp_path, RECORDS, pages=4, seed=5)
 
 
 def _run(site, output) -> run.RunSummary:
