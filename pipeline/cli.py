@@ -253,7 +253,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from pipeline import run
+    from pipeline import run, stages
     from pipeline.outputs.baseline import check, format_check, load_baseline
 
     def baseline_path(doc_id: str) -> Path:
@@ -267,10 +267,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     done = run.reconcile(run.read_inputs(args.documents, args.snapshots), run.Steps(), baselines)
     # A snapshot that could not be used takes its comparisons with it: the gate fails (exit 3).
     unusable = [f"{err.snapshot}: {err.error}" for err in done.records.errors]
+    rows_by_document = stages.rows_by_document(done.rows)
     exit_code = EXIT_OK
     for doc in done.docs:
         doc_id = doc.document.document_id
-        result = check([r for r in done.rows if r.document_id == doc_id], done.baselines[doc_id], unusable)
+        result = check(rows_by_document.get(doc_id, []), done.baselines[doc_id], unusable)
         print(f"# {doc_id} (baseline: {baseline_path(doc_id)})")
         print(format_check(result))
         exit_code = max(exit_code, result.exit_code)

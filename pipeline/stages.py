@@ -646,10 +646,17 @@ def check_documents(
     """Each document's rows against its baseline: which discrepancies are accepted, and why."""
     from pipeline.outputs.baseline import check
 
-    by_doc: dict[str, list[ReconciliationRow]] = {}
-    for row in rows:  # grouped once: a site's rows scanned once per page grew with the square of the pages
-        by_doc.setdefault(row.document_id, []).append(row)
+    by_doc = rows_by_document(rows)
     return {doc_id: check(by_doc.get(doc_id, []), accepted) for doc_id, accepted in baselines.items()}
+
+
+def rows_by_document(rows: Iterable[ReconciliationRow]) -> dict[str, list[ReconciliationRow]]:
+    """``rows`` grouped by page, in their order: grouped once (a site's rows scanned once per page
+    grew with the square of the pages)."""
+    grouped: dict[str, list[ReconciliationRow]] = {}
+    for row in rows:
+        grouped.setdefault(row.document_id, []).append(row)
+    return grouped
 
 
 def stored_findings(con: duckdb.DuckDBPyConnection | None, baseline_dir: Path, report: Path) -> list[str]:
@@ -703,11 +710,8 @@ class ReportInputs:
 
     @cached_property
     def rows_by_document(self) -> dict[str, list[ReconciliationRow]]:
-        """The rows grouped by page, once: scanning every row for each page grew with the square of the pages."""
-        grouped: dict[str, list[ReconciliationRow]] = {}
-        for row in self.rows:
-            grouped.setdefault(row.document_id, []).append(row)
-        return grouped
+        """The rows grouped by page (:func:`rows_by_document`), once for every page's report."""
+        return rows_by_document(self.rows)
 
 
 def page_report_context(inputs: ReportInputs, index: int, site_report: str | None = None) -> tuple[
