@@ -191,10 +191,12 @@ def _print_outputs(row_counts: dict[str, int], database: Path, parquet_dir: Path
 
 def _read_inputs(args: argparse.Namespace):  # -> pipeline.run.RunInputs
     """Read every input a run would, once: the manifest, the links, the missing-record reasons and
-    every page, extracted (milliseconds a page), so that a bad one is refused now."""
+    every page, the pages the run will extract anew extracted (milliseconds a page), so that a
+    bad one is refused now (the others were extracted by an earlier run into the same output
+    from the same bytes, links and code)."""
     from pipeline import run
 
-    return run.read_inputs(args.documents, args.snapshots, extract=True)
+    return run.read_inputs(args.documents, args.snapshots, extract=True, output_dir=args.output)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -845,7 +845,7 @@ class RunPlan:
         return len(self.entries)
 
 
-def _side_files_sha(store: SnapshotStore) -> str | None:
+def side_files_sha(store: SnapshotStore) -> str | None:
     """sha256 of the links and the missing-record reasons: inputs too, a change to either is work to do."""
     found = [(name, data) for name in (LINKS_NAME, MISSING_NAME) if (data := _side_bytes(store, name)) is not None]
     if not found:
@@ -873,7 +873,7 @@ def plan_run(pages: Sequence[Page], store: SnapshotStore, previous: PreviousStat
         on_disk[entry.path], stat = _on_disk(store, entry, previous, stats_of[entry.path])
         if stat is not None:
             stats[entry.path] = stat
-    side = _side_files_sha(store)
+    side = side_files_sha(store)
     fp, snapshots_fp = fingerprints(doc_shas, manifest, side, on_disk, stats)
     # A file hashed again because its size or mtime moved (touched, copied, checked out) is
     # recorded by a run that does the work (reusing its cached records), so that later runs
