@@ -163,13 +163,20 @@ def test_snapshot_file_symlinked_outside_the_store_is_not_read(tmp_path, outside
     assert exc.value.value == "ctgov/NCT00000001.json"
 
 
-def test_snapshot_folder_symlinked_outside_the_store_is_not_read(tmp_path, outside):
+def _folder_linked_outside(tmp_path: Path, outside: Path) -> tuple[SnapshotStore, SnapshotEntry]:
+    """A store whose ``ctgov`` folder is a symlink to the folder of ``outside``, and an entry for a
+    file there (``outside`` renamed to a snapshot's name, with its sha256)."""
     store = _store(tmp_path)
     store.root.mkdir()
     (store.root / "ctgov").symlink_to(outside.parent, target_is_directory=True)
     os.rename(outside, outside.with_name("NCT00000001.json"))
     entry = SnapshotEntry(path="ctgov/NCT00000001.json", registry="ctgov", url="u",
                           sha256=sha256_bytes(b'{"secret": true}'), provenance="captured")
+    return store, entry
+
+
+def test_snapshot_folder_symlinked_outside_the_store_is_not_read(tmp_path, outside):
+    store, entry = _folder_linked_outside(tmp_path, outside)
     with pytest.raises(UnsafePathError):
         store.read(entry)
 
@@ -216,12 +223,7 @@ def test_the_status_of_a_snapshot_symlinked_outside_the_store_is_refused(tmp_pat
 
 
 def test_the_status_of_a_snapshot_in_a_folder_symlinked_outside_the_store_is_refused(tmp_path, outside):
-    store = _store(tmp_path)
-    store.root.mkdir()
-    (store.root / "ctgov").symlink_to(outside.parent, target_is_directory=True)
-    os.rename(outside, outside.with_name("NCT00000001.json"))
-    entry = SnapshotEntry(path="ctgov/NCT00000001.json", registry="ctgov", url="u",
-                          sha256=sha256_bytes(b'{"secret": true}'), provenance="captured")
+    store, entry = _folder_linked_outside(tmp_path, outside)
     assert isinstance(store.stats_of([entry])[entry.path], UnsafePathError)
 
 

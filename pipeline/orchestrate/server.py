@@ -224,7 +224,6 @@ class ServerChoice:
                          "(start one with `python -m pipeline serve`, or set PREFECT_API_URL)",
         }[self.origin]
 
-
     @property
     def heartbeats(self) -> bool:
         """Whether its flow runs send heartbeats: not to a temporary server, which stops with the run

@@ -187,7 +187,7 @@ def resolve_title(
     """
     words = title_tokens(title, drop)
     if candidate_words is None:
-        candidate_words = [title_tokens(cand.text, drop) for cand in candidates]
+        candidate_words = _candidate_words(candidates, drop)
     best_by_trial: dict[str, Scored] = {}
     for cand, score in zip(candidates, title_similarities(words, candidate_words), strict=True):
         scored = Scored(cand, score)
@@ -200,6 +200,10 @@ def resolve_title(
     if resolution.trial_id is None and drop is not None:
         return resolve_by_product(title, candidates, drop) or resolution
     return resolution
+
+
+def _candidate_words(candidates: Sequence[TitleCandidate], drop: re.Pattern[str] | None) -> list[list[str]]:
+    return [title_tokens(cand.text, drop) for cand in candidates]
 
 
 def resolve_by_product(title: str, candidates: Sequence[TitleCandidate], drug: re.Pattern[str]) -> Resolution | None:
@@ -260,7 +264,7 @@ def resolve_ongoing(
             out[entry.position] = Resolution(entry.trial_id, by_page=True)
         else:
             if candidate_words is None:  # once per page, not per entry
-                candidate_words = [title_tokens(cand.text, drop) for cand in candidates]
+                candidate_words = _candidate_words(candidates, drop)
             out[entry.position] = resolve_title(entry.title, candidates, drop, candidate_words)
     return out
 

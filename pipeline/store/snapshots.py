@@ -88,6 +88,18 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def _folder_of(entry: SnapshotEntry) -> str:
+    """The folder of an entry's manifest path, every segment of the path validated.
+
+    Raises:
+        UnsafePathError: a segment is not a known folder, a plain name or a known extension.
+    """
+    folder, _, filename = entry.path.partition("/")
+    name, _, ext = filename.rpartition(".")
+    snapshot_relpath(folder, name, ext)
+    return folder
+
+
 def _links_within(root: Path, rel: str) -> bool:
     """Whether a segment of ``root/rel`` below ``root`` is a symlink (or cannot be looked at:
     then the caller resolves the path to tell). A missing segment ends the walk: nothing below it
@@ -224,9 +236,7 @@ class SnapshotStore:
             UnsafePathError: the manifest path is not a known folder and a plain name, or a
                 symlink inside the store points outside it.
         """
-        folder, _, filename = entry.path.partition("/")
-        name, _, ext = filename.rpartition(".")
-        snapshot_relpath(folder, name, ext)  # validates every segment
+        _folder_of(entry)
         return self._inside(entry.path)
 
     def stats_of(self, entries: Iterable[SnapshotEntry]) -> dict[str, os.stat_result | OSError | UnsafePathError]:
@@ -241,10 +251,8 @@ class SnapshotStore:
         plain_folders: dict[str, bool] = {}
         out: dict[str, os.stat_result | OSError | UnsafePathError] = {}
         for entry in entries:
-            folder, _, filename = entry.path.partition("/")
-            name, _, ext = filename.rpartition(".")
             try:
-                snapshot_relpath(folder, name, ext)  # validates every segment
+                folder = _folder_of(entry)
                 if folder not in plain_folders:
                     plain_folders[folder] = not _links_within(self.root, folder)
                 info = os.lstat(f"{root}/{entry.path}") if plain_folders[folder] else None
