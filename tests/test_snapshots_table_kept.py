@@ -9,8 +9,9 @@ import duckdb
 import pytest
 
 from conftest import small_site
-from devtools.site import change_one_page, change_one_record
+from devtools.site import change_one_page, change_one_record, document_id_for, drug_name
 from pipeline import run
+from pipeline.load.incremental import read_previous_state
 from pipeline.load.writer import DB_NAME
 from pipeline.store.snapshots import sha256_bytes
 
@@ -79,3 +80,16 @@ def test_an_output_whose_runs_never_recorded_the_snapshots_fingerprint_rewrites_
     change_one_page(site)
     second = _run(site, out)
     assert {row[-1] for row in _snapshots(out)} == {second.run_id} != {first.run_id}
+
+
+def test_an_output_from_before_the_snapshots_fingerprint_keeps_its_state_and_rewrites_the_table(site, tmp_path):
+    out = tmp_path / "out"
+    first = _run(site, out)
+    with duckdb.connect(str(out / DB_NAME)) as con:
+        con.execute("ALTER TABLE pipeline_runs DROP COLUMN snapshots_fingerprint")
+    previous = read_previous_state(out / DB_NAME)
+    assert previous.snapshots_fingerprint is None and previous.fingerprint == first.fingerprint
+    change_one_page(site)
+    second = _run(site, out)
+    assert second.documents == [document_id_for(drug_name(0))]  # one page, not a first run's every page
+    assert {row[-1] for row in _snapshots(out)} == {second.run_id}
