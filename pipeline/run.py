@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from pipeline import stages
 from pipeline.errors import ExitStatus
-from pipeline.load.incremental import PreviousState, read_previous_state
+from pipeline.load.incremental import PreviousState, read_previous_pages, read_previous_state
 from pipeline.load.rows import LoadError, RunInfo
 from pipeline.load.writer import (
     DB_NAME,
@@ -119,7 +119,7 @@ def read_inputs(
         stages.load_missing(store)
         new = pages
         if output_dir is not None:
-            previous = read_previous_state(output_dir / DB_NAME)
+            previous = read_previous_pages(output_dir / DB_NAME)
             new = stages.pages_to_extract(pages, stages.page_basis(stages.side_files_sha(store)), previous)
         fresh = {id(page): doc for page, doc in zip(new, stages.extract_pages(new), strict=True)}
         pages = [replace(page, extracted=fresh[id(page)]) if id(page) in fresh else page for page in pages]

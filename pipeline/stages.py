@@ -926,13 +926,13 @@ def page_basis(links_sha: str | None) -> str:
 
 def pages_to_extract(pages: Sequence[Page], basis: str, previous: PreviousState) -> list[Page]:
     """The pages whose text (or the links, or the code: ``basis``) changed since they were last reconciled."""
-    known = _known_pages(previous)
+    known = _known_pages(previous, previous.page_heads)
     return [page for page in pages if page.key not in known or known[page.key].basis != basis]
 
 
-def _known_pages(previous: PreviousState) -> dict[str, PageBasis]:
-    """The last run's pages by what :func:`plan_run` knows a page by: its bytes' sha256 and its URL."""
-    return {f"{p.document_sha256} {previous.document_urls.get(p.document_id)}": p for p in previous.pages.values()}
+def _known_pages(previous: PreviousState, pages: Mapping[str, PageBasis]) -> dict[str, PageBasis]:
+    """``pages`` (the last run's) by what :func:`plan_run` knows a page by: its bytes' sha256 and its URL."""
+    return {f"{p.document_sha256} {previous.document_urls.get(p.document_id)}": p for p in pages.values()}
 
 
 def changed_records(records: RecordSet, previous: PreviousState) -> tuple[set[str], set[str]]:
@@ -958,7 +958,9 @@ def pages_affected(
     """The pages unchanged themselves that cite a record that came, changed or went (or whose
     rows cite its snapshot), besides the ``extracted`` ones."""
     ids, paths = changed_records(records, previous)
-    known = _known_pages(previous)
+    if not ids and not paths:
+        return []
+    known = _known_pages(previous, previous.pages)
     taken = {page.source for page in extracted}
     return [
         page for page in pages

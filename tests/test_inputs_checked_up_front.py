@@ -57,3 +57,23 @@ def test_a_run_on_pages_checked_against_its_output_gives_the_rows_of_one_that_ch
     whole = run.run_pipeline(run.read_inputs([site.pages], site.store, extract=True), again, NO_BASELINES)
     assert partly.documents == whole.documents == [document_id_for(drug_name(0))]
     assert partly.verdicts == whole.verdicts
+
+
+def test_the_pages_read_up_front_are_those_the_run_reads_under_its_lock(site, tmp_path):
+    from pipeline.load.incremental import read_previous_pages, read_previous_state
+    from pipeline.load.writer import DB_NAME
+
+    out = tmp_path / "out"
+    run.run_pipeline(run.read_inputs([site.pages], site.store), out, NO_BASELINES)
+    light, full = read_previous_pages(out / DB_NAME), read_previous_state(out / DB_NAME)
+    assert light.document_urls == full.document_urls and len(light.document_urls) == 4
+    assert light.page_heads == {
+        doc_id: type(page)(doc_id, page.document_sha256, page.basis) for doc_id, page in full.pages.items()}
+
+
+def test_the_pages_of_an_output_without_documents_are_none(tmp_path):
+    from pipeline.load.incremental import read_previous_pages
+
+    (tmp_path / "foreign.duckdb").write_bytes(b"not a database")
+    assert read_previous_pages(tmp_path / "foreign.duckdb").document_urls == {}
+    assert read_previous_pages(tmp_path / "missing.duckdb").page_heads == {}

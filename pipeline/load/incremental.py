@@ -67,6 +67,7 @@ class PreviousState:
         self._cached_keys: dict[tuple[str, str], str] | None = None
         self._database = database
         self._pages: dict[str, PageBasis] | None = None
+        self._page_heads: dict[str, PageBasis] | None = None
 
     @property
     def cached_records(self) -> Mapping[tuple[str, str], str]:
@@ -94,6 +95,17 @@ class PreviousState:
         if self._pages is None:
             self._pages = _read_page_basis(self._database) if self._database else {}
         return self._pages
+
+    @property
+    def page_heads(self) -> dict[str, PageBasis]:
+        """document_id -> its page's sha256 and basis when last reconciled, without the numbers and
+        snapshots it cited (read on first use, unless :attr:`pages` was read: a run whose pages
+        alone changed needs no more, and the whole basis is 60,000 rows on a site)."""
+        if self._pages is not None:
+            return self._pages
+        if self._page_heads is None:
+            self._page_heads = _read_page_heads(self._database) if self._database else {}
+        return self._page_heads
 
     def set_pages(self, pages: dict[str, PageBasis]) -> None:
         """State what the previous run's pages rested on (for a state not read from a database)."""
@@ -125,6 +137,21 @@ def read_previous_state(database: Path, con: duckdb.DuckDBPyConnection | None = 
     except duckdb.Error:
         # An output written before these tables existed: treat the run as the first.
         return PreviousState()
+
+
+def read_previous_pages(database: Path) -> PreviousState:
+    """The last run's pages alone (their URLs, and their :attr:`PreviousState.page_heads` when
+    asked for): what :func:`pipeline.stages.pages_to_extract` reads, without the snapshots'
+    state a run reads (under the output's lock) to plan its work. A missing or foreign database
+    means a first run."""
+    if not database.exists():
+        return PreviousState()
+    try:
+        with duckdb.connect(str(database), read_only=True) as con:
+            urls = dict(con.execute("SELECT document_id, source_url FROM documents").fetchall())
+    except duckdb.Error:
+        return PreviousState()
+    return PreviousState(database=database, document_urls=urls)
 
 
 def _read_state(con: duckdb.DuckDBPyConnection, database: Path) -> PreviousState:
@@ -266,6 +293,16 @@ def _read_by_snapshot(database: Path, table: str, column: str, version_column: s
                 [version]).fetchall()}
     except duckdb.Error:
         return {}
+
+
+def _read_page_heads(database: Path) -> dict[str, PageBasis]:
+    try:
+        with duckdb.connect(str(database), read_only=True) as con:
+            rows = con.execute("SELECT document_id, any_value(document_sha256), any_value(basis) "
+                               "FROM document_basis GROUP BY document_id").fetchall()
+    except duckdb.Error:
+        return {}  # as _read_page_basis
+    return {d: PageBasis(d, sha, basis) for d, sha, basis in rows}
 
 
 def _read_page_basis(database: Path) -> dict[str, PageBasis]:
