@@ -121,8 +121,8 @@ def read_inputs(
         if output_dir is not None:
             previous = read_previous_pages(output_dir / DB_NAME)
             new = stages.pages_to_extract(pages, stages.page_basis(stages.side_files_sha(store)), previous)
-        fresh = {id(page): doc for page, doc in zip(new, stages.extract_pages(new), strict=True)}
-        pages = [replace(page, extracted=fresh[id(page)]) if id(page) in fresh else page for page in pages]
+        fresh = dict(zip((page.source for page in new), stages.extract_pages(new), strict=True))
+        pages = [replace(page, extracted=fresh[page.source]) if page.source in fresh else page for page in pages]
     return RunInputs(store, pages)
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from pipeline.load.incremental import OUTCOMES, code_version, parser_version, records_json
-from pipeline.load.writer import Batch
+from pipeline.load.writer import Batch, HistoryFromRows
 from pipeline.models import (
     ExtractedDocument,
     ReconciliationRow,
@@ -23,7 +23,6 @@ from pipeline.load.tables import (
     DOCUMENT_TABLES,
     LINKS_TABLE,
     PAGE_TRIAL_TABLES,
-    RECONCILIATION_HISTORY_TABLE,
     RECONCILIATION_TABLE,
     SNAPSHOTS_TABLE,
     TABLES_BY_NAME,
@@ -131,9 +130,9 @@ def record_rows(record: TrialRecord, entry: SnapshotEntry) -> dict[str, list[Row
     }
 
 
-def reconciliation_row(row: ReconciliationRow, statement: str | None = None) -> Row:
-    """The ``reconciliation`` row of one comparison, with the page's words it rests on."""
-    return RECONCILIATION_TABLE.row(row, comparison=row.comparison, statement=statement)
+def reconciliation_row(row: ReconciliationRow, statement: str | None, run_id: str) -> Row:
+    """The ``reconciliation`` row of one comparison, with the page's words it rests on, written by ``run_id``."""
+    return RECONCILIATION_TABLE.row(row, comparison=row.comparison, statement=statement, run_id=run_id)
 
 
 def _stamp(rows: Iterable[Row], run_id: str) -> list[Row]:
@@ -174,11 +173,6 @@ def history_rows(
     return rows
 
 
-def reconciliation_history_row(row: ReconciliationRow, observed_at: datetime) -> Row:
-    """The ``reconciliation_history`` row of one comparison's current verdict."""
-    return RECONCILIATION_HISTORY_TABLE.row(row, valid_from=observed_at)
-
-
 STREAM_CHUNK = 2_000
 """Records (or comparisons, ten times as many) turned into rows at a time when a batch is written."""
 
@@ -212,9 +206,9 @@ class RecordRows:
 
 @dataclass(frozen=True)
 class ComparisonRows:
-    """The ``reconciliation`` rows (with the page's words each rests on) and the
-    ``reconciliation_history`` values of a run's comparisons, made a chunk at a time as the batch
-    is written (a :class:`~pipeline.load.writer.RowStream`)."""
+    """The ``reconciliation`` rows of a run's comparisons (with the page's words each rests on),
+    made a chunk at a time as the batch is written (a :class:`~pipeline.load.writer.RowStream`).
+    Their ``reconciliation_history`` values are read back from those rows (:meth:`history`)."""
 
     comparisons: list[ReconciliationRow]
     documents: list[ExtractedDocument]
@@ -223,7 +217,7 @@ class ComparisonRows:
 
     @property
     def tables(self) -> frozenset[str]:
-        return frozenset({"reconciliation", "reconciliation_history"}) if self.comparisons else frozenset()
+        return frozenset({"reconciliation"}) if self.comparisons else frozenset()
 
     def chunks(self) -> Iterator[dict[str, list[Row]]]:
         by_doc = {d.document.document_id: d for d in self.documents}
@@ -233,13 +227,17 @@ class ComparisonRows:
             return statement(doc, row.claim_id) if doc is not None else None
 
         size = STREAM_CHUNK * 10
+        run_id = self.run_id
+        # Each row is made with its run id: a site's 300,000 comparisons were copied to add it.
         for start in range(0, len(self.comparisons), size):
-            part = self.comparisons[start:start + size]
-            yield {
-                "reconciliation": _stamp((reconciliation_row(r, said(r)) for r in part), self.run_id),
-                "reconciliation_history": _stamp((reconciliation_history_row(r, self.observed_at) for r in part),
-                                                 self.run_id),
-            }
+            yield {"reconciliation": [reconciliation_row(r, said(r), run_id) for r in self.comparisons[start:start + size]]}
+
+    def history(self) -> dict[str, HistoryFromRows]:
+        """Where the comparisons' ``reconciliation_history`` values are read from: the
+        ``reconciliation`` rows of this run, each observed when the run started."""
+        if not self.comparisons:
+            return {}
+        return {"reconciliation_history": HistoryFromRows("reconciliation", self.run_id, self.observed_at)}
 
 
 @dataclass(frozen=True)
@@ -376,7 +374,9 @@ def build_batch(
             SNAPSHOTS_TABLE.row(e, **dict(zip(("file_size", "file_mtime_ns"), stats.get(e.path, (None, None)), strict=True)))
             for e in manifest), run.run_id))
         batch.add("trial_links", _stamp((LINKS_TABLE.row(link) for link in links), run.run_id))
-    batch.streams.append(ComparisonRows(list(reconciliation), list(documents), run.run_id, run.started_at))
+    comparisons = ComparisonRows(list(reconciliation), list(documents), run.run_id, run.started_at)
+    batch.streams.append(comparisons)
+    batch.history_from.update(comparisons.history())
     batch.add("load_errors", _stamp((vars(e) for e in load_errors), run.run_id))
     batch.add("pipeline_runs", list(run_rows))
     batch.add("run_registry_counts", list(count_rows))
