@@ -46,7 +46,7 @@ from pipeline.models import (
     ExtractedDocument, MissingRecord, ReconciliationRow, SharedParts, SnapshotEntry, TrialLink, TrialRecord,
 )
 from pipeline.orchestrate.progress import NoProgress, Progress
-from pipeline.store.snapshots import SnapshotStore, atomic_write_bytes, sha256_bytes
+from pipeline.store.snapshots import SnapshotStore, atomic_write_bytes, replace_files, sha256_bytes
 
 if TYPE_CHECKING:
     from pipeline.reconcile import PageRecords, RunRecords
@@ -752,14 +752,11 @@ def render_page_reports(inputs: ReportInputs, indexes: Iterable[int] | None = No
 
 def write_page_reports(pages: Iterable[RenderedPage], output_dir: Path) -> list[Path]:
     """Write pages' own reports (``pages/<document_id>.html`` and ``.md``), each replaced
-    atomically, as they come: a site's reports are never all held at once."""
-    written = []
-    for doc_id, html, markdown in pages:
-        for suffix, text in ((".html", html), (".md", markdown)):
-            path = output_dir / PAGE_REPORTS_DIR / f"{doc_id}{suffix}"
-            atomic_write_bytes(path, text.encode("utf-8"))
-            written.append(path)
-    return written
+    atomically, as they come: a site's reports are never all held at once. They are made
+    durable together at the end (:func:`~pipeline.store.snapshots.replace_files`)."""
+    folder = output_dir / PAGE_REPORTS_DIR
+    return replace_files((folder / f"{doc_id}{suffix}", text.encode("utf-8"))
+                         for doc_id, html, markdown in pages for suffix, text in ((".html", html), (".md", markdown)))
 
 
 def write_reports(inputs: ReportInputs, output_dir: Path, baseline_dir: Path, *, pages_written: bool = False) -> list[Path]:

