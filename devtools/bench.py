@@ -516,7 +516,7 @@ def measure_page_time(workdir: Path, small: int, repeat: int) -> dict[str, Any]:
     facts = [study_facts(orjson.loads(store.read(x.entry))) for x in loaded[:small]]
     folder = workdir / "page-time"
     shutil.rmtree(folder, ignore_errors=True)
-    write_pages(folder, facts, 20, seed=11)
+    write_pages(folder, facts, PAGE_TIME_PAGES, seed=11)
     docs = stages.extract_documents(stages.document_sources([folder], store))
     runs = {"small": RunRecords(loaded[:small], []), "large": RunRecords(loaded, [])}
     gc.freeze()  # the records live for the run: the collector need not walk them for every page
@@ -537,9 +537,13 @@ def measure_page_time(workdir: Path, small: int, repeat: int) -> dict[str, Any]:
             "ratio": statistics.median(ratios), "ratio_range": (min(ratios), max(ratios))}
 
 
+PAGE_TIME_PAGES = 50
+"""Pages of the per-page measurement: 20 took a fifth of a second a pass, short enough for the
+machine's moments to move one pass's ratio from 1.07x to 1.40x."""
+
+
 def page_time_passes(repeat: int) -> int:
-    """Counted passes of the per-page measurement: its 20 pages take a fifth of a second a pass,
-    short enough for the machine's moments to move one pass by a fifth, so never fewer than 7."""
+    """Counted passes of the per-page measurement: never fewer than 7, the ratio being the median of theirs."""
     return max(7, repeat)
 
 
@@ -659,6 +663,59 @@ def measure_server_rerun(workdir: Path, repeat: int) -> dict[str, float]:
         figures[name] = statistics.median(wall for wall, _ in timings)
         figures[f"{name}_cpu"] = statistics.median(cpu for _, cpu in timings)
     return figures
+
+
+def measure_site_cli(workdir: Path, repeat: int) -> dict[str, Any]:
+    """``python -m pipeline run`` over the bench's site (its output warm from the flow's runs), as an
+    operator runs it: a fresh process each time (imports, the pages read and the changed one
+    checked up front, the flow). One page is changed before each run. With a local Prefect server
+    running (started here), ``repeat`` times (medians of wall-clock and CPU seconds), then once on
+    Prefect's temporary server.
+
+    Raises:
+        RuntimeError: a run failed, or reconciled other pages than the one changed.
+    """
+    from devtools.site import Site, change_one_page
+    from pipeline.orchestrate.server import PORT_ENV, LocalServer, free_port, start_server
+
+    site = Site(store=workdir / "site" / "store", pages=workdir / "site" / "pages", studies=[], page_trials={})
+    command = ["--document", str(site.pages), "--snapshots", str(site.store), "--output", str(workdir / "site-output")]
+    changed = iter(sorted(path.name for path in site.pages.glob("*.txt"))[2:])  # pages the flow's runs left alone
+
+    def one_page(env: dict[str, str]) -> tuple[float, float]:
+        page = next(changed)
+        doc_id = change_one_page(site, page)
+        seconds, cpu, out = _timed_cli(command, env)
+        if f"documents {doc_id};" not in out:
+            raise RuntimeError(f"changing {page} alone, the run did not reconcile {doc_id} alone:\n{out}")
+        return seconds, cpu
+
+    without = _no_server_env()
+    started = start_server(LocalServer(port=free_port(), home=workdir / "prefect"))
+    try:
+        local = {**without, PORT_ENV: str(started.server.port)}
+        _timed_cli(command, local)  # the first run in a fresh process on this server, not counted
+        timings = [one_page(local) for _ in range(max(1, repeat))]
+    finally:
+        started.stop()
+    temporary, _ = one_page(without)
+    return {"local_seconds": statistics.median(t for t, _ in timings),
+            "local_cpu": statistics.median(c for _, c in timings), "runs": len(timings), "temporary_seconds": temporary}
+
+
+def _timed_cli(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Wall-clock and CPU seconds (user + system) of one ``python -m pipeline run ARGS``, and what it printed."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "run", *args], capture_output=True, text=True,
+                          cwd=REPO, env=env)
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise RuntimeError(f"run failed (exit {proc.returncode}):\n{proc.stderr.strip()[-2000:]}")
+    return seconds, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), proc.stdout
 
 
 def _timed_run(output: Path, env: dict[str, str], *, warm: bool) -> tuple[float, float]:
@@ -889,6 +946,15 @@ def run_site_bench(args: argparse.Namespace, workdir: Path) -> Report:
                f"ratio by pass {low:.2f}x-{high:.2f}x")
     report.target(f"per-page time within {MAX_PAGE_TIME_RATIO:g}x from {per_page['small_records']:,} to "
                   f"{per_page['large_records']:,} records", ratio <= MAX_PAGE_TIME_RATIO, f"{ratio:.2f}x")
+    if not args.site_dask:
+        phase("the CLI: `python -m pipeline run` over the site, one page changed before each run")
+        cli = measure_site_cli(workdir, args.repeat)
+        report.say("")
+        report.say("`python -m pipeline run` over the site, one page changed, as an operator runs it (a fresh "
+                   "process: imports, the pages read and the changed one checked up front, the flow)")
+        report.say(f"  with a local Prefect server running: {cli['local_seconds']:.2f} s wall, "
+                   f"{cli['local_cpu']:.2f} s CPU (medians of {cli['runs']})")
+        report.say(f"  on Prefect's temporary server, started by the run: {cli['temporary_seconds']:.2f} s (once)")
     report.say(f"load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())} (1, 5, 15 min)")
     return report
 
