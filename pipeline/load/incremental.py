@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import duckdb
 from pydantic import TypeAdapter
@@ -148,10 +149,14 @@ def read_previous_pages(database: Path) -> PreviousState:
         return PreviousState()
     try:
         with duckdb.connect(str(database), read_only=True) as con:
-            urls = dict(con.execute("SELECT document_id, source_url FROM documents").fetchall())
+            urls = _document_urls(con)
     except duckdb.Error:
         return PreviousState()
     return PreviousState(database=database, document_urls=urls)
+
+
+def _document_urls(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    return dict(con.execute("SELECT document_id, source_url FROM documents").fetchall())
 
 
 def _read_state(con: duckdb.DuckDBPyConnection, database: Path) -> PreviousState:
@@ -161,7 +166,7 @@ def _read_state(con: duckdb.DuckDBPyConnection, database: Path) -> PreviousState
     row = con.execute(
         "SELECT fingerprint FROM pipeline_runs WHERE status = 'complete' "
         "ORDER BY finished_at DESC LIMIT 1").fetchone()
-    urls = dict(con.execute("SELECT document_id, source_url FROM documents").fetchall())
+    urls = _document_urls(con)
     return PreviousState(snapshot_shas=shas, fingerprint=row[0] if row else None, database=database,
                          document_urls=urls, snapshot_stats=stats, snapshots_fingerprint=_snapshots_fingerprint(con))
 
@@ -202,13 +207,8 @@ class RecordCache(Mapping[tuple[str, str], str]):
     @classmethod
     def of(cls, database: Path) -> RecordCache:
         """The cache of ``database`` (empty when its table cannot be read: nothing is reused)."""
-        try:
-            with duckdb.connect(str(database), read_only=True) as con:
-                keys = con.execute("SELECT snapshot_path, sha256 FROM record_cache WHERE parser_version = ?",
-                                   [parser_version()]).fetchall()
-        except duckdb.Error:
-            keys = []
-        return cls(database, keys)
+        return cls(database, _read_rows(database, "SELECT snapshot_path, sha256 FROM record_cache WHERE parser_version = ?",
+                                        [parser_version()]))
 
     def __getitem__(self, key: tuple[str, str]) -> str:
         if key not in self._keys:
@@ -286,33 +286,31 @@ def _read_by_snapshot(database: Path, table: str, column: str, version_column: s
                       version: str) -> dict[tuple[str, str], str]:
     """(snapshot path, sha256) -> ``column`` of ``table``'s rows made by ``version`` of the code
     (none when the table cannot be read: nothing is reused)."""
+    return {(p, s): j for p, s, j in _read_rows(
+        database, f"SELECT snapshot_path, sha256, {column} FROM {table} WHERE {version_column} = ?",  # noqa: S608
+        [version])}
+
+
+def _read_rows(database: Path, query: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+    """The rows of a query of ``database``, opened read-only; none when it cannot be read (an
+    output written before the table existed, or no DuckDB database at all): nothing is reused."""
     try:
         with duckdb.connect(str(database), read_only=True) as con:
-            return {(p, s): j for p, s, j in con.execute(
-                f"SELECT snapshot_path, sha256, {column} FROM {table} WHERE {version_column} = ?",  # noqa: S608
-                [version]).fetchall()}
+            return con.execute(query, list(params)).fetchall()
     except duckdb.Error:
-        return {}
+        return []
 
 
 def _read_page_heads(database: Path) -> dict[str, PageBasis]:
-    try:
-        with duckdb.connect(str(database), read_only=True) as con:
-            rows = con.execute("SELECT document_id, any_value(document_sha256), any_value(basis) "
-                               "FROM document_basis GROUP BY document_id").fetchall()
-    except duckdb.Error:
-        return {}  # as _read_page_basis
+    rows = _read_rows(database, "SELECT document_id, any_value(document_sha256), any_value(basis) "
+                                "FROM document_basis GROUP BY document_id")
     return {d: PageBasis(d, sha, basis) for d, sha, basis in rows}
 
 
 def _read_page_basis(database: Path) -> dict[str, PageBasis]:
-    try:
-        with duckdb.connect(str(database), read_only=True) as con:
-            rows = con.execute(
-                "SELECT document_id, document_sha256, basis, trial_id, snapshot_path, snapshot_sha256 "
-                "FROM document_basis").fetchall()
-    except duckdb.Error:
-        return {}  # an output written before pages were tracked: every page is reconciled again
+    # None read from an output written before pages were tracked: every page is reconciled again.
+    rows = _read_rows(database, "SELECT document_id, document_sha256, basis, trial_id, snapshot_path, snapshot_sha256 "
+                                "FROM document_basis")
     ids: dict[str, set[str]] = {}
     snaps: dict[str, dict[str, str]] = {}
     head: dict[str, tuple[str | None, str | None]] = {}

@@ -250,11 +250,15 @@ def _apply(con: duckdb.DuckDBPyConnection, batch: Batch, after_chunk: Callable[[
     # A history table's current values are gathered in a temporary table, then folded in once.
     gathered: set[str] = set()
 
-    def gather(name: str, current: Sequence[Mapping[str, object]]) -> None:
+    def gathering(name: str) -> str:
+        """The temporary table of history table ``name``'s current values (quoted), made on first use."""
         if name not in gathered:
             con.execute(f'CREATE OR REPLACE TEMP TABLE {_current(name)} AS SELECT * FROM "{name}" LIMIT 0')
             gathered.add(name)
-        _insert(con, name, current, into=_current(name))
+        return _current(name)
+
+    def gather(name: str, current: Sequence[Mapping[str, object]]) -> None:
+        _insert(con, name, current, into=gathering(name))
 
     for stream in batch.streams:
         for chunk in stream.chunks():
@@ -269,9 +273,8 @@ def _apply(con: duckdb.DuckDBPyConnection, batch: Batch, after_chunk: Callable[[
         if current:
             gather(name, current)
     for name, source in sorted(batch.history_from.items()):
-        gather(name, [])
         cols = ", ".join(_quoted(c) for c in TABLES_BY_NAME[name].column_names if c not in VALIDITY_COLUMNS)
-        con.execute(f"INSERT INTO {_current(name)} ({cols}, valid_from, run_id) "
+        con.execute(f"INSERT INTO {gathering(name)} ({cols}, valid_from, run_id) "
                     f"SELECT {cols}, ?, run_id FROM {_quoted(source.table)} WHERE run_id = ?",
                     [source.valid_from, source.run_id])
     for name in sorted(gathered):

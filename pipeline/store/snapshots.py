@@ -74,13 +74,19 @@ def snapshot_relpath(folder: str, name: str, ext: str) -> str:
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
+    _replace(path, data, sync=True)
+
+
+def _replace(path: Path, data: bytes, *, sync: bool) -> None:
+    """``data`` written to a temporary file beside ``path`` (synced first when ``sync``), then renamed over it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if sync:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes files private; snapshots are shared data
         os.replace(tmp, path)
     except BaseException:
@@ -103,16 +109,7 @@ def replace_files(files: Iterable[tuple[Path, bytes]]) -> list[Path]:
     """
     written: list[Path] = []
     for path, data in files:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        _replace(path, data, sync=False)
         written.append(path)
     for path in [*written, *dict.fromkeys(path.parent for path in written)]:
         fd = os.open(path, os.O_RDONLY)
