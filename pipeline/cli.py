@@ -226,7 +226,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                                              baseline_dir=args.baseline_dir, inputs=Parcel(inputs))
     if summary.work_done:
         print(f"run {summary.run_id}: documents {', '.join(summary.documents)}; "
-              f"{summary.records} registry records ({summary.parsed} snapshots parsed, {summary.reused} reused)")
+              f"{summary.records} registry records ({summary.parsed} snapshots parsed, {summary.reused} reused"
+              + (f"; {summary.ingested} of the records loaded by ingest)" if summary.ingested else ")"))
     else:
         print(f"run {summary.run_id}: nothing changed since the last run ({summary.reused} snapshots unchanged); "
               "no parsing, no loading, the run is recorded")

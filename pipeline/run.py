@@ -39,9 +39,10 @@ from pipeline.load.writer import (
     record_run_only,
     write_outputs,
 )
-from pipeline.models import ExtractedDocument, ReconciliationRow
+from pipeline.models import ExtractedDocument, ReconciliationRow, SnapshotEntry
 from pipeline.orchestrate.progress import NoProgress, Progress
 from pipeline.outputs.baseline import format_findings
+from pipeline.store.ingested import IngestedStudies, read_ingested
 from pipeline.store.snapshots import SnapshotStore
 
 if TYPE_CHECKING:
@@ -75,6 +76,7 @@ class RunSummary:
     report: Path | None = None
     verdicts: dict[str, int] = field(default_factory=dict)  # comparisons of the pages reconciled, by verdict
     fingerprint: str = ""
+    ingested: int = 0  # of ``records``, those ``ingest`` loaded (no snapshot gives their trial)
 
     @property
     def exit_code(self) -> int:
@@ -183,11 +185,14 @@ class Reconciled:
 def reconcile(
     inputs: RunInputs, steps: Steps, baselines: Baselines, previous: PreviousState | None = None,
     basis: str = "", every_page: bool = False, verified: frozenset[str] = frozenset(),
+    ingested: Sequence[SnapshotEntry] = (),
 ) -> Reconciled:
     """Extract, load and compare: the pages whose text (or ``basis``: links, code) changed since
     ``previous``, and those citing a record that changed; every page when there is no previous
     run or ``every_page``. ``verified``: snapshot paths the plan already found to hold their
-    entries' bytes, not read again to check them (:attr:`stages.RunPlan.verified`).
+    entries' bytes, not read again to check them (:attr:`stages.RunPlan.verified`). ``ingested``:
+    the records ``ingest`` loaded into the output (:func:`read_ingested`), used for the trials no
+    snapshot gives.
 
     Raises:
         DocumentError: a page to extract is bad (before any snapshot is parsed).
@@ -198,7 +203,11 @@ def reconcile(
     changed = list(inputs.pages) if every_page else stages.pages_to_extract(inputs.pages, basis, previous)
     docs = steps.extract(changed, taken)  # a bad page stops the run before any parsing
     jobs = stages.plan_snapshots(inputs.store, previous, verified)
-    records = stages.collect_records(jobs, steps.load_snapshots(inputs.store, jobs))
+    from_snapshots = steps.load_snapshots(inputs.store, jobs)
+    from_ingest = stages.plan_ingested(ingested, jobs, previous)
+    loaded = steps.load_snapshots(IngestedStudies(), from_ingest) if from_ingest.entries else []
+    records = stages.collect_records(jobs, from_snapshots, from_ingest, loaded,
+                                     relanded=stages.shadowed(ingested, jobs.entries))
     # Pages unchanged themselves are reconciled again only when a record they use changed.
     affected = stages.pages_affected(inputs.pages, previous, records, changed)
     redone = [*changed, *affected]
@@ -238,7 +247,8 @@ def run_pipeline(
                         "so this run writes all of them again", interrupted)
         with open_output_database(output_dir) as con:  # closed before the work below replaces the file
             previous = read_previous_state(output_dir / DB_NAME, con)
-            plan = stages.plan_run(inputs.pages, inputs.store, previous)
+            ingested = read_ingested(con)
+            plan = stages.plan_run(inputs.pages, inputs.store, previous, ingested)
             if not plan.work_needed and not interrupted:
                 log.info("nothing changed since the last run: recording the run only")
                 findings = stages.stored_findings(con, baseline_dir, output_dir / "report.html")
@@ -257,7 +267,7 @@ def run_pipeline(
         with stages.records_spared():
             # After an interrupted publish every page is done again, so that every output is whole.
             done = reconcile(inputs, steps, lambda docs: stages.load_baselines(docs, baseline_dir), previous,
-                             plan.basis, every_page=bool(interrupted), verified=plan.verified)
+                             plan.basis, every_page=bool(interrupted), verified=plan.verified, ingested=ingested)
             docs, records, rows = done.docs, done.records, done.rows
             run = RunInfo(run_id=run_id, started_at=started, finished_at=datetime.now(UTC))
             trials = stages.describe_trials(docs, records, done.page_records)
@@ -299,6 +309,7 @@ def run_pipeline(
         report=report,
         verdicts=dict(Counter(r.verdict for r in rows)),
         fingerprint=plan.fingerprint,
+        ingested=len(records.ingested_records()),
     )
 
 

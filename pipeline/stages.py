@@ -111,6 +111,10 @@ class RecordSet:
     by_path: dict[str, list[LazyRecord]] = field(default_factory=dict)
     # paths whose records' keys this run computed (parsed, or cached without keys): their keys are stored
     keyed: set[str] = field(default_factory=set)
+    # the studies ``ingest`` loaded whose records the run used (their rows are ingest's: not loaded again)
+    ingested: list[SnapshotEntry] = field(default_factory=list)
+    # (registry, number) of records a snapshot gives that had ingest's rows: the snapshot's are loaded again
+    relanded: set[tuple[str, str]] = field(default_factory=set)
     _index: RunRecords | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -135,15 +139,23 @@ class RecordSet:
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_index": None}  # rebuilt where needed, never sent to a worker
 
+    def ingested_records(self) -> list[LoadedRecord]:
+        """The records of :attr:`loaded` that ``ingest`` loaded."""
+        paths = {entry.path for entry in self.ingested}
+        return [loaded for loaded in self.loaded if loaded.entry.path in paths]
+
     def fresh(self) -> set[str]:
         """Paths whose records are (re)loaded and cached under their path: those parsed in this
         run and the new or changed ones whose bytes were parsed before (at another path)."""
         return self.parsed | {path for path, outcome in self.outcomes.items() if outcome in ("new", "changed")}
 
     def to_load(self) -> list[tuple[TrialRecord, SnapshotEntry]]:
-        """Records from snapshots parsed in this run, or new or changed since the last."""
-        fresh = self.fresh()
-        return [(loaded.record, loaded.entry) for loaded in self.loaded if loaded.entry.path in fresh]
+        """Records from snapshots parsed in this run, or new or changed since the last, and those
+        whose trial's rows were an ingested record's: the tables hold the records reconciliation
+        used. An ingested record's own rows are ingest's, written already."""
+        fresh = self.fresh() - {entry.path for entry in self.ingested}
+        return [(loaded.record, loaded.entry) for loaded in self.loaded
+                if loaded.entry.path in fresh or (loaded.key.registry, loaded.key.trial_id) in self.relanded]
 
 
 def default_documents(store: SnapshotStore) -> list[DocumentSource]:
@@ -414,6 +426,36 @@ def plan_snapshots(
     return SnapshotJobs(entries=entries, cached=cached, outcomes=outcomes, links=links, missing=load_missing(store))
 
 
+def shadowed(ingested: Sequence[SnapshotEntry], entries: Sequence[SnapshotEntry]) -> set[tuple[str, str]]:
+    """(registry, number) of the ``ingested`` records whose trial a snapshot of ``entries`` gives: the snapshot's comes first."""
+    given = {(entry.registry, entry.trial_id) for entry in entries if entry.trial_id}
+    return {(entry.registry, entry.trial_id) for entry in ingested if (entry.registry, entry.trial_id) in given}
+
+
+def plan_ingested(ingested: Sequence[SnapshotEntry], jobs: SnapshotJobs, previous: PreviousState) -> SnapshotJobs:
+    """The records ``ingest`` loaded that no snapshot of ``jobs`` gives, each with how it can be
+    had without parsing its study: the records a run parsed from the same study before
+    (``record_cache``, by its label and sha256), else None (read back and parsed).
+
+    Their outcome is ``unchanged`` when a run parsed that study before, else ``new``: the pages
+    citing a trial re-ingested with other bytes are reconciled again.
+    """
+    given = shadowed(ingested, jobs.entries)
+    entries = [entry for entry in ingested if (entry.registry, entry.trial_id) not in given]
+    cache = previous.cached_records
+    cached: list[Reuse | None] = []
+    outcomes: dict[str, str] = {}
+    for entry in entries:
+        key = (entry.path, entry.sha256)
+        # Checked against its sha256 when it was parsed: its source need not be there any more.
+        reuse = Reuse(CachedJSON(cache, key), verified=True, keys_json=previous.stored_keys(key)) if key in cache else None
+        cached.append(reuse)
+        outcomes[entry.path] = "new" if reuse is None else "unchanged"
+    load_cached(cache, [(e.path, e.sha256) for e, r in zip(entries, cached, strict=True)
+                        if r is not None and r.keys_json is None])
+    return SnapshotJobs(entries=entries, cached=cached, outcomes=outcomes, links=[])
+
+
 def load_snapshot(
     store: SnapshotStore, entry: SnapshotEntry, cached: Reuse | str | None, shared: SharedParts | None = None,
 ) -> SnapshotRecords:
@@ -449,18 +491,26 @@ def load_snapshot(
         return SnapshotRecords(entry, [], parsed=False, error=error)
 
 
-def collect_records(jobs: SnapshotJobs, loaded: Sequence[SnapshotRecords]) -> RecordSet:
-    """Gather what each snapshot yielded (in the jobs' order) into one RecordSet.
+def collect_records(
+    jobs: SnapshotJobs, loaded: Sequence[SnapshotRecords], ingested: SnapshotJobs | None = None,
+    from_ingest: Sequence[SnapshotRecords] = (), relanded: Iterable[tuple[str, str]] = (),
+) -> RecordSet:
+    """Gather what each snapshot yielded (in the jobs' order), then each ingested study
+    (``ingested``: :func:`plan_ingested`, ``from_ingest`` what they yielded), into one RecordSet.
 
     A record that an earlier snapshot (in path order) already gave is kept once. When the two
     disagree, the later one is not used and becomes a load error naming both snapshots and the
     fields that differ: reconciliation never picks one of two versions of a trial silently.
+    ``relanded``: trials whose rows were ingest's though a snapshot gives them (:func:`shadowed`).
     """
     from pipeline.reconcile.records import LoadedRecord
 
-    result = RecordSet(links=jobs.links, missing=jobs.missing, outcomes=dict(jobs.outcomes))
+    result = RecordSet(links=jobs.links, missing=jobs.missing, outcomes=dict(jobs.outcomes), relanded=set(relanded))
+    if ingested is not None:
+        result.outcomes.update(ingested.outcomes)
+        result.ingested = list(ingested.entries)
     first: dict[tuple[str, str], LoadedRecord] = {}
-    for item in loaded:
+    for item in [*loaded, *from_ingest]:
         path = item.entry.path
         if item.twin is not None:
             item = _twin_records(item, result.by_path.get(item.twin))
@@ -850,8 +900,14 @@ def side_files_sha(store: SnapshotStore) -> str | None:
     return sha256_bytes(b"".join(f"{name} {sha256_bytes(data)}\n".encode() for name, data in found))
 
 
-def plan_run(pages: Sequence[Page], store: SnapshotStore, previous: PreviousState) -> RunPlan:
+def plan_run(
+    pages: Sequence[Page], store: SnapshotStore, previous: PreviousState, ingested: Sequence[SnapshotEntry] = (),
+) -> RunPlan:
     """Fingerprint every input; when it equals the last complete run's, there is nothing to do.
+
+    ``ingested``: the records ``ingest`` loaded into the output (:func:`pipeline.store.ingested.read_ingested`),
+    inputs too. One whose trial a snapshot gives is not: it only makes the run do its work, which
+    loads the snapshot's record in its place.
 
     The fingerprint is taken from what is on disk, not from the manifest alone: a snapshot file
     whose size or modification time differs from what the last run verified is hashed again,
@@ -871,14 +927,16 @@ def plan_run(pages: Sequence[Page], store: SnapshotStore, previous: PreviousStat
         if stat is not None:
             stats[entry.path] = stat
     side = side_files_sha(store)
-    fp, snapshots_fp = fingerprints(doc_shas, manifest, side, on_disk, stats)
+    given = shadowed(ingested, entries)
+    used = [entry for entry in ingested if (entry.registry, entry.trial_id) not in given]
+    fp, snapshots_fp = fingerprints(doc_shas, manifest, side, on_disk, stats, used)
     # A file hashed again because its size or mtime moved (touched, copied, checked out) is
     # recorded by a run that does the work (reusing its cached records), so that later runs
     # trust it without hashing it every time.
     unrecorded = any(stats.get(e.path) != previous.snapshot_stats.get(e.path) for e in entries)
     return RunPlan(
         fingerprint=fp,
-        work_needed=fp != previous.fingerprint or unrecorded,
+        work_needed=fp != previous.fingerprint or unrecorded or bool(given),
         entries=entries,
         registry_counts=registry_counts(entries, classify(entries, previous), previous),
         file_stats=stats,
@@ -1038,10 +1096,11 @@ def run_batch(
     } - {(loaded.key.registry, loaded.key.trial_id) for loaded in records.loaded})
     fresh = records.fresh()
     keyed = fresh | records.keyed  # once: in the comprehension's test it cost O(store²), 24 s at 20,000
+    sources = [*manifest, *records.ingested]  # an ingested study's records are cached by its label
     cache = [(e, [held.record for held in records.by_path[e.path]])
-             for e in manifest if e.path in fresh and e.path in records.by_path]
+             for e in sources if e.path in fresh and e.path in records.by_path]
     keys = [(e, keys_json([held.key for held in records.by_path[e.path]]))
-            for e in manifest if e.path in keyed and e.path in records.by_path]
+            for e in sources if e.path in keyed and e.path in records.by_path]
     registry_entries = [e for e in manifest if e.registry in REGISTRIES]
     refused = {e.snapshot for e in records.errors}
     counts = registry_counts(registry_entries, records.outcomes, previous)

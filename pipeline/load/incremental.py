@@ -90,6 +90,13 @@ class PreviousState:
             self._cached_keys = _read_record_keys(self._database) if self._database else {}
         return {sha_key(path, sha): raw for (path, sha), raw in self._cached_keys.items()}
 
+    def stored_keys(self, key: tuple[str, str]) -> str | None:
+        """The stored keys (``record_keys``, as JSON) of the records cached for exactly this
+        (path, sha256), when this code computed them."""
+        if self._cached_keys is None:
+            self._cached_keys = _read_record_keys(self._database) if self._database else {}
+        return self._cached_keys.get(key)
+
     @property
     def pages(self) -> dict[str, PageBasis]:
         """document_id -> what its last reconciliation rested on (read on first use)."""
@@ -391,6 +398,7 @@ def fingerprints(
     links_sha: str | None,
     on_disk: Mapping[str, str] | None = None,
     stats: Mapping[str, tuple[int, int]] | None = None,
+    ingested: Iterable[SnapshotEntry] = (),
 ) -> tuple[str, str]:
     """(the run's fingerprint, the snapshots' fingerprint), each entry dumped once for both.
 
@@ -398,7 +406,8 @@ def fingerprints(
     the code. A snapshot counts with its whole manifest entry (a flag such as ``stale`` changes
     the outputs too) and with what is on disk: ``on_disk`` maps a path to ``ok`` when its file
     holds the bytes of the entry's sha256, else to what it holds instead (see
-    :func:`pipeline.stages.plan_run`); a path not in it counts as ``ok``.
+    :func:`pipeline.stages.plan_run`); a path not in it counts as ``ok``. The records ``ingest``
+    loaded count by number and study (``ingested``: :func:`pipeline.store.ingested.read_ingested`).
 
     The snapshots' fingerprint is over the store alone: every entry of ``entries`` (those of
     documents as well as registries'), what is on disk, each file's (size, mtime_ns) as
@@ -412,6 +421,8 @@ def fingerprints(
     run, store = hashlib.sha256(), hashlib.sha256()
     for sha in sorted(document_shas):
         run.update(f"doc {sha}\n".encode())
+    for entry in sorted(ingested, key=lambda e: (e.registry, e.trial_id or "", e.path)):
+        run.update(f"ingested {entry.registry} {entry.trial_id} {entry.path} {entry.sha256}\n".encode())
     for entry in sorted(entries, key=lambda e: e.path):
         line = f"snap {entry.model_dump_json()} {disk.get(entry.path, 'ok')}\n".encode()
         if entry.registry in REGISTRIES:

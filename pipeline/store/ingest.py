@@ -347,7 +347,7 @@ def _iter_zip(path: Path, skip: Skip) -> Iterator[tuple[str, bytes]]:
         for member in members:
             label = f"{path}!{member.filename}"
             try:
-                data = _read_member(archive, member, label)
+                data = read_member(archive, member, label)
             except SnapshotError as exc:
                 skip(exc)
                 continue
@@ -358,7 +358,7 @@ def _iter_zip(path: Path, skip: Skip) -> Iterator[tuple[str, bytes]]:
 _ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
 
 
-def _read_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, label: str) -> bytes:
+def read_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, label: str) -> bytes:
     """A zip member's bytes, never more than ``MAX_MEMBER_BYTES`` of them whatever its header says.
 
     Raises:
