@@ -170,3 +170,13 @@ def test_a_zip_member_gone_is_refused_naming_the_zip(sources):
     label = f"{sources}/d.zip!gone.json"
     with pytest.raises(SnapshotError, match=f"the ingested source {sources}/d.zip no longer holds gone.json$"):
         IngestedStudies().read(_entry(label, b""))
+
+
+def test_a_source_ingested_by_a_relative_path_is_read_back_from_another_folder(store_without_it, tmp_path,
+                                                                                  monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ingest_ctgov(Path("study.json"), tmp_path / "out")
+    monkeypatch.chdir(store_without_it)
+    summary = _run(store_without_it, tmp_path / "out")
+    assert (summary.ingested, summary.load_errors) == (1, [])
+    assert _trials_row(tmp_path / "out")[1] == str(tmp_path / "study.json")

@@ -152,7 +152,7 @@ def ingest_ctgov(
     ``load_errors`` rows. One ``pipeline_runs`` row records the ingest.
 
     Args:
-        source: see :func:`iter_study_bytes`.
+        source: see :func:`iter_study_bytes` (its labels name it by its absolute path).
         output_dir: the output folder (``trialrecon.duckdb`` and ``parquet/``).
         chunk_size: records per batch: memory grows with it, per-batch overhead shrinks.
         lock_timeout: seconds to wait for another run writing ``output_dir`` (default:
@@ -170,6 +170,9 @@ def ingest_ctgov(
         OutputLockedError: another run held the output folder for ``lock_timeout`` seconds.
         OutputError: the output folder or database cannot be written (read-only, full, not DuckDB).
     """
+    # Labels name where each study stands: a run reads an ingested study back by its label
+    # (pipeline.store.ingested), from whatever folder it runs in.
+    source = source.absolute()
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1, not {chunk_size}")
     if engine not in ENGINES:
