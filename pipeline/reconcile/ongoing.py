@@ -112,7 +112,10 @@ class TitleIndex:
     """
 
     def __init__(self, records: Sequence[LoadedRecord]) -> None:
-        self._records = list(records)
+        # By registry and number, not as the store lists them: records that tie for the last
+        # places of a shortlist are kept by their numbers, so the same records give the same
+        # shortlist however they came (a manifest's order, an ingest's labels).
+        self._records = sorted(records, key=lambda loaded: (loaded.key.registry, loaded.key.trial_id))
         self._postings: dict[str, list[int]] = {}
         for n, loaded in enumerate(self._records):
             for word in loaded.key.title_words:  # folded once per parsed record (RecordKey)
@@ -120,7 +123,7 @@ class TitleIndex:
 
     def shortlist(self, title: str, drop: re.Pattern[str] | None = None,
                   size: int = TITLE_SHORTLIST) -> list[LoadedRecord]:
-        """Up to ``size`` records whose titles share the most (by rarity) of ``title``'s words, in store order.
+        """Up to ``size`` records whose titles share the most (by rarity) of ``title``'s words, by registry and number.
 
         Every record when none shares a word with ``title``."""
         postings = sorted((len(p), w, p) for w in set(title_tokens(title, drop)) if (p := self._postings.get(w)))
