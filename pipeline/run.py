@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -205,7 +206,8 @@ def reconcile(
     jobs = stages.plan_snapshots(inputs.store, previous, verified)
     from_snapshots = steps.load_snapshots(inputs.store, jobs)
     from_ingest = stages.plan_ingested(ingested, jobs, previous)
-    loaded = steps.load_snapshots(IngestedStudies(), from_ingest) if from_ingest.entries else []
+    with closing(IngestedStudies()) as studies:
+        loaded = steps.load_snapshots(studies, from_ingest) if from_ingest.entries else []
     records = stages.collect_records(jobs, from_snapshots, from_ingest, loaded,
                                      relanded=stages.shadowed(ingested, jobs.entries))
     # Pages unchanged themselves are reconciled again only when a record they use changed.

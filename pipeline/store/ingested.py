@@ -37,13 +37,14 @@ _QUERY = """
     SELECT registry, trial_id, snapshot_path, snapshot_sha256, provenance FROM trials
     WHERE snapshot_path IS NOT NULL AND snapshot_sha256 IS NOT NULL
       AND snapshot_path NOT IN (SELECT path FROM snapshots)
-    ORDER BY registry, trial_id
+    ORDER BY snapshot_path
 """
 
 
 def read_ingested(con: duckdb.DuckDBPyConnection | None) -> list[SnapshotEntry]:
     """The records of the output's ``trials`` table that no snapshot of its ``snapshots`` table gave
-    (those ``ingest`` loaded), each as the entry of the study it was read from, by registry and number.
+    (those ``ingest`` loaded), each as the entry of the study it was read from, in the order of
+    their labels (the studies of one source together).
 
     An output without those tables (written before them, or not by this pipeline), or none at
     all (``con`` None), has none.
@@ -68,12 +69,14 @@ class IngestedStudies:
     """Reads an ingested study's bytes back from the label ``ingest`` gave it, checked against its sha256.
 
     Passed where a run's steps take the snapshot store (:func:`pipeline.stages.load_snapshot`
-    calls :meth:`read`). Each NDJSON file's line offsets and the last JSON page read are kept,
-    so that reading many studies of one source reads it about once.
+    calls :meth:`read`). Each NDJSON file's line offsets, each zip's directory and the last JSON
+    page read are kept, so that reading many studies of one source reads it about once (a bulk
+    zip's directory alone lists every study: reading it for each one cost the whole directory).
     """
 
     _lines: dict[str, list[int]] = field(default_factory=dict, repr=False)
     _page: tuple[str, list[Any]] | None = field(default=None, repr=False)
+    _zips: dict[Path, zipfile.ZipFile] = field(default_factory=dict, repr=False)
 
     def read(self, entry: SnapshotEntry) -> bytes:
         """The bytes of the study at ``entry.path``.
@@ -97,7 +100,13 @@ class IngestedStudies:
         return {}  # what it keeps is read again where it is used
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self._lines, self._page = {}, None
+        self._lines, self._page, self._zips = {}, None, {}
+
+    def close(self) -> None:
+        """Close the zips it holds open."""
+        for archive in self._zips.values():
+            archive.close()
+        self._zips.clear()
 
     def _study(self, label: str) -> bytes:
         index = None
@@ -105,8 +114,7 @@ class IngestedStudies:
             label, index = label[:found.start()], int(found.group(1))
         member = _zip_member(label)
         if member is not None:
-            archive, name = member
-            data = _zip_bytes(archive, name, label)
+            data = self._zip_bytes(*member, label)
         elif (line := _LINE.search(label)) is not None and label[:line.start()].endswith(NDJSON_SUFFIXES):
             return self._line(label, Path(label[:line.start()]), int(line.group(1)))
         elif label.endswith(JSON_SUFFIXES):
@@ -114,6 +122,21 @@ class IngestedStudies:
         else:
             raise SnapshotError(label, "is not where ingest puts a study (a .json, .ndjson, .jsonl or .zip source)")
         return data if index is None else self._page_study(label, data, index)
+
+    def _zip_bytes(self, archive: Path, name: str, label: str) -> bytes:
+        try:
+            if archive not in self._zips:
+                self._zips[archive] = zipfile.ZipFile(archive)
+            opened = self._zips[archive]
+            try:
+                member = opened.getinfo(name)
+            except KeyError:
+                raise SnapshotError(label, f"the ingested source {archive} no longer holds {name}") from None
+            return read_member(opened, member, label)
+        except FileNotFoundError:
+            raise SnapshotError(label, f"the ingested source {archive} is gone") from None
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise SnapshotError(label, f"the ingested source {archive} cannot be read ({exc})") from exc
 
     def _line(self, label: str, path: Path, number: int) -> bytes:
         key = str(path)
@@ -171,16 +194,3 @@ def _file_bytes(path: Path) -> bytes:
     except FileNotFoundError:
         raise SnapshotError(path, "the ingested source is gone") from None
 
-
-def _zip_bytes(archive: Path, name: str, label: str) -> bytes:
-    try:
-        with zipfile.ZipFile(archive) as opened:
-            try:
-                member = opened.getinfo(name)
-            except KeyError:
-                raise SnapshotError(label, f"the ingested source {archive} no longer holds {name}") from None
-            return read_member(opened, member, label)
-    except FileNotFoundError:
-        raise SnapshotError(label, f"the ingested source {archive} is gone") from None
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise SnapshotError(label, f"the ingested source {archive} cannot be read ({exc})") from exc
